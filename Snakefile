@@ -1,0 +1,27 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/metadata.smk"
+include: "rules/places.smk"
+include: "rules/captions.smk"
+include: "rules/preprocess.smk"
+include: "rules/stylize.smk"
+include: "rules/watermark.smk"
+include: "rules/publish.smk"
+include: "rules/catalog.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,1 @@
+"""Style backends: each turns an RGB image into a styled RGB image."""

@@ -1,0 +1,70 @@
+"""The catalog: per-style manifests and ``master.json``, gathered from the per-photo files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from i2i import __version__
+
+MARKER_FIELDS = ("url", "key", "sha256", "etag", "size", "target")
+
+
+def style_manifest(style: str, markers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every published image of one style, sorted by album and photo."""
+    images = sorted(
+        (
+            {"album": m["album"], "photo": m["photo"], **{k: m.get(k) for k in MARKER_FIELDS}}
+            for m in markers
+        ),
+        key=lambda m: (m["album"], m["photo"]),
+    )
+    return {"style": style, "count": len(images), "images": images}
+
+
+def photo_entry(
+    album: str,
+    photo: str,
+    metadata: Mapping[str, Any],
+    places: Mapping[str, Any],
+    caption: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One photo in the shape of the original pipeline's master.json."""
+    return {
+        "album": album,
+        "photo": photo,
+        "source_path": metadata["source_path"],
+        "sha256": metadata["file"]["sha256"],
+        "image": metadata["image"],
+        "exif": metadata["exif"],
+        "gps": metadata["gps"],
+        "location": places.get("location"),
+        "location_formatted": places.get("location_formatted", ""),
+        "landmarks": places.get("landmarks", []),
+        "place_provider": places.get("provider"),
+        "watermark_text": caption["watermark_text"],
+        "caption_source": caption["source"],
+        "problems": metadata.get("problems", []),
+        "styles": {},
+    }
+
+
+def master_catalog(
+    entries: Sequence[dict[str, Any]], manifests: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The whole catalog: photos with their published images per style."""
+    by_key = {(e["album"], e["photo"]): e for e in entries}
+    for manifest in manifests:
+        for image in manifest["images"]:
+            entry = by_key.get((image["album"], image["photo"]))
+            if entry is not None:
+                entry["styles"][manifest["style"]] = {k: image.get(k) for k in MARKER_FIELDS}
+    photos = sorted(by_key.values(), key=lambda e: (e["album"], e["photo"]))
+    return {
+        "generator": f"i2i {__version__}",
+        "albums": sorted({e["album"] for e in photos}),
+        "styles": sorted(m["style"] for m in manifests),
+        "photo_count": len(photos),
+        "image_count": sum(len(e["styles"]) for e in photos),
+        "photos": photos,
+    }

@@ -1,0 +1,94 @@
+"""Loading and validating the workflow config and the style registry against JSON schemas."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from i2i import I2IError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = REPO_ROOT / "schemas"
+CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
+STYLES_SCHEMA = SCHEMA_DIR / "styles.schema.yaml"
+
+
+def _with_defaults(validator_class: type) -> type:
+    """A validator class that also fills in ``default`` values of object properties."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(
+        validator: Any, properties: Mapping, instance: Any, schema: Mapping
+    ) -> Iterator:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_yaml(path: str | os.PathLike[str]) -> Any:
+    """Parse a YAML file, naming the file in any error."""
+    try:
+        with Path(path).open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except OSError as exc:
+        raise I2IError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise I2IError(f"{path}: invalid YAML: {exc}") from exc
+
+
+def key_path(error: jsonschema.ValidationError) -> str:
+    """Dotted path of the offending key, e.g. ``watermark.opacity`` or ``styles[2]``."""
+    text = ""
+    for part in error.absolute_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def validate(data: Any, schema_path: Path, what: str) -> dict[str, Any]:
+    """Validate ``data`` (filling defaults in a copy) and return it; the error names the bad key."""
+    data = copy.deepcopy(data) if data is not None else {}
+    schema = load_yaml(schema_path)
+    errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {key_path(e)}: {e.message}" for e in errors]
+        raise I2IError(f"{what} is invalid:\n" + "\n".join(lines))
+    return data
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the workflow config (``config.yaml`` plus overrides) and fill defaults."""
+    return validate(dict(config), CONFIG_SCHEMA, "config")
+
+
+def load_registry(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Load and validate the style registry; return ``{style name: definition}``."""
+    registry = validate(load_yaml(path), STYLES_SCHEMA, f"style registry {path}")
+    return registry["styles"]
+
+
+def select_styles(
+    registry: Mapping[str, Mapping[str, Any]], wanted: list[str] | None
+) -> dict[str, dict[str, Any]]:
+    """The styles to build: the names asked for, or every ``classic`` style when none are."""
+    if not wanted:
+        return {n: dict(s) for n, s in registry.items() if s["backend"] == "classic"}
+    unknown = [name for name in wanted if name not in registry]
+    if unknown:
+        raise I2IError(
+            f"config: styles: unknown style(s) {', '.join(unknown)}; "
+            f"the registry has: {', '.join(sorted(registry))}"
+        )
+    return {name: dict(registry[name]) for name in wanted}

@@ -1,0 +1,34 @@
+rule publish:
+    """Put one final image at the publish target; the marker is written after it is verified."""
+    input:
+        "results/final/{album}/{style}/{photo}.webp",
+    output:
+        "results/published/{album}/{style}/{photo}.json",
+    log:
+        "logs/publish/{album}/{style}/{photo}.log",
+    benchmark:
+        "benchmarks/publish/{album}/{style}/{photo}.tsv"
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        publish=config["publish"],
+    script:
+        "../scripts/publish.py"
+
+
+rule gallery:
+    """Browsable pages (index + one per album) with thumbnails for a file:// target."""
+    input:
+        "results/catalog/master.json",
+    output:
+        "results/published/gallery.json",
+    log:
+        "logs/gallery/gallery.log",
+    benchmark:
+        "benchmarks/gallery/gallery.tsv"
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        root=TARGET.location,
+    script:
+        "../scripts/gallery.py"

@@ -1,0 +1,29 @@
+rule contact_sheet:
+    """One picture per album for the report: photos as rows, original and styles as columns."""
+    input:
+        preprocessed=lambda wc: per_photo(
+            "results/preprocessed/{album}/{photo}.webp", wc.album
+        ),
+        finals=lambda wc: [
+            final
+            for style in STYLES
+            for final in per_style(
+                "results/final/{album}/{style}/{photo}.webp", style, wc.album
+            )
+        ],
+    output:
+        report(
+            "results/report/contact_sheets/{album}.jpg",
+            caption="../report/contact_sheet.rst",
+            category="Contact sheets",
+            labels={"album": "{album}"},
+        ),
+    log:
+        "logs/report/{album}.log",
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        photos=lambda wc: [p.photo for p in LIBRARY.photos if p.album == wc.album],
+        styles=list(STYLES),
+    script:
+        "../scripts/contact_sheet.py"

@@ -1,0 +1,26 @@
+rule watermark:
+    """Visible caption and copyright EXIF on a styled image: the image that is published."""
+    input:
+        styled="results/styled/{album}/{style}/{photo}.webp",
+        metadata="results/metadata/{album}/{photo}.json",
+        caption="results/captions/{album}/{photo}.json",
+    output:
+        report(
+            "results/final/{album}/{style}/{photo}.webp",
+            caption="../report/final.rst",
+            category="{album}",
+            subcategory="{style}",
+            labels={"album": "{album}", "style": "{style}", "photo": "{photo}"},
+        ),
+    log:
+        "logs/watermark/{album}/{style}/{photo}.log",
+    benchmark:
+        "benchmarks/watermark/{album}/{style}/{photo}.tsv"
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        watermark=config["watermark"],
+        keep_gps=config["publish"]["keep_gps"],
+        source_ref=source_ref,
+    script:
+        "../scripts/watermark.py"
