@@ -38,7 +38,7 @@ def to_srgb(image: Image.Image, path: Path) -> Image.Image:
     if icc:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            if image.mode not in {"RGB", "L", "CMYK"}:
+            if image.mode not in {"RGB", "L", "CMYK", "LAB"}:
                 image = image.convert("RGB")
             srgb = ImageCms.createProfile("sRGB")
             converted = ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")

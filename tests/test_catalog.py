@@ -1,0 +1,78 @@
+"""Style manifests, master.json and contact sheets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from i2i.catalog import master_catalog, photo_entry, style_manifest
+from i2i.contact_sheet import contact_sheet
+
+
+def marker(album: str, photo: str, style: str) -> dict:
+    return {
+        "album": album,
+        "photo": photo,
+        "style": style,
+        "key": f"{album}/{photo}_{style}.webp",
+        "url": "file:///x",
+        "sha256": "0" * 64,
+        "etag": None,
+        "size": 1,
+        "target": "file://x",
+        "time": "2026-01-01T00:00:00+00:00",
+        "uploaded": True,
+    }
+
+
+def metadata() -> dict:
+    return {
+        "source_path": "A/p.jpg",
+        "file": {"sha256": "1" * 64},
+        "image": {"width": 1},
+        "exif": {"date_taken": "2024-07-05T09:12:30+02:00"},
+        "gps": {"lat": 1.0, "lon": 2.0},
+        "problems": [],
+    }
+
+
+def test_style_manifest_is_sorted_and_drops_run_times() -> None:
+    manifest = style_manifest("ink", [marker("B", "p", "ink"), marker("A", "q", "ink")])
+    assert manifest["count"] == 2
+    assert [(i["album"], i["photo"]) for i in manifest["images"]] == [("A", "q"), ("B", "p")]
+    assert "time" not in manifest["images"][0]
+
+
+def test_master_catalog_gathers_photos_and_styles() -> None:
+    places = {
+        "location": {"city": "Paris"},
+        "location_formatted": "Paris, France",
+        "landmarks": [],
+        "provider": "offline",
+    }
+    caption = {"watermark_text": "i2i © 2024 ♋ Paris, France", "source": "template"}
+    entries = [photo_entry("A", "p", metadata(), places, caption)]
+    manifests = [style_manifest(s, [marker("A", "p", s)]) for s in ("ink", "oil")]
+    catalog = master_catalog(entries, manifests)
+    assert catalog["photo_count"] == 1 and catalog["image_count"] == 2
+    entry = catalog["photos"][0]
+    assert entry["location_formatted"] == "Paris, France"
+    assert entry["watermark_text"].startswith("i2i ©")
+    assert set(entry["styles"]) == {"ink", "oil"}
+    assert entry["exif"]["date_taken"].startswith("2024")
+
+
+def test_contact_sheet_grid(tmp_path: Path) -> None:
+    paths = []
+    for i, colour in enumerate(["red", "blue", "green"]):
+        path = tmp_path / f"{i}.webp"
+        Image.new("RGB", (300, 200), colour).save(path)
+        paths.append(path)
+    target = tmp_path / "sheet.jpg"
+    width, height = contact_sheet(
+        [("p1", paths), ("p2", [paths[0], None, paths[2]])], ["original", "a", "b"], target
+    )
+    with Image.open(target) as sheet:
+        assert sheet.size == (width, height)
+        assert width > 3 * 240 and height > 2 * 240

@@ -1,0 +1,83 @@
+"""Config and style registry validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from i2i import I2IError
+from i2i.config import load_registry, load_yaml, select_styles, validate_config
+
+
+def test_repo_config_is_valid_and_defaults_are_filled(repo: Path) -> None:
+    config = validate_config(load_yaml(repo / "config.yaml"))
+    assert config["albums_dir"] == "sample/albums"
+    assert config["places"]["providers"] == ["offline"]
+    assert config["places"]["rate_limits"]["nominatim"] == 1.0
+    assert config["publish"]["cache_control"] == "public, max-age=31536000, immutable"
+    assert config["watermark"]["margin"] == 0.03
+
+
+def test_empty_config_takes_every_default() -> None:
+    config = validate_config({})
+    assert config["styles_file"] == "styles.yaml"
+    assert config["preprocess"] == {"long_side": 1024, "quality": 92}
+    assert config["publish"]["target"] == "file://results/gallery"
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"watermark": {"opacity": 2}}, "watermark.opacity"),
+        ({"places": {"providers": ["offline", "bing"]}}, "places.providers[1]"),
+        ({"publish": {"target": "ftp://host/dir"}}, "publish.target"),
+        ({"preprocess": {"long_side": "big"}}, "preprocess.long_side"),
+        ({"colour": "blue"}, "(top level)"),
+        ({"watermark": {"brnd": "x"}}, "watermark"),
+    ],
+)
+def test_bad_key_is_named_in_the_error(override: dict, named: str) -> None:
+    with pytest.raises(I2IError) as error:
+        validate_config(override)
+    assert f"  {named}:" in str(error.value)
+
+
+def test_validation_does_not_change_the_caller_config() -> None:
+    original = {"watermark": {"brand": "me"}}
+    validate_config(original)
+    assert original == {"watermark": {"brand": "me"}}
+
+
+def test_registry_has_at_least_six_classic_styles(repo: Path) -> None:
+    registry = load_registry(repo / "styles.yaml")
+    classic = select_styles(registry, [])
+    assert len(classic) >= 6
+    assert all(style["backend"] == "classic" for style in classic.values())
+    assert {"pencil_sketch", "oil_paint", "watercolour", "cartoon"} <= set(classic)
+
+
+def test_selecting_unknown_style_names_it(repo: Path) -> None:
+    registry = load_registry(repo / "styles.yaml")
+    assert list(select_styles(registry, ["oil_paint"])) == ["oil_paint"]
+    with pytest.raises(I2IError, match=r"unknown style.*vaporwave"):
+        select_styles(registry, ["oil_paint", "vaporwave"])
+
+
+def test_registry_errors_name_the_style(tmp_path: Path) -> None:
+    path = tmp_path / "styles.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"styles": {"odd": {"backend": "classic", "description": "x", "filter": "mosaic"}}}
+        )
+    )
+    with pytest.raises(I2IError, match=r"styles\.odd\.filter"):
+        load_registry(path)
+
+
+def test_broken_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("styles: [unclosed\n")
+    with pytest.raises(I2IError, match=r"config\.yaml: invalid YAML"):
+        load_yaml(path)

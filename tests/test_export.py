@@ -1,0 +1,72 @@
+"""Photo discovery in a folder of album folders."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from i2i import I2IError
+from i2i.export import discover
+
+EXTENSIONS = ["jpg", "jpeg", "heic", "png"]
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_sample_album(sample_albums: Path) -> None:
+    library = discover(sample_albums, EXTENSIONS)
+    assert library.albums() == ["Côte d'Azur & Paris", "Space Coast"]
+    assert len(library.photos) == 6
+    assert library.skipped == []
+
+
+def test_unsupported_and_nested_files_are_reported_not_fatal(tmp_path: Path) -> None:
+    touch(tmp_path / "Trip" / "a.JPG")
+    touch(tmp_path / "Trip" / "clip.mov")
+    touch(tmp_path / "Trip" / "notes")
+    touch(tmp_path / "Trip" / "nested" / "b.jpg")
+    touch(tmp_path / "Trip" / ".DS_Store")
+    touch(tmp_path / "loose.jpg")
+    library = discover(tmp_path, EXTENSIONS)
+    assert [(p.album, p.photo) for p in library.photos] == [("Trip", "a")]
+    reasons = {path.name: reason for path, reason in library.skipped}
+    assert reasons["clip.mov"] == "unsupported extension .mov"
+    assert reasons["notes"] == "unsupported extension .(none)"
+    assert reasons["nested"].startswith("nested folder")
+    assert reasons["loose.jpg"] == "not inside an album folder"
+    assert ".DS_Store" not in reasons
+
+
+def test_shared_stems_keep_their_extension(tmp_path: Path) -> None:
+    touch(tmp_path / "A" / "IMG_1.HEIC")
+    touch(tmp_path / "A" / "IMG_1.jpg")
+    touch(tmp_path / "A" / "IMG_2.jpg")
+    photos = sorted(p.photo for p in discover(tmp_path, EXTENSIONS).photos)
+    assert photos == ["IMG_1.HEIC", "IMG_1.jpg", "IMG_2"]
+
+
+def test_names_are_normalised_to_nfc(tmp_path: Path) -> None:
+    decomposed = unicodedata.normalize("NFD", "Été")
+    touch(tmp_path / decomposed / "café.jpg")
+    photo = discover(tmp_path, EXTENSIONS).photos[0]
+    assert photo.album == "Été" and photo.album == unicodedata.normalize("NFC", photo.album)
+    assert photo.path.exists()
+
+
+def test_names_that_cannot_be_wildcards_are_skipped(tmp_path: Path) -> None:
+    touch(tmp_path / "{odd}" / "a.jpg")
+    touch(tmp_path / "Fine" / " padded.jpg")
+    library = discover(tmp_path, EXTENSIONS)
+    assert library.photos == []
+    assert len(library.skipped) == 2
+
+
+def test_missing_library_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(I2IError, match=r"albums_dir .*not a folder"):
+        discover(tmp_path / "nope", EXTENSIONS)

@@ -1,0 +1,117 @@
+"""The whole workflow on the sample album, run by Snakemake in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import copy_workflow, snakemake
+from PIL import Image
+
+from i2i.files import sha256_file
+
+pytestmark = pytest.mark.workflow
+
+STYLE = "cartoon"
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The ``Job stats`` table of a dry run as ``{rule: count}``."""
+    table = dry_run_output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+        if line.strip().startswith("total"):
+            break
+    return counts
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workflow copy on which the whole workflow has run once."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(workdir)
+    return workdir
+
+
+def decodes(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        image.load()
+        return image.size
+
+
+def test_every_target_exists_and_decodes(finished_run: Path, sample_albums: Path) -> None:
+    results = finished_run / "results"
+    catalog = json.loads((results / "catalog" / "master.json").read_text(encoding="utf-8"))
+    photos = [(e["album"], e["photo"]) for e in catalog["photos"]]
+    sources = sorted(p for p in sample_albums.glob("*/*") if p.is_file())
+    assert len(photos) == len(sources) == 6
+    styles = catalog["styles"]
+    assert len(styles) >= 6
+    assert catalog["image_count"] == len(photos) * len(styles)
+    for album, photo in photos:
+        for stage in ("metadata", "places", "captions"):
+            record = json.loads((results / stage / album / f"{photo}.json").read_text("utf-8"))
+            assert record
+        width, height = decodes(results / "preprocessed" / album / f"{photo}.webp")
+        assert width % 16 == 0 and height % 16 == 0
+        for style in styles:
+            assert decodes(results / "styled" / album / style / f"{photo}.webp") == (width, height)
+            final = results / "final" / album / style / f"{photo}.webp"
+            assert decodes(final) == (width, height)
+            marker = json.loads(
+                (results / "published" / album / style / f"{photo}.json").read_text()
+            )
+            published = finished_run / "results" / "gallery" / marker["key"]
+            assert marker["sha256"] == sha256_file(final) == sha256_file(published)
+    for album in catalog["albums"]:
+        assert decodes(results / "report" / "contact_sheets" / f"{album}.jpg")
+    index = (results / "gallery" / "index.html").read_text(encoding="utf-8")
+    assert "Côte d&#x27;Azur &amp; Paris" in index or "Côte d'Azur &amp; Paris" in index
+    for benchmark in ("metadata", "places", "captions", "preprocess", "stylize", "watermark"):
+        assert list((finished_run / "benchmarks" / benchmark).rglob("*.tsv"))
+
+
+def test_orientation_and_captions(finished_run: Path) -> None:
+    results = finished_run / "results"
+    width, height = decodes(results / "preprocessed" / "Space Coast" / "eileen_collins.webp")
+    assert height > width, "EXIF orientation 6 must be applied: the astronaut stands upright"
+    caption = json.loads((results / "captions" / "Space Coast" / "falcon9_launch.json").read_text())
+    assert "2015" in caption["watermark_text"] and "♒" in caption["watermark_text"]
+    assert "Cape Canaveral" in caption["watermark_text"]
+    places = json.loads(
+        (results / "places" / "Côte d'Azur & Paris" / "chelsea.json").read_text(encoding="utf-8")
+    )
+    assert places["has_gps"] is False and places["location"] is None
+
+
+def test_second_dry_run_has_nothing_to_do(finished_run: Path) -> None:
+    result = snakemake(finished_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_one_style_is_rebuilt_alone_and_identically(finished_run: Path) -> None:
+    results = finished_run / "results"
+    finals = sorted((results / "final").glob(f"*/{STYLE}/*.webp"))
+    before = {p: sha256_file(p) for p in finals}
+    others = {
+        p: p.stat().st_mtime_ns
+        for p in (results / "final").glob("*/*/*.webp")
+        if p.parent.name != STYLE
+    }
+    for stage in ("styled", "final", "published"):
+        for folder in (results / stage).glob(f"*/{STYLE}"):
+            shutil.rmtree(folder)
+    target = f"results/catalog/styles/{STYLE}.json"
+    (finished_run / target).unlink()
+    plan = snakemake(finished_run, "-n", target)
+    counts = job_counts(plan.stdout + plan.stderr)
+    assert counts == {"stylize_classic": 6, "watermark": 6, "publish": 6, "style_manifest": 1}
+    snakemake(finished_run, target)
+    assert {p: sha256_file(p) for p in finals} == before
+    assert {p: p.stat().st_mtime_ns for p in others} == others
