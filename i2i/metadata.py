@@ -2,8 +2,10 @@
 
 Rationals become numbers, GPS becomes signed decimal degrees, dates become ISO 8601 with the
 offset when the camera recorded one. EXIF is read through Pillow's ``getexif`` so that JPEG,
-HEIC (pillow-heif), PNG (eXIf), TIFF and WebP share one code path. Broken EXIF gives a partial
-record whose ``problems`` list says what was wrong; an unreadable image raises ``I2IError``.
+HEIC (pillow-heif), PNG (eXIf), TIFF and WebP share one code path. Values follow exiftool's
+numeric output (``exiftool -n``), which the tests compare against. Broken EXIF or truncated pixel
+data gives a partial record whose ``problems`` list says what was wrong; a file that is not a
+readable image raises ``I2IError`` naming it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +60,19 @@ def _integer(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
-def _text(value: Any) -> str | None:
-    """EXIF ASCII/UNDEFINED as clean text: NULs and padding stripped, empty as None."""
+def exif_text(value: Any) -> str | None:
+    """EXIF ASCII/UNDEFINED as clean text: NULs and padding stripped, empty as None.
+
+    Pillow decodes ASCII as Latin-1, but cameras and editors write UTF-8 there (``©``, accents);
+    text that is valid UTF-8 is read as UTF-8, like exiftool does.
+    """
+    if isinstance(value, str) and not value.isascii():
+        value = value.encode("latin-1", errors="replace")
     if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = value.decode("latin-1")
     if not isinstance(value, str):
         return None
     text = value.replace("\x00", "").strip()
@@ -71,7 +84,7 @@ _OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
 
 def exif_datetime(value: Any, offset: Any = None, subsec: Any = None) -> str | None:
     """``2024:07:05 09:12:30`` (+ ``+02:00``, + ``123``) as ISO 8601; None when not a date."""
-    text = _text(value)
+    text = exif_text(value)
     if text is None:
         return None
     try:
@@ -79,70 +92,116 @@ def exif_datetime(value: Any, offset: Any = None, subsec: Any = None) -> str | N
     except ValueError:
         return None
     iso = moment.isoformat()
-    digits = _text(subsec)
-    if digits and digits.isdigit():
+    digits = exif_text(subsec)
+    if digits and digits.isascii() and digits.isdigit():
         iso += "." + digits
-    zone = _text(offset)
+    zone = exif_text(offset)
     if zone and _OFFSET.match(zone):
         iso += zone
     return iso
 
 
+def _offset(value: Any) -> str | None:
+    """An EXIF OffsetTime ``+02:00``; anything else as None."""
+    text = exif_text(value)
+    return text if text and _OFFSET.match(text) else None
+
+
 def dms_to_degrees(dms: Any, ref: Any) -> float | None:
-    """Degrees/minutes/seconds rationals and an N/S/E/W reference as signed decimal degrees."""
+    """Degrees[/minutes[/seconds]] rationals and an N/S/E/W reference as signed decimal degrees."""
     try:
-        degrees, minutes, seconds = (float(x) for x in dms)
+        parts = [float(x) for x in dms]
     except (TypeError, ValueError, ZeroDivisionError):
         return None
+    if not 1 <= len(parts) <= 3:
+        return None
+    degrees, minutes, seconds = (*parts, 0.0, 0.0)[:3]
     value = degrees + minutes / 60 + seconds / 3600
     if not math.isfinite(value):
         return None
-    if (_text(ref) or "").upper() in {"S", "W"}:
+    if (exif_text(ref) or "").upper() in {"S", "W"}:
         value = -value
     return round(value, 7)
 
 
-def _gps_timestamp(date: Any, time: Any) -> str | None:
-    day = _text(date)
+def gps_timestamp(date: Any, time: Any) -> str | None:
+    """GPSDateStamp ``2024:07:05`` and GPSTimeStamp (h, m, s) as ISO 8601 UTC."""
+    day = exif_text(date)
     try:
         hours, minutes, seconds = (float(x) for x in time)
         moment = dt.datetime.strptime(day or "", "%Y:%m:%d")
-    except (TypeError, ValueError, ZeroDivisionError):
+        moment += dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
-    moment += dt.timedelta(hours=hours, minutes=minutes, seconds=seconds)
     return moment.isoformat() + "Z"
 
 
-def _speed_kmh(speed: Any, ref: Any) -> float | None:
+def speed_kmh(speed: Any, ref: Any) -> float | None:
+    """GPSSpeed in its GPSSpeedRef unit (K km/h, M mph, N knots; K when absent) as km/h."""
     value = _number(speed)
     if value is None:
         return None
-    factor = {"K": 1.0, "M": 1.609344, "N": 1.852}.get((_text(ref) or "K").upper(), 1.0)
-    return round(value * factor, 3)
+    factor = {"K": 1.0, "M": 1.609344, "N": 1.852}.get((exif_text(ref) or "K").upper())
+    return None if factor is None else round(value * factor, 3)
 
 
-def _altitude(value: Any, ref: Any) -> float | None:
+def altitude_metres(value: Any, ref: Any) -> float | None:
+    """GPSAltitude in metres, negative when GPSAltitudeRef says below sea level (1)."""
     number = _number(value)
     if number is None:
         return None
-    below_sea_level = ref in (1, b"\x01") or _integer(ref) == 1
+    below_sea_level = ref == b"\x01" or _integer(ref) == 1
     return round(-number if below_sea_level else number, 3)
 
 
-def _shutter_text(seconds: float | None) -> str | None:
+def apex_to_f_number(value: Any) -> float | None:
+    """An APEX aperture value (MaxApertureValue) as an f-number, as exiftool reports it."""
+    apex = _number(value)
+    if apex is None or abs(apex) > 64:
+        return None
+    return round(2 ** (apex / 2), 6)
+
+
+def orientation(value: Any) -> int | None:
+    """The EXIF orientation (1-8); anything else as None."""
+    number = _integer(value)
+    return number if number is not None and 1 <= number <= 8 else None
+
+
+def shutter_text(seconds: float | None) -> str | None:
+    """An exposure time as photographers write it: ``1/250``, ``0.8``, ``30``."""
     if seconds is None or seconds <= 0:
         return None
-    if seconds >= 1:
+    if seconds >= 1 or round(1 / seconds) < 2:
+        return f"{seconds:g}"
+    if abs(1 / seconds - round(1 / seconds)) > 0.05:
         return f"{seconds:g}"
     return f"1/{round(1 / seconds):d}"
 
 
+@contextmanager
+def _warnings_as_problems(problems: list[str]) -> Iterator[None]:
+    """Record the warnings Pillow emits on damaged files (e.g. corrupt EXIF) as problems."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            problems.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+
+
 def _ifd(exif: Image.Exif, which: IFD, problems: list[str]) -> Mapping[int, Any]:
-    try:
-        return exif.get_ifd(which)
-    except Exception as exc:  # Pillow raises many types on corrupt IFDs
-        problems.append(f"{which.name} IFD unreadable: {exc}")
+    """A nested IFD; a pointer that leads nowhere is recorded in ``problems``."""
+    if which not in dict(exif):
         return {}
+    try:
+        ifd = exif.get_ifd(which)
+    except Exception as exc:  # Pillow raises many types on corrupt IFDs
+        problems.append(f"{which.name} IFD unreadable: {type(exc).__name__}: {exc}")
+        return {}
+    if not ifd:
+        problems.append(f"{which.name} IFD pointer {exif.get(which)!r} leads to no tags")
+    return ifd
 
 
 def _field(problems: list[str], name: str, convert: Callable[..., Any], *values: Any) -> Any:
@@ -152,99 +211,111 @@ def _field(problems: list[str], name: str, convert: Callable[..., Any], *values:
     try:
         result = convert(*values)
     except Exception as exc:
-        problems.append(f"{name}: cannot read {values!r}: {exc}")
+        problems.append(f"{name}: cannot read {_short(values)}: {type(exc).__name__}: {exc}")
         return None
-    if result is None:
-        problems.append(f"{name}: unusable value {values[0]!r}")
+    if result is None and not _placeholder(values[0]):
+        problems.append(f"{name}: unusable value {_short(values[0])}")
     return result
+
+
+def _placeholder(value: Any) -> bool:
+    """True for the blanks cameras write for unknown values: ``""``, spaces, ``0000:00:00 …``."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return isinstance(value, str) and re.fullmatch(r"[\x00 ]*|[0: \x00]{10,}", value) is not None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A value's repr, cut so that garbage does not flood the record."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def exif_fields(exif: Image.Exif, problems: list[str]) -> dict[str, Any]:
     """The ``exif`` section: camera, lens, exposure and dates, normalised."""
     main = dict(exif)
-    sub = _ifd(exif, IFD.Exif, problems) if IFD.Exif in main else {}
-    g = sub.get
-    exposure_time = _field(problems, "exposure_time", _rounded, g(Base.ExposureTime))
-    flash = _field(problems, "flash", _integer, g(Base.Flash))
-    values = {
-        "make": _text(main.get(Base.Make)),
-        "model": _text(main.get(Base.Model)),
-        "software": _text(main.get(Base.Software)),
-        "artist": _text(main.get(Base.Artist)),
-        "copyright": _text(main.get(Base.Copyright)),
-        "image_description": _text(main.get(Base.ImageDescription)),
-        "orientation": _field(problems, "orientation", _integer, main.get(Base.Orientation)),
-        "date_modified": _field(
-            problems,
+    sub = _ifd(exif, IFD.Exif, problems)
+    m, g = main.get, sub.get
+
+    def read(name: str, convert: Callable[..., Any], *values: Any) -> Any:
+        return _field(problems, name, convert, *values)
+
+    exposure_time = read("exposure_time", _rounded, g(Base.ExposureTime))
+    flash = read("flash", _integer, g(Base.Flash))
+    return {
+        "make": read("make", exif_text, m(Base.Make)),
+        "model": read("model", exif_text, m(Base.Model)),
+        "software": read("software", exif_text, m(Base.Software)),
+        "artist": read("artist", exif_text, m(Base.Artist)),
+        "copyright": read("copyright", exif_text, m(Base.Copyright)),
+        "image_description": read("image_description", exif_text, m(Base.ImageDescription)),
+        "orientation": read("orientation", orientation, m(Base.Orientation)),
+        "date_modified": read(
             "date_modified",
             exif_datetime,
-            main.get(Base.DateTime),
+            m(Base.DateTime),
             g(Base.OffsetTime),
             g(Base.SubsecTime),
         ),
-        "date_taken": _field(
-            problems,
+        "date_taken": read(
             "date_taken",
             exif_datetime,
             g(Base.DateTimeOriginal),
             g(Base.OffsetTimeOriginal),
             g(Base.SubsecTimeOriginal),
         ),
-        "date_digitized": _field(
-            problems,
+        "date_digitized": read(
             "date_digitized",
             exif_datetime,
             g(Base.DateTimeDigitized),
             g(Base.OffsetTimeDigitized),
             g(Base.SubsecTimeDigitized),
         ),
-        "offset_time": _text(g(Base.OffsetTimeOriginal) or g(Base.OffsetTime)),
-        "lens_make": _text(g(Base.LensMake)),
-        "lens_model": _text(g(Base.LensModel)),
-        "body_serial_number": _text(g(Base.BodySerialNumber)),
-        "lens_serial_number": _text(g(Base.LensSerialNumber)),
-        "camera_owner": _text(g(Base.CameraOwnerName)),
-        "focal_length": _field(problems, "focal_length", _rounded, g(Base.FocalLength)),
-        "focal_length_35mm": _field(
-            problems, "focal_length_35mm", _integer, g(Base.FocalLengthIn35mmFilm)
+        "offset_time": read(
+            "offset_time", _offset, g(Base.OffsetTimeOriginal) or g(Base.OffsetTime)
         ),
-        "f_number": _field(problems, "f_number", _rounded, g(Base.FNumber)),
-        "max_aperture_value": _field(
-            problems, "max_aperture_value", _rounded, g(Base.MaxApertureValue)
+        "lens_make": read("lens_make", exif_text, g(Base.LensMake)),
+        "lens_model": read("lens_model", exif_text, g(Base.LensModel)),
+        "body_serial_number": read("body_serial_number", exif_text, g(Base.BodySerialNumber)),
+        "lens_serial_number": read("lens_serial_number", exif_text, g(Base.LensSerialNumber)),
+        "camera_owner": read("camera_owner", exif_text, g(Base.CameraOwnerName)),
+        "focal_length": read("focal_length", _rounded, g(Base.FocalLength)),
+        "focal_length_35mm": read("focal_length_35mm", _integer, g(Base.FocalLengthIn35mmFilm)),
+        "f_number": read("f_number", _rounded, g(Base.FNumber)),
+        "max_aperture_value": read(
+            "max_aperture_value", apex_to_f_number, g(Base.MaxApertureValue)
         ),
         "exposure_time": exposure_time,
-        "shutter_speed": _shutter_text(exposure_time),
-        "iso": _field(problems, "iso", _integer, g(Base.ISOSpeedRatings)),
-        "exposure_program": _field(problems, "exposure_program", _integer, g(Base.ExposureProgram)),
-        "exposure_mode": _field(problems, "exposure_mode", _integer, g(Base.ExposureMode)),
-        "exposure_bias": _field(problems, "exposure_bias", _rounded, g(Base.ExposureBiasValue)),
-        "metering_mode": _field(problems, "metering_mode", _integer, g(Base.MeteringMode)),
+        "shutter_speed": shutter_text(exposure_time),
+        "iso": read("iso", _integer, g(Base.ISOSpeedRatings)),
+        "exposure_program": read("exposure_program", _integer, g(Base.ExposureProgram)),
+        "exposure_mode": read("exposure_mode", _integer, g(Base.ExposureMode)),
+        "exposure_bias": read("exposure_bias", _rounded, g(Base.ExposureBiasValue)),
+        "metering_mode": read("metering_mode", _integer, g(Base.MeteringMode)),
         "flash": flash,
         "flash_fired": None if flash is None else bool(flash & 1),
-        "white_balance": _field(problems, "white_balance", _integer, g(Base.WhiteBalance)),
-        "light_source": _field(problems, "light_source", _integer, g(Base.LightSource)),
-        "color_space": _field(problems, "color_space", _integer, g(Base.ColorSpace)),
-        "scene_capture_type": _field(
-            problems, "scene_capture_type", _integer, g(Base.SceneCaptureType)
-        ),
-        "contrast": _field(problems, "contrast", _integer, g(Base.Contrast)),
-        "saturation": _field(problems, "saturation", _integer, g(Base.Saturation)),
-        "sharpness": _field(problems, "sharpness", _integer, g(Base.Sharpness)),
-        "digital_zoom_ratio": _field(
-            problems, "digital_zoom_ratio", _rounded, g(Base.DigitalZoomRatio)
-        ),
-        "subject_distance": _field(problems, "subject_distance", _rounded, g(Base.SubjectDistance)),
-        "brightness_value": _field(problems, "brightness_value", _rounded, g(Base.BrightnessValue)),
+        "white_balance": read("white_balance", _integer, g(Base.WhiteBalance)),
+        "light_source": read("light_source", _integer, g(Base.LightSource)),
+        "color_space": read("color_space", _integer, g(Base.ColorSpace)),
+        "scene_capture_type": read("scene_capture_type", _integer, g(Base.SceneCaptureType)),
+        "contrast": read("contrast", _integer, g(Base.Contrast)),
+        "saturation": read("saturation", _integer, g(Base.Saturation)),
+        "sharpness": read("sharpness", _integer, g(Base.Sharpness)),
+        "digital_zoom_ratio": read("digital_zoom_ratio", _rounded, g(Base.DigitalZoomRatio)),
+        "subject_distance": read("subject_distance", _rounded, g(Base.SubjectDistance)),
+        "brightness_value": read("brightness_value", _rounded, g(Base.BrightnessValue)),
     }
-    return values
 
 
 def gps_fields(exif: Image.Exif, problems: list[str]) -> dict[str, Any]:
     """The ``gps`` section: signed decimal degrees, metres, degrees true/magnetic, km/h, UTC."""
-    gps = _ifd(exif, IFD.GPSInfo, problems) if IFD.GPSInfo in dict(exif) else {}
-    g = gps.get
-    lat = _field(problems, "gps.lat", dms_to_degrees, g(GPS.GPSLatitude), g(GPS.GPSLatitudeRef))
-    lon = _field(problems, "gps.lon", dms_to_degrees, g(GPS.GPSLongitude), g(GPS.GPSLongitudeRef))
+    g = _ifd(exif, IFD.GPSInfo, problems).get
+
+    def read(name: str, convert: Callable[..., Any], *values: Any) -> Any:
+        return _field(problems, f"gps.{name}", convert, *values)
+
+    lat = read("lat", dms_to_degrees, g(GPS.GPSLatitude), g(GPS.GPSLatitudeRef))
+    lon = read("lon", dms_to_degrees, g(GPS.GPSLongitude), g(GPS.GPSLongitudeRef))
     if lat is not None and not -90 <= lat <= 90:
         problems.append(f"gps.lat: {lat} is out of range")
         lat = None
@@ -252,25 +323,18 @@ def gps_fields(exif: Image.Exif, problems: list[str]) -> dict[str, Any]:
         problems.append(f"gps.lon: {lon} is out of range")
         lon = None
     if (lat is None) != (lon is None):
+        problems.append("gps: latitude or longitude missing, position dropped")
         lat = lon = None
     return {
         "lat": lat,
         "lon": lon,
-        "altitude": _field(
-            problems, "gps.altitude", _altitude, g(GPS.GPSAltitude), g(GPS.GPSAltitudeRef)
-        ),
-        "heading": _field(problems, "gps.heading", _rounded, g(GPS.GPSImgDirection)),
-        "heading_ref": _text(g(GPS.GPSImgDirectionRef)),
-        "track": _field(problems, "gps.track", _rounded, g(GPS.GPSTrack)),
-        "speed_kmh": _field(
-            problems, "gps.speed_kmh", _speed_kmh, g(GPS.GPSSpeed), g(GPS.GPSSpeedRef)
-        ),
-        "timestamp": _field(
-            problems, "gps.timestamp", _gps_timestamp, g(GPS.GPSDateStamp), g(GPS.GPSTimeStamp)
-        ),
-        "horizontal_error_m": _field(
-            problems, "gps.horizontal_error_m", _rounded, g(GPS.GPSHPositioningError)
-        ),
+        "altitude": read("altitude", altitude_metres, g(GPS.GPSAltitude), g(GPS.GPSAltitudeRef)),
+        "heading": read("heading", _rounded, g(GPS.GPSImgDirection)),
+        "heading_ref": read("heading_ref", exif_text, g(GPS.GPSImgDirectionRef)),
+        "track": read("track", _rounded, g(GPS.GPSTrack)),
+        "speed_kmh": read("speed_kmh", speed_kmh, g(GPS.GPSSpeed), g(GPS.GPSSpeedRef)),
+        "timestamp": read("timestamp", gps_timestamp, g(GPS.GPSDateStamp), g(GPS.GPSTimeStamp)),
+        "horizontal_error_m": read("horizontal_error_m", _rounded, g(GPS.GPSHPositioningError)),
     }
 
 
@@ -285,42 +349,69 @@ def icc_description(icc: bytes | None) -> str | None:
         return None
 
 
+def _read_exif(image: Image.Image, problems: list[str]) -> Image.Exif:
+    """The image's EXIF; an unreadable block is recorded in ``problems`` and read as empty."""
+    try:
+        return image.getexif()
+    except Exception as exc:  # Pillow raises many types on corrupt EXIF
+        problems.append(f"EXIF unreadable: {type(exc).__name__}: {exc}")
+        return Image.Exif()
+
+
+def _check_pixels(image: Image.Image, problems: list[str]) -> None:
+    """Decode the pixels (a reduced JPEG scan) so that truncated or corrupt data is noticed."""
+    try:
+        if image.format == "JPEG":
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        image.load()
+    except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, ...
+        problems.append(f"pixel data unreadable: {type(exc).__name__}: {exc}")
+
+
+def _open(path: Path) -> Image.Image:
+    """Open an image lazily; anything Pillow cannot identify raises ``I2IError``."""
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError as exc:
+        raise I2IError(
+            f"{path}: not an image Pillow can read (JPEG, HEIC, PNG, TIFF, WebP)"
+        ) from exc
+    except Exception as exc:  # plugins raise OSError, SyntaxError, ValueError, RuntimeError, ...
+        raise I2IError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from exc
+
+
 def read_metadata(path: str | os.PathLike[str], source_path: str | None = None) -> dict[str, Any]:
     """Everything the later stages and the catalog need to know about one photo."""
     path = Path(path)
     register_heif()
-    problems: list[str] = []
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise I2IError(f"{path}: cannot read: {exc.strerror}") from exc
+    if not path.is_file():
+        raise I2IError(f"{path}: not a regular file")
     if size == 0:
         raise I2IError(f"{path}: empty file (0 bytes), not an image")
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            image_format, mode = image.format, image.mode
-            icc = image.info.get("icc_profile")
-            try:
-                exif = image.getexif()
-            except Exception as exc:
-                problems.append(f"EXIF unreadable: {exc}")
-                exif = Image.Exif()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise I2IError(f"{path}: not a readable image ({exc})") from exc
+    problems: list[str] = []
+    with _warnings_as_problems(problems), _open(path) as image:
+        image_section = {
+            "width": image.width,
+            "height": image.height,
+            "format": image.format,
+            "mode": image.mode,
+            "icc_description": icc_description(image.info.get("icc_profile")),
+        }
+        exif = _read_exif(image, problems)
+        exif_section = exif_fields(exif, problems)
+        gps_section = gps_fields(exif, problems)
+        _check_pixels(image, problems)
     record = {
         "schema_version": SCHEMA_VERSION,
         "source_path": source_path if source_path is not None else str(path),
         "file": {"name": path.name, "size": size, "sha256": sha256_file(path)},
-        "image": {
-            "width": width,
-            "height": height,
-            "format": image_format,
-            "mode": mode,
-            "icc_description": icc_description(icc),
-        },
-        "exif": exif_fields(exif, problems),
-        "gps": gps_fields(exif, problems),
+        "image": image_section,
+        "exif": exif_section,
+        "gps": gps_section,
         "problems": problems,
     }
     for problem in problems:
