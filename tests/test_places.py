@@ -1,0 +1,594 @@
+"""The places stage: offline lookups, the network provider chain, the shared cache, pacing.
+
+Network providers talk to a local HTTP server on 127.0.0.1 that answers with bodies in each
+service's real format (Nominatim ``/reverse`` json/jsonv2, Photon ``/reverse`` GeoJSON, Google
+Geocoding JSON) and can be told to time out, rate-limit, fail or send garbage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import multiprocessing
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from i2i import I2IError
+from i2i.geocache import GeoCache, cache_key
+from i2i.places import format_location, locate, nominatim_answer
+
+EIFFEL = (48.8584, 2.2945)
+PARIS = (48.8530, 2.3499)
+NICE = (43.6950, 7.2650)
+
+NOMINATIM_EIFFEL = {
+    "place_id": 87795125,
+    "licence": "Data © OpenStreetMap contributors, ODbL 1.0. http://osm.org/copyright",
+    "osm_type": "way",
+    "osm_id": 5013364,
+    "lat": "48.8582599",
+    "lon": "2.2945006",
+    "place_rank": 30,
+    "importance": 0.6205937724353116,
+    "addresstype": "man_made",
+    "name": "Tour Eiffel",
+    "display_name": "Tour Eiffel, 5, Avenue Anatole France, Quartier du Gros-Caillou, "
+    "Paris 7e Arrondissement, Paris, Île-de-France, France métropolitaine, 75007, France",
+    "address": {
+        "man_made": "Tour Eiffel",
+        "house_number": "5",
+        "road": "Avenue Anatole France",
+        "city_block": "Quartier du Gros-Caillou",
+        "suburb": "Paris 7e Arrondissement",
+        "city_district": "Paris",
+        "city": "Paris",
+        "ISO3166-2-lvl6": "FR-75",
+        "state": "Île-de-France",
+        "ISO3166-2-lvl4": "FR-IDF",
+        "region": "France métropolitaine",
+        "postcode": "75007",
+        "country": "France",
+        "country_code": "fr",
+    },
+    "boundingbox": ["48.8574753", "48.8590453", "2.2933119", "2.2956897"],
+}
+
+PHOTON_EIFFEL = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.2944990543196795, 48.8582602]},
+            "properties": {
+                "osm_type": "W",
+                "osm_id": 5013364,
+                "extent": [2.2933084, 48.8590465, 2.2956897, 48.8574753],
+                "country": "France",
+                "osm_key": "man_made",
+                "housenumber": "5",
+                "city": "Paris",
+                "street": "Avenue Anatole France",
+                "countrycode": "FR",
+                "osm_value": "tower",
+                "postcode": "75007",
+                "name": "Eiffel Tower",
+                "county": "Paris",
+                "state": "Île-de-France",
+                "district": "Gros-Caillou",
+                "type": "house",
+            },
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.2986, 48.8556]},
+            "properties": {
+                "osm_type": "W",
+                "osm_id": 4208595,
+                "country": "France",
+                "osm_key": "leisure",
+                "city": "Paris",
+                "countrycode": "FR",
+                "osm_value": "park",
+                "postcode": "75007",
+                "name": "Champ de Mars",
+                "state": "Île-de-France",
+                "type": "street",
+            },
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.2931, 48.8588]},
+            "properties": {
+                "osm_type": "W",
+                "osm_id": 4077891,
+                "country": "France",
+                "osm_key": "highway",
+                "city": "Paris",
+                "countrycode": "FR",
+                "osm_value": "secondary",
+                "name": "Avenue Gustave Eiffel",
+                "state": "Île-de-France",
+                "type": "street",
+            },
+        },
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.3376, 48.8606]},
+            "properties": {
+                "osm_type": "W",
+                "osm_id": 1,
+                "country": "France",
+                "osm_key": "tourism",
+                "osm_value": "museum",
+                "name": "Musée du Louvre",
+                "city": "Paris",
+                "countrycode": "FR",
+                "type": "house",
+            },
+        },
+    ],
+}
+
+GOOGLE_EIFFEL = {
+    "plus_code": {"compound_code": "V75V+8Q Paris, France", "global_code": "8FW4V75V+8Q"},
+    "results": [
+        {
+            "address_components": [
+                {
+                    "long_name": "Eiffel Tower",
+                    "short_name": "Eiffel Tower",
+                    "types": ["establishment", "point_of_interest", "tourist_attraction"],
+                },
+                {
+                    "long_name": "Avenue Gustave Eiffel",
+                    "short_name": "Av. Gustave Eiffel",
+                    "types": ["route"],
+                },
+                {"long_name": "Paris", "short_name": "Paris", "types": ["locality", "political"]},
+                {
+                    "long_name": "Département de Paris",
+                    "short_name": "Département de Paris",
+                    "types": ["administrative_area_level_2", "political"],
+                },
+                {
+                    "long_name": "Île-de-France",
+                    "short_name": "IDF",
+                    "types": ["administrative_area_level_1", "political"],
+                },
+                {"long_name": "France", "short_name": "FR", "types": ["country", "political"]},
+                {"long_name": "75007", "short_name": "75007", "types": ["postal_code"]},
+            ],
+            "formatted_address": "Av. Gustave Eiffel, 75007 Paris, France",
+            "geometry": {
+                "location": {"lat": 48.8583701, "lng": 2.2944813},
+                "location_type": "ROOFTOP",
+                "viewport": {
+                    "northeast": {"lat": 48.8597190802915, "lng": 2.295830280291502},
+                    "southwest": {"lat": 48.8570211197085, "lng": 2.293132319708498},
+                },
+            },
+            "place_id": "ChIJLU7jZClu5kcR4PcOOO6p3I0",
+            "types": ["establishment", "point_of_interest", "tourist_attraction"],
+        },
+        {
+            "address_components": [
+                {"long_name": "5", "short_name": "5", "types": ["street_number"]},
+                {
+                    "long_name": "Avenue Anatole France",
+                    "short_name": "Av. Anatole France",
+                    "types": ["route"],
+                },
+                {"long_name": "Paris", "short_name": "Paris", "types": ["locality", "political"]},
+                {"long_name": "France", "short_name": "FR", "types": ["country", "political"]},
+            ],
+            "formatted_address": "5 Av. Anatole France, 75007 Paris, France",
+            "geometry": {"location": {"lat": 48.8582, "lng": 2.2951}, "location_type": "ROOFTOP"},
+            "place_id": "ChIJ9QHGLuBv5kcRgk8OlXvlfK0",
+            "types": ["street_address"],
+        },
+    ],
+    "status": "OK",
+}
+
+
+def _json_body(provider: str, query: dict[str, list[str]]) -> dict[str, Any]:
+    if provider == "photon":
+        return PHOTON_EIFFEL
+    if provider == "google":
+        return GOOGLE_EIFFEL
+    body = dict(NOMINATIM_EIFFEL)
+    body["category" if query.get("format") == ["jsonv2"] else "class"] = "man_made"
+    body["type"] = "tower"
+    return body
+
+
+EMPTY = {
+    "photon": {"type": "FeatureCollection", "features": []},
+    "nominatim": {"error": "Unable to geocode"},
+    "google": {
+        "plus_code": {"global_code": "5CFW2222+22"},
+        "results": [],
+        "status": "ZERO_RESULTS",
+    },
+}
+
+
+class GeoServer:
+    """Photon, Nominatim and Google on one local port, routed by the first path segment."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.mode: dict[str, str] = {"photon": "ok", "nominatim": "ok", "google": "ok"}
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.answer(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def endpoints(self) -> dict[str, str]:
+        base = f"http://127.0.0.1:{self.port}"
+        return {name: f"{base}/{name}" for name in self.mode}
+
+    def count(self, provider: str) -> int:
+        with self.lock:
+            return sum(1 for r in self.requests if r["provider"] == provider)
+
+    def times(self, provider: str) -> list[float]:
+        with self.lock:
+            return sorted(r["time"] for r in self.requests if r["provider"] == provider)
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(handler.path)
+        provider = url.path.strip("/").split("/")[0]
+        query = parse_qs(url.query)
+        with self.lock:
+            self.requests.append(
+                {
+                    "provider": provider,
+                    "time": time.time(),
+                    "path": url.path,
+                    "query": query,
+                    "agent": handler.headers.get("User-Agent"),
+                }
+            )
+        mode = self.mode.get(provider, "404")
+        if mode == "timeout":
+            time.sleep(1.5)
+        status, body, headers = 200, b"", {"Content-Type": "application/json; charset=utf-8"}
+        if mode == "ok":
+            body = json.dumps(_json_body(provider, query)).encode()
+        elif mode == "empty":
+            body = json.dumps(EMPTY[provider]).encode()
+        elif mode == "garbage":
+            body = b"<html><body>Bad Gateway</body></html>"
+        elif mode == "wrong-shape":
+            body = b'{"unexpected": true}'
+        elif mode == "429":
+            status, headers["Retry-After"] = 429, "120"
+            body = b'{"error": "Too Many Requests"}'
+        elif mode.isdigit():
+            status, body = int(mode), b'{"error": "server error"}'
+        with contextlib.suppress(OSError):
+            handler.send_response(status)
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[GeoServer]:
+    geo = GeoServer()
+    yield geo
+    geo.close()
+
+
+@pytest.fixture(autouse=True)
+def no_google_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOOGLE_MAPS_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+
+
+def settings_for(server: GeoServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    """Places settings pointing at the local server, with fast pacing and short timeouts."""
+    return {
+        "cache": str(tmp_path / "cache" / "geocode.sqlite"),
+        "cache_only": False,
+        "precision": 3,
+        "user_agent": "i2i-tests/1.0",
+        "timeout": 0.5,
+        "landmarks_radius_m": 1000,
+        "rate_limits": {"nominatim": 0.0, "photon": 0.0, "google": 0.0},
+        "endpoints": server.endpoints(),
+        **extra,
+    }
+
+
+def photo(lat: float, lon: float) -> dict[str, Any]:
+    return {"gps": {"lat": lat, "lon": lon, "altitude": None, "heading": None}}
+
+
+def _locate_all(args: tuple[list[tuple[float, float]], list[str], dict[str, Any]]) -> list[dict]:
+    """Worker: locate several photos in one process (one process per parallel job)."""
+    positions, providers, settings = args
+    return [locate(photo(lat, lon), providers, settings) for lat, lon in positions]
+
+
+def in_processes(
+    jobs: list[list[tuple[float, float]]], providers: list[str], settings: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Run each job in its own process, all at once; the records of every job, flattened."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(len(jobs)) as pool:
+        results = pool.map(_locate_all, [(job, providers, settings) for job in jobs])
+    return [record for job in results for record in job]
+
+
+def test_offline_names_paris_and_nice(tmp_path: Path) -> None:
+    settings = {"cache": str(tmp_path / "c.sqlite")}
+    paris = locate(photo(*PARIS), ["offline"], settings)
+    nice = locate(photo(*NICE), ["offline"], settings)
+    assert paris["provider"] == "offline" and paris["location"]["city"] == "Paris"
+    assert paris["location"]["country_code"] == "FR"
+    assert paris["location_formatted"] == "Paris, France"
+    assert nice["location"]["city"] == "Nice"
+    assert nice["location"]["state"] == "Provence-Alpes-Côte d'Azur"
+    assert paris["attempts"] == [
+        {"provider": "offline", "ok": True, "error": None, "from_cache": False}
+    ]
+    assert not (tmp_path / "c.sqlite").exists(), "offline alone never opens the cache"
+
+
+def test_no_gps_record_says_so() -> None:
+    record = locate({"gps": None}, ["photon", "offline"], {})
+    assert record["has_gps"] is False and record["gps"] is None and record["location"] is None
+    assert record["reason"] == "the photo has no GPS position"
+    assert record["provider"] is None and record["attempts"] == [] and record["landmarks"] == []
+
+
+def test_photon_answer_with_landmarks(server: GeoServer, tmp_path: Path) -> None:
+    record = locate(photo(*EIFFEL), ["photon"], settings_for(server, tmp_path))
+    assert record["provider"] == "photon" and record["from_cache"] is False
+    assert record["location"] == {
+        "city": "Paris",
+        "state": "Île-de-France",
+        "country": "France",
+        "country_code": "FR",
+        "poi": "Eiffel Tower",
+    }
+    assert record["location_formatted"] == "Eiffel Tower, Paris, France"
+    names = [mark["name"] for mark in record["landmarks"]]
+    assert names == ["Eiffel Tower", "Champ de Mars"], "streets and far museums are left out"
+    assert 0 < record["landmarks"][1]["distance_m"] <= 1000
+    sent = server.requests[0]
+    assert sent["path"] == "/photon/reverse" and sent["agent"] == "i2i-tests/1.0"
+    assert sent["query"]["lat"] == ["48.858"] and sent["query"]["lon"] == ["2.295"]
+
+
+def test_nominatim_answer_in_both_formats(server: GeoServer, tmp_path: Path) -> None:
+    record = locate(photo(*EIFFEL), ["nominatim"], settings_for(server, tmp_path))
+    assert record["location"]["poi"] == "Tour Eiffel" and record["location"]["city"] == "Paris"
+    assert record["landmarks"][0]["name"] == "Tour Eiffel"
+    assert record["landmarks"][0]["category"] == "man_made"
+    assert server.requests[0]["query"]["addressdetails"] == ["1"]
+    v2 = {**NOMINATIM_EIFFEL, "category": "man_made", "type": "tower"}
+    assert nominatim_answer(v2)["location"]["country_code"] == "FR"
+
+
+def test_google_needs_a_key_from_the_environment(
+    server: GeoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(server, tmp_path)
+    without = locate(photo(*EIFFEL), ["google", "offline"], settings)
+    assert without["provider"] == "offline" and server.count("google") == 0
+    assert "GOOGLE_MAPS_API_KEY" in without["attempts"][0]["error"]
+
+    monkeypatch.setenv("GOOGLE_MAPS_API_KEY", "secret-key-123")
+    record = locate(photo(*EIFFEL), ["google"], settings)
+    assert record["provider"] == "google"
+    assert record["location"]["poi"] == "Eiffel Tower" and record["location"]["state"]
+    assert server.requests[-1]["query"]["key"] == ["secret-key-123"]
+    assert record["landmarks"][0]["name"] == "Eiffel Tower"
+
+
+def test_google_key_never_reaches_errors_or_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY", "secret-key-456")
+    settings = {"cache": str(tmp_path / "c.sqlite"), "timeout": 0.5}
+    settings["endpoints"] = {"google": f"http://127.0.0.1:{closed_port()}"}
+    with caplog.at_level("DEBUG"):
+        record = locate(photo(*EIFFEL), ["google", "offline"], settings)
+    assert record["provider"] == "offline" and record["attempts"][0]["ok"] is False
+    assert "secret-key-456" not in json.dumps(record)
+    assert "secret-key-456" not in caplog.text
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("timeout", "GeocoderTimedOut"),
+        ("429", "GeocoderRateLimited"),
+        ("500", "GeocoderServiceError"),
+        ("503", "GeocoderTimedOut"),
+        ("garbage", "GeocoderParseError"),
+        ("wrong-shape", "KeyError"),
+        ("refused", "GeocoderUnavailable"),
+    ],
+)
+def test_failures_fall_through_and_are_recorded(
+    server: GeoServer, tmp_path: Path, mode: str, expected: str
+) -> None:
+    settings = settings_for(server, tmp_path)
+    if mode == "refused":
+        settings["endpoints"] = {
+            **server.endpoints(),
+            "photon": f"http://127.0.0.1:{closed_port()}",
+        }
+    else:
+        server.mode["photon"] = mode
+    record = locate(photo(*EIFFEL), ["photon", "nominatim"], settings)
+    assert record["provider"] == "nominatim"
+    failed, answered = record["attempts"]
+    assert failed["provider"] == "photon" and failed["ok"] is False
+    assert failed["error"].startswith(expected), failed["error"]
+    assert answered == {"provider": "nominatim", "ok": True, "error": None, "from_cache": False}
+    assert server.count("photon") == (0 if mode == "refused" else 1)
+
+    again = locate(photo(*PARIS), ["photon", "nominatim"], settings)
+    assert "skipped after a recent failure" in again["attempts"][0]["error"]
+    assert server.count("photon") == (0 if mode == "refused" else 1), "a failed provider rests"
+
+
+def test_no_result_is_cached_and_falls_through(server: GeoServer, tmp_path: Path) -> None:
+    server.mode["nominatim"] = "empty"
+    settings = settings_for(server, tmp_path)
+    first = locate(photo(0.0, -30.0), ["nominatim", "offline"], settings)
+    second = locate(photo(0.0001, -30.0001), ["nominatim", "offline"], settings)
+    assert first["provider"] == second["provider"] == "offline"
+    assert first["attempts"][0]["error"] == "no result for this position"
+    assert second["attempts"][0] == {
+        "provider": "nominatim",
+        "ok": False,
+        "error": "no result for this position (cached)",
+        "from_cache": True,
+    }
+    assert server.count("nominatim") == 1
+
+
+def test_nothing_answers(server: GeoServer, tmp_path: Path) -> None:
+    server.mode["photon"] = "500"
+    record = locate(photo(*EIFFEL), ["photon"], settings_for(server, tmp_path))
+    assert record["has_gps"] is True and record["provider"] is None
+    assert record["reason"] == "no provider answered" and record["location_formatted"] == ""
+
+
+def test_cache_is_shared_across_processes(server: GeoServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path)
+    first = in_processes([[EIFFEL]], ["photon"], settings)
+    second = in_processes([[(EIFFEL[0] - 0.0002, EIFFEL[1] + 0.0002)]], ["photon"], settings)
+    assert first[0]["from_cache"] is False and second[0]["from_cache"] is True
+    assert second[0]["attempts"][0]["from_cache"] is True
+    assert first[0]["location"] == second[0]["location"]
+    assert server.count("photon") == 1
+
+
+def test_cache_only_makes_no_request(server: GeoServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path, cache_only=True)
+    cold = locate(photo(*EIFFEL), ["photon", "nominatim", "offline"], settings)
+    assert cold["provider"] == "offline"
+    assert [a["error"] for a in cold["attempts"][:2]] == ["not in cache (cache_only is set)"] * 2
+    assert server.requests == []
+
+    locate(photo(*EIFFEL), ["nominatim"], {**settings, "cache_only": False})
+    assert server.count("nominatim") == 1
+    warm = locate(photo(*EIFFEL), ["photon", "nominatim", "offline"], settings)
+    assert warm["provider"] == "nominatim" and warm["from_cache"] is True
+    assert server.count("nominatim") == 1 and server.count("photon") == 0
+
+
+def test_rate_limit_holds_across_processes(server: GeoServer, tmp_path: Path) -> None:
+    interval = 0.3
+    settings = settings_for(server, tmp_path, rate_limits={"nominatim": interval})
+    jobs = [[(40.0 + job, 3.0 + i / 10) for i in range(3)] for job in range(3)]
+    records = in_processes(jobs, ["nominatim"], settings)
+    assert all(r["provider"] == "nominatim" for r in records)
+    stamps = server.times("nominatim")
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) == 9
+    slack = 0.1  # process start-up and HTTP handling on a busy 2-core machine
+    assert min(gaps) >= interval - slack, f"requests {min(gaps):.3f} s apart"
+    assert stamps[-1] - stamps[0] >= 8 * interval - slack
+
+
+def test_two_runs_of_100_photos_over_10_places(server: GeoServer, tmp_path: Path) -> None:
+    """Acceptance: at most one request per place and provider, the second run from the cache."""
+    rng = random.Random(7)
+    places = [(43.0 + k / 10, 5.0 + k / 10) for k in range(10)]
+    photos = [
+        (lat + rng.uniform(-4e-4, 4e-4), lon + rng.uniform(-4e-4, 4e-4))
+        for lat, lon in places
+        for _ in range(10)
+    ]
+    rng.shuffle(photos)
+    assert len({cache_key(lat, lon, 3) for lat, lon in photos}) == 10
+    server.mode["nominatim"] = "500"
+    providers = ["nominatim", "photon", "google", "offline"]
+    settings = settings_for(server, tmp_path)
+    jobs = [photos[i::4] for i in range(4)]
+
+    first = in_processes(jobs, providers, settings)
+    requests_first = {p: server.count(p) for p in ("nominatim", "photon", "google")}
+    second = in_processes(jobs, providers, settings)
+    requests_total = {p: server.count(p) for p in ("nominatim", "photon", "google")}
+
+    assert all(r["provider"] == "photon" for r in first + second)
+    assert requests_first["photon"] == 10 and requests_total["photon"] == 10
+    assert all(count <= 10 for count in requests_total.values()), requests_total
+    assert requests_total["google"] == 0
+    assert all(r["from_cache"] for r in second)
+    assert sum(r["from_cache"] for r in first) == 90
+
+
+def test_cache_survives_parallel_writers(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    context = multiprocessing.get_context("fork")
+    with context.Pool(4) as pool:
+        pool.map(_write_many, [(str(path), worker) for worker in range(4)])
+    with GeoCache(path) as cache:
+        rows = cache.db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        mode = cache.db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert rows == 4 * 50 and mode == "wal"
+
+
+def _write_many(args: tuple[str, int]) -> None:
+    path, worker = args
+    with GeoCache(path) as cache:
+        for i in range(50):
+            cache.put("photon", cache_key(worker, i, 3), {"location": {}, "landmarks": []})
+
+
+def test_bad_endpoint_names_the_provider(tmp_path: Path) -> None:
+    settings = {"cache": str(tmp_path / "c.sqlite"), "endpoints": {"photon": "photon.local"}}
+    with pytest.raises(I2IError, match=r"places\.endpoints\.photon"):
+        locate(photo(*EIFFEL), ["photon"], settings)
+
+
+def test_format_location_skips_repeats() -> None:
+    location = {"poi": "Nice", "city": "Nice", "state": "PACA", "country": "France"}
+    assert format_location(location) == "Nice, France"
+    assert format_location({"city": None, "state": "PACA", "country": "France"}) == "PACA, France"
+    assert format_location(None) == ""
