@@ -1,11 +1,15 @@
 """A static gallery for ``file://`` targets: an index page and one page per album.
 
-Pages use generated thumbnails, link to the full images, and need no external assets.
+Pages use generated thumbnails, link to the full images with relative URLs that are right for
+any key depth, and need no external assets (inline CSS, no scripts, no fonts, no network).
+An album page sits in the folder its images share (``<folder>/index.html``); when that folder
+is the root or is shared with another album, it goes to ``_albums/<album>.html`` instead.
 """
 
 from __future__ import annotations
 
 import html
+import posixpath
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,10 +17,12 @@ from typing import Any
 
 from PIL import Image
 
-from i2i.files import atomic_path, write_bytes
+from i2i.files import atomic_path, is_safe_name, write_bytes
 
 THUMB_SIZE = 360
 THUMB_DIR = "_thumbs"
+ALBUM_DIR = "_albums"
+INDEX = "index.html"
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;background:#111;color:#eee}
@@ -33,18 +39,29 @@ img{display:block;max-width:360px;height:auto;border-radius:4px}
 def _page(title: str, body: str) -> bytes:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body>{body}</body></html>\n"
     ).encode()
 
 
-def _href(path: str) -> str:
-    return html.escape(urllib.parse.quote(path), quote=True)
+def relative_href(target: str, page: str) -> str:
+    """The escaped, URL-quoted link from the page at key ``page`` to the file at key ``target``."""
+    start = posixpath.dirname(page) or "."
+    return html.escape(urllib.parse.quote(posixpath.relpath(target, start)), quote=True)
+
+
+def thumb_key(key: str) -> str:
+    """Where the thumbnail of the image at ``key`` lives: ``<folder>/_thumbs/<name>``."""
+    folder, name = posixpath.split(key)
+    return posixpath.join(folder, THUMB_DIR, name)
 
 
 def make_thumbnail(source: Path, target: Path) -> None:
-    """A small WebP of ``source`` (long side ``THUMB_SIZE``)."""
+    """A small WebP of ``source`` (long side ``THUMB_SIZE``); kept when newer than the source."""
+    if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
+        return
     with Image.open(source) as image:
         thumb = image.convert("RGB")
         thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
@@ -52,8 +69,31 @@ def make_thumbnail(source: Path, target: Path) -> None:
         thumb.save(tmp, "WEBP", quality=80, method=4)
 
 
-def album_page(album: str, photos: list[Mapping[str, Any]], styles: list[str]) -> bytes:
-    """One album: a row per photo, its styles side by side, caption and place."""
+def album_keys(photos: list[Mapping[str, Any]]) -> list[str]:
+    """Every image key of one album, in catalog order."""
+    return [image["key"] for entry in photos for image in entry["styles"].values()]
+
+
+def album_pages(albums: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, str]:
+    """The page key of each album (see the module docstring for the layout)."""
+    folders = {
+        album: posixpath.commonpath([posixpath.dirname(k) for k in keys])
+        for album, photos in albums.items()
+        if (keys := album_keys(photos))
+    }
+    pages = {}
+    for number, (album, folder) in enumerate(folders.items()):
+        shared = sum(1 for other in folders.values() if other == folder) > 1
+        if folder and not shared:
+            pages[album] = f"{folder}/{INDEX}"
+        else:
+            name = album if is_safe_name(album) else f"album-{number}"
+            pages[album] = f"{ALBUM_DIR}/{name}.html"
+    return pages
+
+
+def album_page(album: str, photos: list[Mapping[str, Any]], styles: list[str], page: str) -> bytes:
+    """One album at key ``page``: a row per photo, its styles side by side, caption and place."""
     rows = []
     for entry in photos:
         figures = []
@@ -61,21 +101,24 @@ def album_page(album: str, photos: list[Mapping[str, Any]], styles: list[str]) -
             image = entry["styles"].get(style)
             if not image:
                 continue
-            name = image["key"].rsplit("/", 1)[-1]
             figures.append(
-                f'<figure><a href="{_href(name)}"><img src="{_href(THUMB_DIR + "/" + name)}" '
+                f'<figure><a href="{relative_href(image["key"], page)}">'
+                f'<img src="{relative_href(thumb_key(image["key"]), page)}" '
                 f'alt="{html.escape(entry["photo"])} in {html.escape(style)}" loading="lazy">'
                 f"</a><figcaption>{html.escape(style)}</figcaption></figure>"
             )
+        if not figures:
+            continue
         place = entry.get("location_formatted") or "no location"
         date = (entry.get("exif") or {}).get("date_taken") or "no date"
+        caption = entry.get("watermark_text") or ""
         rows.append(
             f"<section><h2>{html.escape(entry['photo'])}</h2>"
-            f'<p class="meta">{html.escape(entry["watermark_text"])} · {html.escape(place)} · '
+            f'<p class="meta">{html.escape(caption)} · {html.escape(place)} · '
             f'{html.escape(date)}</p><div class="row">{"".join(figures)}</div></section>'
         )
-    body = f'<p><a href="../index.html">All albums</a></p><h1>{html.escape(album)}</h1>'
-    return _page(album, body + "".join(rows))
+    back = f'<p><a href="{relative_href(INDEX, page)}">All albums</a></p>'
+    return _page(album, f"{back}<h1>{html.escape(album)}</h1>{''.join(rows)}")
 
 
 def index_page(
@@ -83,43 +126,35 @@ def index_page(
     covers: Mapping[str, str],
     links: Mapping[str, str],
 ) -> bytes:
-    """The gallery index: one card per album with a cover thumbnail."""
+    """The gallery index (key ``index.html``): one card per album with a cover thumbnail."""
     cards = []
     for album, photos in albums.items():
         if album not in links:
             continue
         cover = covers.get(album)
-        img = f'<img src="{_href(cover)}" alt="">' if cover else ""
+        img = f'<img src="{relative_href(cover, INDEX)}" alt="">' if cover else ""
         cards.append(
-            f'<div class="card"><a href="{_href(links[album])}">{img}'
+            f'<div class="card"><a href="{relative_href(links[album], INDEX)}">{img}'
             f'<h2>{html.escape(album)}</h2></a><p class="meta">{len(photos)} photos</p></div>'
         )
     return _page("i2i gallery", f'<h1>i2i gallery</h1><div class="grid">{"".join(cards)}</div>')
 
 
 def build_gallery(catalog: Mapping[str, Any], root: Path) -> list[str]:
-    """Write thumbnails and pages under ``root``; return the pages written (relative)."""
+    """Write thumbnails and pages under ``root``; return the pages written (relative keys)."""
     albums: dict[str, list[Mapping[str, Any]]] = {}
     for entry in catalog["photos"]:
         albums.setdefault(entry["album"], []).append(entry)
+    pages = album_pages(albums)
     covers: dict[str, str] = {}
-    links: dict[str, str] = {}
-    pages = []
     for album, photos in albums.items():
-        album_keys = set()
-        for entry in photos:
-            for image in entry["styles"].values():
-                key = image["key"]
-                folder, name = key.rsplit("/", 1) if "/" in key else ("", key)
-                thumb = root / folder / THUMB_DIR / name
-                make_thumbnail(root / key, thumb)
-                album_keys.add(folder)
-                covers.setdefault(album, f"{folder}/{THUMB_DIR}/{name}" if folder else name)
-        for folder in sorted(album_keys):
-            page = f"{folder}/index.html" if folder else "index.html"
-            write_bytes(root / page, album_page(album, photos, catalog["styles"]))
-            pages.append(page)
-            links.setdefault(album, page)
-    write_bytes(root / "index.html", index_page(albums, covers, links))
-    pages.append("index.html")
-    return pages
+        for key in album_keys(photos):
+            make_thumbnail(root / key, root / thumb_key(key))
+            covers.setdefault(album, thumb_key(key))
+    written = []
+    for album, page in pages.items():
+        write_bytes(root / page, album_page(album, albums[album], catalog["styles"], page))
+        written.append(page)
+    write_bytes(root / INDEX, index_page(albums, covers, pages))
+    written.append(INDEX)
+    return written

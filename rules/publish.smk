@@ -32,3 +32,20 @@ rule gallery:
         root=TARGET.location,
     script:
         "../scripts/gallery.py"
+
+
+rule archive:
+    log:
+        "logs/archive.log",
+    """Zip results/ to archive/i2i_YYYYmmdd_HHMMSS.zip, verify it, then remove what was archived.
+
+    No outputs: it runs only when asked for by name (snakemake archive).
+    """
+    localrule: True
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        results="results",
+        archive="archive",
+    script:
+        "../scripts/archive.py"
