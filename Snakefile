@@ -21,6 +21,10 @@ include: "rules/catalog.smk"
 include: "rules/report.smk"
 
 
+onstart:
+    watch_stop_file()
+
+
 rule all:
     default_target: True
     input:

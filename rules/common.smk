@@ -10,6 +10,7 @@ from i2i import I2IError
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
 from i2i.publish import parse_target
+from i2i.runcontrol import watch_stop_file
 
 try:
     config.update(validate_config(config))
@@ -84,6 +85,7 @@ def photo_keys():
 def all_targets():
     targets = ["results/catalog/master.json"]
     targets += [f"results/report/contact_sheets/{album}.jpg" for album in ALBUMS]
+    targets.append("results/report/progress.html")
     if TARGET.scheme == "file":
         targets.append("results/published/gallery.json")
     return targets

@@ -27,3 +27,25 @@ rule contact_sheet:
         styles=list(STYLES),
     script:
         "../scripts/contact_sheet.py"
+
+
+rule progress_report:
+    """Images done and pending per stage and style, seconds per image and the ETA."""
+    input:
+        "results/catalog/master.json",
+    output:
+        report(
+            "results/report/progress.html",
+            caption="../report/progress.rst",
+            category="Run",
+        ),
+    params:
+        photos=LIBRARY.photos,
+        styles=STYLES,
+        cores=workflow.cores,
+    log:
+        "logs/report/progress.log",
+    conda:
+        "../envs/i2i.yaml"
+    script:
+        "../scripts/progress_report.py"

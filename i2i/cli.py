@@ -1,0 +1,299 @@
+"""The ``i2i`` command: tools around the workflow (check, styles, progress, stop, stylize)."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from i2i import I2IError, __version__
+from i2i.config import load_registry, load_yaml, select_styles, validate_config
+from i2i.export import discover
+
+log = logging.getLogger("i2i.cli")
+
+
+def merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict update, as Snakemake merges ``--configfile`` over ``configfile:``."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(workdir: Path, configfiles: Sequence[str]) -> dict[str, Any]:
+    """``config.yaml`` in ``workdir`` with each ``--configfile`` merged over it, validated."""
+    config: dict[str, Any] = {}
+    for path in [workdir / "config.yaml", *map(Path, configfiles)]:
+        if path.exists() or path != workdir / "config.yaml":
+            config = merge(config, load_yaml(path) or {})
+    return validate_config(config)
+
+
+def out(text: str) -> None:
+    """Write command output (tables, check lines) to stdout."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``i2i check``: OK, WARN or FAIL, what was checked and what was found."""
+
+    status: str
+    what: str
+    detail: str
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_folders(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
+    """The folders the workflow writes to."""
+    folders = [workdir / "results", workdir / Path(config["places"]["cache"]).parent]
+    target = config["publish"]["target"]
+    if target.startswith("file://"):
+        folders.append(workdir / target.removeprefix("file://"))
+    for folder in folders:
+        ok = _writable(folder)
+        yield Check("OK" if ok else "FAIL", "writable", f"{folder}" + ("" if ok else " is not"))
+
+
+def check_accelerator(flux_styles: Sequence[str]) -> Iterator[Check]:
+    """GPU and its memory, from torch when it is installed."""
+    need = "FAIL" if flux_styles else "WARN"
+    if importlib.util.find_spec("torch") is None:
+        yield Check(need, "gpu", "torch is not installed (pip install 'i2i[flux]'); classic only")
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        yield Check("OK", "gpu", f"{props.name}, {props.total_memory / 2**30:.1f} GiB")
+    elif torch.backends.mps.is_available():
+        yield Check("OK", "gpu", "Apple MPS")
+    else:
+        yield Check(need, "gpu", "no CUDA or MPS device; FLUX would run on the CPU (very slow)")
+
+
+def check_weights(
+    config: Mapping[str, Any], flux: Mapping[str, Mapping[str, Any]]
+) -> Iterator[Check]:
+    """Where the FLUX base model and each LoRA would come from."""
+    if not flux:
+        return
+    model = config["flux"]["model"]
+    sources = [("flux.model", model, "model_index.json")]
+    for name, style in flux.items():
+        lora = style.get("lora", {})
+        if "path" in lora:
+            sources.append((f"style {name}", lora["path"], None))
+        else:
+            sources.append((f"style {name}", lora.get("repo", ""), lora.get("weight_name")))
+    for what, location, filename in sources:
+        if Path(location).exists():
+            yield Check("OK", what, f"local {location}")
+        elif filename is None:
+            yield Check("FAIL", what, f"{location} does not exist")
+        else:
+            yield _hub_check(what, location, filename)
+
+
+def _hub_check(what: str, repo: str, filename: str) -> Check:
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return Check("WARN", what, f"{repo}: huggingface_hub not installed, cannot look")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo, filename)
+    if isinstance(cached, str):
+        return Check("OK", what, f"{repo} is in the Hugging Face cache")
+    token = "HF_TOKEN set" if os.environ.get("HF_TOKEN") else "no HF_TOKEN"
+    return Check("WARN", what, f"{repo} not cached: would be downloaded from the hub ({token})")
+
+
+def check_ollama(config: Mapping[str, Any]) -> Iterator[Check]:
+    """The Ollama server and model, when LLM captions are enabled."""
+    settings = config["ollama"]
+    if not settings["enabled"]:
+        yield Check("OK", "ollama", "disabled: template captions")
+        return
+    import requests
+
+    try:
+        reply = requests.get(f"{settings['endpoint'].rstrip('/')}/api/tags", timeout=5)
+        reply.raise_for_status()
+        models = {m.get("name", "") for m in reply.json().get("models", [])}
+    except (requests.RequestException, ValueError) as exc:
+        yield Check("FAIL", "ollama", f"{settings['endpoint']} not reachable: {exc}")
+        return
+    wanted = settings["model"]
+    if wanted in models or f"{wanted}:latest" in models:
+        yield Check("OK", "ollama", f"{settings['endpoint']} has {wanted}")
+    else:
+        yield Check("FAIL", "ollama", f"model {wanted} missing: run `ollama pull {wanted}`")
+
+
+def check_publish(config: Mapping[str, Any]) -> Iterator[Check]:
+    """Credentials for an S3 target (never printed)."""
+    target = config["publish"]["target"]
+    if not target.startswith("s3://"):
+        yield Check("OK", "publish", target)
+        return
+    import boto3
+
+    credentials = boto3.Session().get_credentials()
+    if credentials is None:
+        yield Check("FAIL", "publish", "no AWS credentials (environment, ~/.aws, or a role)")
+    else:
+        yield Check("OK", "publish", f"{target}: AWS credentials found ({credentials.method})")
+
+
+def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
+    """Every check, in order; a broken config stops the rest."""
+    try:
+        config = load_config(workdir, configfiles)
+        registry = load_registry(workdir / config["styles_file"])
+        styles = select_styles(registry, config["styles"])
+    except I2IError as exc:
+        return [Check("FAIL", "config", str(exc))]
+    checks = [Check("OK", "config", f"valid; {len(styles)} style(s): {', '.join(styles)}")]
+    try:
+        library = discover(workdir / config["albums_dir"], config["extensions"])
+        status = "OK" if library.photos else "WARN"
+        checks.append(
+            Check(
+                status,
+                "library",
+                f"{len(library.photos)} photos in {len(library.albums())} "
+                f"albums, {len(library.skipped)} files skipped",
+            )
+        )
+    except I2IError as exc:
+        checks.append(Check("FAIL", "library", str(exc)))
+    flux = {n: s for n, s in styles.items() if s["backend"] == "flux-kontext"}
+    checks += check_folders(workdir, config)
+    checks += check_accelerator(list(flux))
+    checks += check_weights(config, flux)
+    checks += check_ollama(config)
+    checks += check_publish(config)
+    return checks
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    checks = run_checks(Path(args.directory), args.configfile)
+    for check in checks:
+        out(f"{check.status:<4} {check.what}: {check.detail}")
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    workdir = Path(args.directory)
+    config = load_config(workdir, args.configfile)
+    registry = load_registry(workdir / config["styles_file"])
+    selected = select_styles(registry, config["styles"])
+    out(f"{'':2}{'style':<24} {'backend':<13} description")
+    for name, style in registry.items():
+        mark = "* " if name in selected else "  "
+        out(f"{mark}{name:<24} {style['backend']:<13} {style['description']}")
+    out(f"\n* = built by this config ({len(selected)} of {len(registry)})")
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    from i2i.progress import format_table, summarise
+
+    workdir = Path(args.directory)
+    config = load_config(workdir, args.configfile)
+    registry = load_registry(workdir / config["styles_file"])
+    styles = select_styles(registry, config["styles"])
+    library = discover(workdir / config["albums_dir"], config["extensions"])
+    out(format_table(summarise(workdir, library.photos, styles), args.cores))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from i2i.runcontrol import request_stop
+
+    path = request_stop(args.directory)
+    out(f"stop requested ({path}): the running workflow finishes the images in flight and exits")
+    return 0
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from i2i.preprocess import preprocess
+    from i2i.stylize import stylize
+
+    workdir = Path(args.directory)
+    config = load_config(workdir, args.configfile)
+    registry = load_registry(workdir / config["styles_file"])
+    if args.style not in registry:
+        raise I2IError(f"unknown style {args.style!r}; `i2i styles` lists them")
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "preprocessed.webp"
+        long_side = args.long_side or config["preprocess"]["long_side"]
+        preprocess(args.photo, prepared, long_side, config["preprocess"]["quality"])
+        stylize(prepared, args.output, registry[args.style])
+    out(f"wrote {args.output}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    main_parser = argparse.ArgumentParser(prog="i2i", description=__doc__)
+    main_parser.add_argument("--version", action="version", version=f"i2i {__version__}")
+    main_parser.add_argument("-d", "--directory", default=".", help="workflow folder (default: .)")
+    main_parser.add_argument(
+        "--configfile", action="append", default=[], help="config merged over config.yaml"
+    )
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check", help="check config, folders, GPU, weights, Ollama, S3")
+    commands.add_parser("styles", help="the style registry as a table")
+    progress = commands.add_parser("progress", help="images done/pending, s/image, ETA")
+    progress.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    commands.add_parser("stop", help="finish the images in flight, then stop the running workflow")
+    stylize = commands.add_parser("stylize", help="one photo through one style, no workflow")
+    stylize.add_argument("photo")
+    stylize.add_argument("style")
+    stylize.add_argument("output")
+    stylize.add_argument("--long-side", type=int, default=None)
+    return main_parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check": cmd_check,
+    "styles": cmd_styles,
+    "progress": cmd_progress,
+    "stop": cmd_stop,
+    "stylize": cmd_stylize,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``i2i`` command."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except I2IError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

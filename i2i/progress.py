@@ -1,0 +1,149 @@
+"""Progress of a run: images done and pending per stage and style, seconds per image, an ETA.
+
+Counts come from the target files that exist (a file that exists but is out of date still
+counts as done: ``snakemake -n`` tells those apart); timings come from the rules'
+``benchmark:`` files.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from i2i.export import Photo
+
+PHOTO_STAGES = {
+    "metadata": "results/metadata/{album}/{photo}.json",
+    "places": "results/places/{album}/{photo}.json",
+    "captions": "results/captions/{album}/{photo}.json",
+    "preprocess": "results/preprocessed/{album}/{photo}.webp",
+}
+STYLE_STAGES = {
+    "stylize": "results/styled/{album}/{style}/{photo}.webp",
+    "watermark": "results/final/{album}/{style}/{photo}.webp",
+    "publish": "results/published/{album}/{style}/{photo}.json",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary: a stage (and style), its counts and timings."""
+
+    stage: str
+    style: str
+    done: int
+    pending: int
+    mean_seconds: float | None
+    serial: bool = False
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds of work left on one core (None when nothing has been timed yet)."""
+        return None if self.mean_seconds is None else self.pending * self.mean_seconds
+
+
+def benchmark_seconds(files: Sequence[Path]) -> list[float]:
+    """Wall seconds (column ``s``) of each Snakemake benchmark file that can be read."""
+    seconds = []
+    for path in files:
+        try:
+            with path.open(encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            seconds.append(float(rows[0]["s"]))
+        except (OSError, KeyError, IndexError, ValueError):
+            continue
+    return seconds
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def summarise(
+    workdir: Path,
+    photos: Sequence[Photo],
+    styles: Mapping[str, Mapping[str, Any]],
+) -> list[Row]:
+    """The summary rows for ``photos`` × ``styles`` under ``workdir``."""
+    rows = []
+    bench = workdir / "benchmarks"
+    for stage, pattern in PHOTO_STAGES.items():
+        done = sum(
+            (workdir / pattern.format(album=p.album, photo=p.photo)).exists() for p in photos
+        )
+        timings = benchmark_seconds(sorted((bench / stage).rglob("*.tsv")))
+        rows.append(Row(stage, "", done, len(photos) - done, _mean(timings)))
+    for style, definition in styles.items():
+        serial = definition.get("backend") == "flux-kontext"
+        for stage, pattern in STYLE_STAGES.items():
+            done = sum(
+                (workdir / pattern.format(album=p.album, photo=p.photo, style=style)).exists()
+                for p in photos
+            )
+            files = sorted((bench / stage).glob(f"*/{style}/*.tsv"))
+            timings = benchmark_seconds(files)
+            rows.append(
+                Row(
+                    stage,
+                    style,
+                    done,
+                    len(photos) - done,
+                    _mean(timings),
+                    serial and stage == "stylize",
+                )
+            )
+    return rows
+
+
+def eta_seconds(rows: Sequence[Row], cores: int) -> float:
+    """Wall seconds left: parallel work spread over ``cores``, GPU work one image at a time."""
+    parallel = sum(r.eta_seconds or 0.0 for r in rows if not r.serial)
+    serial = sum(r.eta_seconds or 0.0 for r in rows if r.serial)
+    return max(parallel / max(1, cores), serial)
+
+
+def format_duration(seconds: float) -> str:
+    """``1h 02m 03s`` style."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def format_table(rows: Sequence[Row], cores: int) -> str:
+    """A plain-text table of the summary with the ETA below it."""
+    lines = [f"{'stage':<11} {'style':<22} {'done':>6} {'pending':>8} {'s/image':>8}"]
+    for row in rows:
+        mean = "-" if row.mean_seconds is None else f"{row.mean_seconds:.2f}"
+        lines.append(f"{row.stage:<11} {row.style:<22} {row.done:>6} {row.pending:>8} {mean:>8}")
+    done = sum(r.done for r in rows)
+    pending = sum(r.pending for r in rows)
+    lines.append(f"{'total':<11} {'':<22} {done:>6} {pending:>8}")
+    lines.append(f"ETA on {cores} core(s): {format_duration(eta_seconds(rows, cores))}")
+    return "\n".join(lines) + "\n"
+
+
+def format_html(rows: Sequence[Row], cores: int) -> str:
+    """The summary as an HTML page for the Snakemake report."""
+    cells = "".join(
+        f"<tr><td>{html.escape(r.stage)}</td><td>{html.escape(r.style)}</td><td>{r.done}</td>"
+        f"<td>{r.pending}</td><td>{'' if r.mean_seconds is None else f'{r.mean_seconds:.2f}'}"
+        "</td></tr>"
+        for r in rows
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>i2i progress</title>"
+        "<style>body{font-family:sans-serif}td,th{padding:2px 10px;text-align:right}"
+        "td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}</style></head><body>"
+        "<h1>Progress and timings</h1><table><tr><th>stage</th><th>style</th><th>done</th>"
+        f"<th>pending</th><th>seconds per image</th></tr>{cells}</table>"
+        f"<p>ETA on {cores} core(s): {format_duration(eta_seconds(rows, cores))}</p>"
+        "</body></html>\n"
+    )
