@@ -9,5 +9,6 @@ with job(snakemake.log, snakemake.input.metadata):
         read_json(snakemake.input.metadata),
         read_json(snakemake.input.places),
         snakemake.params.watermark,
+        snakemake.params.ollama,
     )
     write_json(snakemake.output[0], record)

@@ -1,0 +1,203 @@
+"""Watermark: font fallback, size, placement, contrast and EXIF of the final WebP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import piexif
+import pytest
+from PIL import Image
+
+from i2i import I2IError
+from i2i.watermark import (
+    CORNERS,
+    DEFAULTS,
+    bundled_font,
+    contrast_ratio,
+    coverage,
+    draw_watermark,
+    font_chain,
+    font_dir,
+    load_font,
+    plan_watermark,
+    relative_luminance,
+    split_runs,
+    text_mask,
+    watermark,
+)
+
+CAPTION = "i2i © 2019 ♋ Nice, Côte d'Azur · 東京 서울 القاهرة नई दिल्ली"
+METADATA: dict[str, Any] = {
+    "exif": {"date_taken": "2019-07-14T21:30:00.250+02:00", "make": "FUJIFILM", "model": "X-T3"},
+    "file": {"sha256": "ab" * 32},
+    "gps": {"lat": 43.6952, "lon": 7.2656, "altitude": 12.0, "heading": 180.0},
+}
+EXIFTOOL = shutil.which("exiftool")
+needs_exiftool = pytest.mark.skipif(
+    EXIFTOOL is None, reason="exiftool not installed (apt-get install libimage-exiftool-perl)"
+)
+
+
+def settings(**overrides: Any) -> dict[str, Any]:
+    """Schema-default watermark settings with overrides."""
+    return {**DEFAULTS, **overrides}
+
+
+def contrast_in_box(image: Image.Image, text: str, config: dict[str, Any]) -> float:
+    """WCAG contrast between the text's pixels and the other pixels of its box."""
+    plan = plan_watermark(image, text, config)
+    marked = np.asarray(draw_watermark(image, text, config))
+    glyphs = np.asarray(text_mask(plan, image.size))
+    x0, y0, x1, y1 = plan.box
+    lum = relative_luminance(marked[y0:y1, x0:x1])
+    core = glyphs[y0:y1, x0:x1]
+    return contrast_ratio(float(lum[core >= 250].mean()), float(lum[core == 0].mean()))
+
+
+def test_bundle_is_small_and_licensed() -> None:
+    files = list(font_dir().iterdir())
+    assert sum(f.stat().st_size for f in files) < 5 * 1024 * 1024
+    names = {f.name for f in files}
+    assert {"LICENSE-DejaVu.txt", "LICENSE-Noto-OFL.txt", "LICENSE-Droid-Apache-2.0.txt"} <= names
+    assert all(Path(path).is_file() for path in font_chain())
+
+
+def test_every_drawn_character_has_a_glyph() -> None:
+    runs = split_runs(CAPTION + " 🜁✨\ufe0f", font_chain())
+    drawn = "".join(part for part, _ in runs)
+    assert "🜁" not in drawn and "✨" not in drawn
+    for part, path in runs:
+        assert all(ord(ch) in coverage(path) for ch in part), (part, path)
+    fonts = {part.strip(): Path(path).name for part, path in runs}
+    assert fonts["東京 서울"] == "DroidSansFallback-CJK.ttf"
+    assert fonts["नई दिल्ली"] == "NotoSansDevanagari-Regular.ttf"
+    assert fonts["i2i © 2019 ♋ Nice, Côte d'Azur ·"] == "DejaVuSans.ttf"
+
+
+def test_cjk_is_drawn_not_boxed() -> None:
+    image = Image.new("RGB", (400, 200), "white")
+    config = settings(size=0.2, position="bottom-left")
+    plan = plan_watermark(image, "東京", config)
+    mask = np.asarray(text_mask(plan, image.size))
+    tofu = load_font(str(bundled_font()), plan.layout.size).getmask("東").getbbox()
+    assert mask.any() and plan.layout.runs[0][1].path.endswith("DroidSansFallback-CJK.ttf")
+    assert plan.layout.extent != (tofu[2] - tofu[0], tofu[3] - tofu[1])
+
+
+def test_unknown_font_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "nope.ttf"
+    bad.write_bytes(b"not a font")
+    with pytest.raises(I2IError, match=r"nope\.ttf"):
+        load_font(str(bad), 12)
+
+
+def test_text_size_is_relative_to_the_image() -> None:
+    small = plan_watermark(Image.new("RGB", (600, 400)), "i2i © 2019", settings())
+    large = plan_watermark(Image.new("RGB", (1800, 1200)), "i2i © 2019", settings())
+    assert small.layout.size == round(400 * DEFAULTS["size"])
+    assert large.layout.size == round(1200 * DEFAULTS["size"])
+
+
+def test_long_text_is_scaled_to_fit() -> None:
+    image = Image.new("RGB", (300, 300))
+    plan = plan_watermark(image, CAPTION * 2, settings())
+    assert plan.box[0] >= 0 and plan.box[2] <= image.width
+
+
+@pytest.mark.parametrize("position", [*CORNERS, "bottom-center", "top-center"])
+def test_named_positions(position: str) -> None:
+    image = Image.new("RGB", (800, 600), "grey")
+    x0, y0, x1, y1 = plan_watermark(image, "i2i © 2019", settings(position=position)).box
+    vertical, horizontal = position.split("-")
+    assert (y0 < 300) == (vertical == "top") and (y1 > 300) == (vertical == "bottom")
+    centre = (x0 + x1) / 2
+    expected = {"left": centre < 400, "right": centre > 400, "center": abs(centre - 400) <= 1}
+    assert expected[horizontal]
+
+
+@pytest.mark.parametrize("calm", CORNERS)
+def test_auto_picks_the_calmest_corner(calm: str) -> None:
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    vertical, horizontal = calm.split("-")
+    rows = slice(0, 200) if vertical == "top" else slice(400, 600)
+    cols = slice(0, 400) if horizontal == "left" else slice(400, 800)
+    pixels[rows, cols] = 128
+    plan = plan_watermark(Image.fromarray(pixels), "i2i © 2019", settings(position="auto"))
+    assert plan.position == calm
+
+
+@pytest.mark.parametrize(
+    "colour", [(255, 255, 255), (0, 0, 0), (128, 128, 128), (255, 230, 0), (0, 40, 120)]
+)
+def test_readable_on_flat_backgrounds(colour: tuple[int, int, int]) -> None:
+    image = Image.new("RGB", (800, 600), colour)
+    assert contrast_in_box(image, "i2i © 2019 ♋ Nice 東京", settings()) >= 3
+
+
+def test_readable_on_noise() -> None:
+    rng = np.random.default_rng(2)
+    image = Image.fromarray(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8))
+    assert contrast_in_box(image, "i2i © 2019 ♋ Nice", settings()) >= 3
+
+
+def test_empty_caption_leaves_the_image_alone() -> None:
+    image = Image.new("RGB", (64, 64), "white")
+    assert np.array_equal(np.asarray(draw_watermark(image, "  ", settings())), np.asarray(image))
+
+
+def _final(tmp_path: Path, keep_gps: bool) -> Path:
+    styled = tmp_path / "styled.webp"
+    Image.new("RGB", (640, 480), (30, 90, 160)).save(styled, "WEBP")
+    target = tmp_path / "out" / "final.webp"
+    config = settings(brand="Studio Ünï", artist="Zoë Doe")
+    watermark(styled, target, METADATA, CAPTION, config, "Côte d'Azur/nice.jpg", keep_gps)
+    return target
+
+
+def test_final_webp_exif_roundtrip(tmp_path: Path) -> None:
+    target = _final(tmp_path, keep_gps=False)
+    with Image.open(target) as image:
+        assert image.format == "WEBP" and image.size == (640, 480)
+        exif = piexif.load(image.info["exif"])
+    assert exif["0th"][piexif.ImageIFD.ImageDescription].decode() == CAPTION
+    assert exif["0th"][piexif.ImageIFD.Artist] == "Zoë Doe".encode()
+    assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"2019:07:14 21:30:00"
+    assert not exif["GPS"]
+
+
+def exiftool(path: Path) -> dict[str, Any]:
+    """exiftool's JSON for one file (numeric values)."""
+    out = subprocess.run(
+        [EXIFTOOL, "-j", "-n", "-G1", str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)[0]
+
+
+@needs_exiftool
+def test_exiftool_reads_the_tags_without_gps(tmp_path: Path) -> None:
+    tags = exiftool(_final(tmp_path, keep_gps=False))
+    assert tags["IFD0:Copyright"] == "© 2019 Studio Ünï. All rights reserved."
+    assert tags["IFD0:Artist"] == "Zoë Doe"
+    assert tags["IFD0:ImageDescription"] == CAPTION
+    assert tags["ExifIFD:DateTimeOriginal"] == "2019:07:14 21:30:00"
+    assert tags["ExifIFD:OffsetTimeOriginal"] == "+02:00"
+    assert tags["ExifIFD:SubSecTimeOriginal"] == 25
+    assert tags["IFD0:Software"].startswith("i2i ")
+    assert tags["IFD0:DocumentName"] == "Côte d'Azur/nice.jpg"
+    assert tags["ExifIFD:ImageUniqueID"] == "ab" * 16
+    assert not [key for key in tags if "GPS" in key]
+
+
+@needs_exiftool
+def test_exiftool_reads_gps_when_kept(tmp_path: Path) -> None:
+    tags = exiftool(_final(tmp_path, keep_gps=True))
+    assert tags["GPS:GPSLatitude"] == pytest.approx(43.6952, abs=1e-6)
+    assert tags["GPS:GPSLongitude"] == pytest.approx(7.2656, abs=1e-6)
+    assert tags["GPS:GPSAltitude"] == pytest.approx(12.0)
+    assert tags["GPS:GPSImgDirection"] == pytest.approx(180.0)
