@@ -70,3 +70,15 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
             f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
         )
     return result
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    """A headless Chromium page (skipped with the install command when Chromium is missing)."""
+    from chromium import CHROMIUM, running_browser
+
+    if CHROMIUM is None:
+        pytest.skip("chromium not installed (apt-get update && apt-get install -y chromium)")
+    pytest.importorskip("websocket", reason="pip install websocket-client")
+    with running_browser(tmp_path_factory.mktemp("chromium-profile")) as tools:
+        yield tools
