@@ -25,6 +25,10 @@ onstart:
     watch_stop_file()
 
 
+onerror:
+    exit_if_stopped_on_request(len(workflow.scheduler.failed))
+
+
 rule all:
     default_target: True
     input:

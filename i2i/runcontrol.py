@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 STOP_FILE = Path(".i2i") / "stop"
 POLL_SECONDS = 1.0
+
+_requested = threading.Event()
 
 
 def request_stop(workdir: str | os.PathLike[str] = ".") -> Path:
@@ -42,6 +45,7 @@ def _watch(path: Path, poll: float, stopped: threading.Event) -> None:
                 "stop file %s found: finishing the jobs in flight, starting no new ones", path
             )
             path.unlink(missing_ok=True)
+            _requested.set()
             os.kill(os.getpid(), signal.SIGTERM)
             return
 
@@ -61,3 +65,14 @@ def watch_stop_file(
     )
     thread.start()
     return stopped
+
+
+def exit_if_stopped_on_request(failed_jobs: int) -> None:
+    """From the ``onerror`` handler: a run stopped by the stop file, with no failed job, exits 0.
+
+    Snakemake treats a graceful stop as an unfinished run (exit status 1); when it was asked
+    for and nothing failed, this ends the process with status 0 instead.
+    """
+    if _requested.is_set() and failed_jobs == 0:
+        log.warning("stopped on request: the jobs in flight finished; run again to resume")
+        sys.exit(0)

@@ -10,7 +10,7 @@ from i2i import I2IError
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
 from i2i.publish import parse_target
-from i2i.runcontrol import watch_stop_file
+from i2i.runcontrol import exit_if_stopped_on_request, watch_stop_file
 
 try:
     config.update(validate_config(config))

@@ -9,11 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from chromium import DevTools, open_page, problems
 from PIL import Image
 
 from i2i.gallery import ALBUM_DIR, INDEX, build_gallery, relative_href
 from i2i.publish import publish
+
+from chromium import DevTools, open_page, problems
 
 STYLES = ["oil_paint", "pencil_sketch"]
 ALBUMS = {"Côte d'Azur & Paris": ["café crème", "chelsea"], "100% #1 ?q": ["deep_field"]}

@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import copy_workflow, snakemake
 from PIL import Image
 
 from i2i.files import sha256_file
+
+from conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
 
