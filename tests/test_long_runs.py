@@ -28,7 +28,10 @@ def start(workdir: Path, *args: str) -> subprocess.Popen:
     log = (workdir / "run.log").open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--config", STYLES, *args],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
