@@ -202,10 +202,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(c.status == "FAIL" for c in checks) else 0
 
 
-def cmd_styles(args: argparse.Namespace) -> int:
+def load_workflow(args: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The workflow folder, its validated config and its style registry."""
     workdir = Path(args.directory)
     config = load_config(workdir, args.configfile)
-    registry = load_registry(workdir / config["styles_file"])
+    return workdir, config, load_registry(workdir / config["styles_file"])
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    _, config, registry = load_workflow(args)
     selected = select_styles(registry, config["styles"])
     out(f"{'':2}{'style':<24} {'backend':<13} description")
     for name, style in registry.items():
@@ -218,9 +223,7 @@ def cmd_styles(args: argparse.Namespace) -> int:
 def cmd_progress(args: argparse.Namespace) -> int:
     from i2i.progress import format_table, summarise
 
-    workdir = Path(args.directory)
-    config = load_config(workdir, args.configfile)
-    registry = load_registry(workdir / config["styles_file"])
+    workdir, config, registry = load_workflow(args)
     styles = select_styles(registry, config["styles"])
     library = discover(workdir / config["albums_dir"], config["extensions"])
     out(format_table(summarise(workdir, library.photos, styles), args.cores))
@@ -239,9 +242,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from i2i.preprocess import preprocess
     from i2i.stylize import stylize
 
-    workdir = Path(args.directory)
-    config = load_config(workdir, args.configfile)
-    registry = load_registry(workdir / config["styles_file"])
+    _, config, registry = load_workflow(args)
     if args.style not in registry:
         raise I2IError(f"unknown style {args.style!r}; `i2i styles` lists them")
     with tempfile.TemporaryDirectory() as tmp:
