@@ -1,3 +1,6 @@
+FLUX_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "flux-kontext")
+
+
 rule stylize_classic:
     """One photo in one classic (OpenCV) style; parameters from the style registry."""
     input:
@@ -17,3 +20,29 @@ rule stylize_classic:
         style=style_definition,
     script:
         "../scripts/stylize.py"
+
+
+rule stylize_flux:
+    """One photo in one FLUX.1-Kontext style: rendered by the run's FLUX worker, which loads the
+    base model once and switches LoRA adapters per style."""
+    input:
+        "results/preprocessed/{album}/{photo}.webp",
+    output:
+        "results/styled/{album}/{style}/{photo}.webp",
+    log:
+        "logs/stylize/{album}/{style}/{photo}.log",
+    benchmark:
+        "benchmarks/stylize/{album}/{style}/{photo}.tsv"
+    wildcard_constraints:
+        style=_alternatives(FLUX_STYLES),
+    conda:
+        "../envs/flux.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        style=style_definition,
+        model=config["flux"]["model"],
+        run_dir=".i2i/worker",
+    script:
+        "../scripts/stylize_flux.py"

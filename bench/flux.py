@@ -1,0 +1,114 @@
+"""Benchmark the flux-kontext backend: model load time, seconds per image, peak memory.
+
+    python bench/flux.py --model black-forest-labs/FLUX.1-Kontext-dev   # or a local folder
+    python bench/flux.py --random full      # real FLUX.1-Kontext-dev architecture, random weights
+    python bench/flux.py --random tiny      # the tiny test pipeline (CPU, seconds)
+
+``--model`` goes through the same loading code as the worker (hub id or local folder, dtype,
+offload); ``--random`` builds the pipeline in memory (no download) and counts the build as the
+load. Images are square ``--size`` (1024 by default), conditioning image resized as in
+production. Prints one table row per image and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from i2i import I2IError
+from i2i.backends.flux import Backend, quiet_libraries, select_device, select_dtype
+from i2i.flux_client import Settings
+
+log = logging.getLogger("bench.flux")
+
+
+def test_image(size: int) -> Image.Image:
+    """A deterministic colourful square to edit."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    rgb = np.stack([x, y, 0.5 + 0.5 * np.sin(8 * x * y)], axis=-1)
+    return Image.fromarray((rgb * 255).astype(np.uint8))
+
+
+def peak_memory(device: str) -> str:
+    """Peak accelerator memory, or the process's peak RSS on the CPU."""
+    if device == "cuda":
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (CUDA allocated)"
+    if device == "mps":
+        return f"{torch.mps.driver_allocated_memory() / 2**30:.2f} GiB (MPS driver)"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (peak RSS)"
+
+
+def load(args: argparse.Namespace) -> tuple[Backend, float]:
+    """The backend and the seconds it took to load or build."""
+    started = time.perf_counter()
+    if args.random:
+        from i2i.flux_models import build_pipeline
+
+        device = select_device(args.device)
+        dtype = select_dtype(args.dtype, device)
+        pipe = build_pipeline(args.random, dtype=dtype).to(device)
+        pipe.set_progress_bar_config(disable=True)
+        backend = Backend(pipe, device)
+    else:
+        settings = Settings(args.model, args.device, args.dtype, args.offload)
+        backend = Backend.load(settings)
+    if backend.device == "cuda":
+        torch.cuda.synchronize()
+    return backend, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="hub id or local diffusers folder")
+    source.add_argument("--random", choices=["tiny", "full"], help="random weights, no download")
+    source.add_argument("--tiny", dest="random", action="store_const", const="tiny")
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--images", type=int, default=3, help="images to time (after one warm-up)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
+    parser.add_argument(
+        "--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"]
+    )
+    parser.add_argument("--offload", default="none", choices=["none", "model", "sequential"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+    try:
+        backend, load_seconds = load(args)
+        style = {"prompt": "Turn this image into the Ghibli style.", "steps": args.steps}
+        style["size"] = args.size
+        image = test_image(args.size)
+        _, warmup = backend.generate(image, style)
+        times = [backend.generate(image, style)[1] for _ in range(args.images)]
+    except I2IError as exc:
+        log.error("%s", exc)
+        return 1
+    dtype = next(backend.pipe.transformer.parameters()).dtype
+    rows = [
+        ("model", args.model or f"random {args.random}"),
+        ("device / dtype", f"{backend.device} / {str(dtype).removeprefix('torch.')}"),
+        ("size / steps", f"{args.size}² / {args.steps}"),
+        ("load (s)", f"{load_seconds:.2f}"),
+        ("first image (s)", f"{warmup:.3f}"),
+        *((f"image {i + 1} (s)", f"{t:.3f}") for i, t in enumerate(times)),
+        ("mean s/image", f"{sum(times) / len(times):.3f}"),
+        ("peak memory", peak_memory(backend.device)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    sys.stdout.write("\n".join(f"{name:<{width}}  {value}" for name, value in rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

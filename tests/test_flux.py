@@ -1,0 +1,279 @@
+"""The flux-kontext backend on a tiny random FLUX-Kontext pipeline: the worker protocol, and the
+stylize_flux rule through Snakemake (model loaded once per run, deterministic, one LoRA per style).
+
+Needs the ``flux`` extra (torch, diffusers, transformers, peft); skipped without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+for _module in ("torch", "diffusers", "transformers", "peft"):
+    pytest.importorskip(_module, reason=f"flux tests need {_module}: pip install 'i2i[flux]'")
+
+from i2i import I2IError  # noqa: E402
+from i2i.files import read_json  # noqa: E402
+from i2i.flux_client import Settings, ensure_worker, render, status, stop, worker_alive  # noqa: E402
+from tests.conftest import REPO, SAMPLE, copy_workflow, snakemake  # noqa: E402
+
+ALBUM = "Côte d'Azur & Paris"
+STYLES = ("tiny-a", "tiny-b")
+
+
+def build_assets(folder: Path) -> dict[str, Path]:
+    """A tiny random FLUX-Kontext model folder, two LoRAs that change its output, one bad LoRA."""
+    import torch
+    from diffusers import FluxKontextPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from i2i.flux_models import build_pipeline
+
+    build_pipeline("tiny").save_pretrained(folder / "model")
+    paths = {"model": folder / "model"}
+    for index, name in enumerate(("a", "b")):
+        transformer = build_pipeline("tiny").transformer
+        torch.manual_seed(100 + index)
+        config = LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+            init_lora_weights=False,
+        )
+        transformer.add_adapter(config, adapter_name=name)
+        FluxKontextPipeline.save_lora_weights(
+            folder / f"lora_{name}",
+            transformer_lora_layers=get_peft_model_state_dict(transformer, adapter_name=name),
+            weight_name=f"{name}.safetensors",
+        )
+        paths[name] = folder / f"lora_{name}" / f"{name}.safetensors"
+    paths["bad"] = folder / "bad.safetensors"
+    save_file({"unet.nothing.lora_A.weight": torch.zeros(2, 2)}, str(paths["bad"]))
+    return paths
+
+
+def style(lora: Path, seed: int = 7) -> dict:
+    return {
+        "backend": "flux-kontext",
+        "description": "tiny test style",
+        "lora": {"path": str(lora)},
+        "prompt": "Turn this image into the Test style.",
+        "lora_scale": 1.0,
+        "steps": 2,
+        "guidance": 2.5,
+        "seed": seed,
+        "size": 64,
+        "resize_input": False,
+    }
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_assets(tmp_path_factory.mktemp("flux_assets"))
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / ".i2i" / "worker"
+    yield folder
+    stop(folder)
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    target = tmp_path / "photo.jpg"
+    shutil.copy(SAMPLE / ALBUM / "cafe_creme.jpg", target)
+    return target
+
+
+def flux_config(assets: dict[str, Path], idle_timeout: float = 60) -> dict:
+    return {"model": str(assets["model"]), "dtype": "float32", "idle_timeout": idle_timeout}
+
+
+def test_job_entry_point_does_not_import_torch() -> None:
+    code = (
+        "import sys, i2i.flux_client, i2i.logs; "
+        "assert not {'torch', 'diffusers'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_two_jobs_racing_start_one_worker(assets: dict[str, Path], run_dir: Path) -> None:
+    code = (
+        "import json, sys; from i2i.flux_client import Settings, ensure_worker; "
+        "s = Settings.from_config(json.loads(sys.argv[2])); "
+        "print(ensure_worker(sys.argv[1], s, 60)['pid'])"
+    )
+    config = json.dumps(flux_config(assets))
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(run_dir), config],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    pids = {racer.communicate(timeout=120)[0].strip() for racer in racers}
+    assert len(pids) == 1 and all(racer.returncode == 0 for racer in racers)
+    totals = read_json(run_dir / "stats.json")["totals"]
+    assert totals["workers_started"] == 1
+
+
+def test_crashed_worker_is_restarted(
+    assets: dict[str, Path], run_dir: Path, photo: Path, tmp_path: Path
+) -> None:
+    flux = flux_config(assets)
+    first = render(photo, tmp_path / "1.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    os.kill(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while worker_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = render(photo, tmp_path / "2.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    assert second["pid"] != first["pid"]
+    assert sha(tmp_path / "1.webp") == sha(tmp_path / "2.webp")
+    totals = status(run_dir)["totals"]
+    assert totals["workers_started"] == 2 and totals["base_model_loads"] == 2
+
+
+def test_failed_image_fails_only_its_request(
+    assets: dict[str, Path], run_dir: Path, photo: Path, tmp_path: Path
+) -> None:
+    flux = flux_config(assets)
+    broken = tmp_path / "broken.webp"
+    broken.write_bytes(b"not an image")
+    with pytest.raises(I2IError, match="cannot read image"):
+        render(broken, tmp_path / "x.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    with pytest.raises(I2IError, match="no weights that match"):
+        render(photo, tmp_path / "y.webp", "tiny-bad", style(assets["bad"]), flux, run_dir)
+    with pytest.raises(I2IError, match="not found"):
+        render(photo, tmp_path / "z.webp", "tiny-gone", style(tmp_path / "gone.st"), flux, run_dir)
+    good = render(photo, tmp_path / "ok.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    answer = status(run_dir)
+    assert answer["pid"] == good["pid"]
+    assert (answer["images"], answer["failures"], answer["base_model_loads"]) == (1, 3, 1)
+    assert not (tmp_path / "x.webp").exists() and not (tmp_path / "y.webp").exists()
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path, run_dir: Path, photo: Path) -> None:
+    flux = {"model": str(tmp_path / "no-such-model"), "idle_timeout": 60}
+    with pytest.raises(I2IError, match="not a diffusers model folder"):
+        render(photo, tmp_path / "x.webp", "tiny-a", style(tmp_path / "a.st"), flux, run_dir)
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        ("GatedRepoError", "accept the licence on the model page.*huggingface-cli login.*HF_TOKEN"),
+        ("RepositoryNotFoundError", "no such repository"),
+        ("LocalEntryNotFoundError", "not in the local Hugging Face cache"),
+    ],
+)
+def test_hub_errors_become_clear_messages(error: str, message: str) -> None:
+    from huggingface_hub import errors
+
+    httpx2 = pytest.importorskip("httpx2", reason="needs huggingface_hub 2 (httpx2 responses)")
+
+    from i2i.backends.flux import _hub_error
+
+    response = httpx2.Response(401, request=httpx2.Request("GET", "https://huggingface.co/x"))
+    cls = getattr(errors, error)
+    cause = cls("hub says no") if error.startswith("Local") else cls("401", response=response)
+    try:
+        try:
+            raise cause
+        except Exception as inner:
+            raise OSError("Cannot load model x") from inner
+    except OSError as exc:
+        assert re.search(message, str(_hub_error(exc, "flux.model", "org/model")))
+
+
+def test_out_of_memory_is_a_clear_error() -> None:
+    import torch
+    from PIL import Image
+
+    from i2i.backends.flux import Backend
+
+    def pipe(**_: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    backend = Backend(pipe, "cpu")
+    with pytest.raises(I2IError, match=r"out of GPU memory at 64×64: set `flux.offload: model`"):
+        backend.generate(Image.new("RGB", (64, 64)), style(Path("unused")))
+
+
+def test_idle_worker_stops_and_stop_request(assets: dict[str, Path], run_dir: Path) -> None:
+    ensure_worker(run_dir, Settings.from_config(flux_config(assets)), idle_timeout=1)
+    assert worker_alive(run_dir)
+    deadline = time.monotonic() + 20
+    while worker_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not worker_alive(run_dir) and status(run_dir) is None
+    ensure_worker(run_dir, Settings.from_config(flux_config(assets)), idle_timeout=60)
+    assert stop(run_dir) and not worker_alive(run_dir)
+
+
+@pytest.fixture(scope="module")
+def flux_workflow(
+    tmp_path_factory: pytest.TempPathFactory, assets: dict[str, Path]
+) -> tuple[Path, list[str]]:
+    """A workflow copy set up for two tiny LoRA styles over an album of 3 photos."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("flux_workflow"))
+    albums = workdir / "albums"
+    shutil.copytree(SAMPLE / ALBUM, albums / ALBUM)
+    styles = {"styles": {name: style(assets[name[-1]]) for name in STYLES}}
+    (workdir / "flux_styles.yaml").write_text(yaml.safe_dump(styles), encoding="utf-8")
+    config = {
+        "albums_dir": str(albums),
+        "styles_file": str(workdir / "flux_styles.yaml"),
+        "styles": list(STYLES),
+        "preprocess": {"long_side": 64},
+        "flux": flux_config(assets, idle_timeout=120),
+    }
+    (workdir / "flux_config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    photos = sorted(p.stem for p in (albums / ALBUM).iterdir())
+    targets = [f"results/styled/{ALBUM}/{s}/{p}.webp" for s in STYLES for p in photos]
+    yield workdir, targets
+    stop(workdir / ".i2i" / "worker")
+
+
+def test_snakemake_run_loads_the_model_once(flux_workflow: tuple[Path, list[str]]) -> None:
+    workdir, targets = flux_workflow
+    run_dir = workdir / ".i2i" / "worker"
+    snakemake(workdir, *targets, "--configfile", "flux_config.yaml")
+    outputs = [workdir / t for t in targets]
+    assert len(outputs) == 6 and all(p.stat().st_size > 0 for p in outputs)
+    stats = read_json(run_dir / "stats.json")
+    assert stats["totals"]["base_model_loads"] == 1 and stats["totals"]["workers_started"] == 1
+    assert stats["images"] == 6 and stats["failures"] == 0
+    assert len(stats["adapters"]) == 2
+    first = {t: sha(workdir / t) for t in targets}
+    for target in targets[:3]:
+        assert first[target] != first[target.replace("tiny-a", "tiny-b")]
+    log = (workdir / "logs" / "stylize" / ALBUM / "tiny-a" / "cafe_creme.log").read_text("utf-8")
+    assert "in the worker" in log
+
+    assert stop(run_dir)
+    for target in targets:
+        (workdir / target).unlink()
+    snakemake(workdir, *targets, "--configfile", "flux_config.yaml")
+    assert {t: sha(workdir / t) for t in targets} == first
+    totals = read_json(run_dir / "stats.json")["totals"]
+    assert totals["base_model_loads"] == 2 and totals["workers_started"] == 2
