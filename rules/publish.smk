@@ -34,14 +34,15 @@ rule gallery:
         "../scripts/gallery.py"
 
 
+localrules:
+    archive,
+
+
+# Zip results/ into archive/i2i_YYYYmmdd_HHMMSS.zip, verify it, then remove what it archived.
+# No outputs: it runs only when asked for by name (snakemake archive).
 rule archive:
     log:
         "logs/archive.log",
-    """Zip results/ to archive/i2i_YYYYmmdd_HHMMSS.zip, verify it, then remove what was archived.
-
-    No outputs: it runs only when asked for by name (snakemake archive).
-    """
-    localrule: True
     conda:
         "../envs/i2i.yaml"
     params:

@@ -39,13 +39,13 @@ rule progress_report:
             caption="../report/progress.rst",
             category="Run",
         ),
-    params:
-        photos=LIBRARY.photos,
-        styles=STYLES,
-        cores=workflow.cores,
     log:
         "logs/report/progress.log",
     conda:
         "../envs/i2i.yaml"
+    params:
+        photos=LIBRARY.photos,
+        styles=STYLES,
+        cores=workflow.cores,
     script:
         "../scripts/progress_report.py"
