@@ -25,7 +25,12 @@ onstart:
     watch_stop_file()
 
 
+onsuccess:
+    stop_flux_worker()
+
+
 onerror:
+    stop_flux_worker()
     exit_if_stopped_on_request(len(workflow.scheduler.failed))
 
 

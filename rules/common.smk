@@ -9,6 +9,8 @@ sys.path.insert(0, workflow.basedir)
 from i2i import I2IError
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
+from i2i.flux_client import stop
+from snakemake.logging import logger
 from i2i.publish import parse_target
 from i2i.runcontrol import exit_if_stopped_on_request, watch_stop_file
 
@@ -24,6 +26,8 @@ except I2IError as error:
 PHOTOS = LIBRARY.by_key()
 ALBUMS = LIBRARY.albums()
 CLASSIC_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "classic")
+FLUX_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "flux-kontext")
+FLUX_RUN_DIR = ".i2i/worker"
 
 
 def _alternatives(names):
@@ -89,3 +93,9 @@ def all_targets():
     if TARGET.scheme == "file":
         targets.append("results/published/gallery.json")
     return targets
+
+
+def stop_flux_worker():
+    """The run is over: free the GPU now instead of after the worker's idle timeout."""
+    if stop(FLUX_RUN_DIR):
+        logger.info("stopped the FLUX worker")

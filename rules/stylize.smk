@@ -1,6 +1,3 @@
-FLUX_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "flux-kontext")
-
-
 rule stylize_classic:
     """One photo in one classic (OpenCV) style; parameters from the style registry."""
     input:
@@ -43,6 +40,6 @@ rule stylize_flux:
     params:
         style=style_definition,
         model=config["flux"]["model"],
-        run_dir=".i2i/worker",
+        run_dir=FLUX_RUN_DIR,
     script:
         "../scripts/stylize_flux.py"

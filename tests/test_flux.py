@@ -269,8 +269,8 @@ def test_snakemake_run_loads_the_model_once(flux_workflow: tuple[Path, list[str]
         assert first[target] != first[target.replace("tiny-a", "tiny-b")]
     log = (workdir / "logs" / "stylize" / ALBUM / "tiny-a" / "cafe_creme.log").read_text("utf-8")
     assert "in the worker" in log
+    assert not worker_alive(run_dir), "the run stops its worker when it ends"
 
-    assert stop(run_dir)
     for target in targets:
         (workdir / target).unlink()
     snakemake(workdir, *targets, "--configfile", "flux_config.yaml")
