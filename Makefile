@@ -8,6 +8,8 @@ CORES ?= all
 # The FLUX tests need torch; 2.13.0 is the CPU build this project is tested with.
 TORCH ?= torch==2.13.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Daemons such as slurmctld live in sbin, which a plain user's PATH may lack.
+export PATH := $(PATH):/usr/sbin:/sbin
 
 .PHONY: run test lint format dag report clean system-test-deps
 
@@ -28,12 +30,17 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
 
-# exiftool checks metadata and EXIF; chromium opens the gallery page. Installed when missing.
+# exiftool checks metadata and EXIF, chromium opens the gallery and the report, slurm-wlm and
+# munge make a one-node Slurm cluster for the cluster profile's test. Installed when missing.
+SYSTEM_TEST_PACKAGES := exiftool:libimage-exiftool-perl chromium:chromium \
+	slurmctld:slurm-wlm munged:munge
 system-test-deps:
-	@command -v exiftool >/dev/null || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq libimage-exiftool-perl >/dev/null; }
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; for pair in $(SYSTEM_TEST_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $$missing >/dev/null; fi
 
 test: $(VENV)/.installed-test system-test-deps
 	$(BIN)/python -m pytest

@@ -233,6 +233,13 @@ def ensure_worker(
         return _wait_for(folder, spawn(folder, settings, idle_timeout), startup_timeout)
 
 
+def host_run_dir(run_dir: str | os.PathLike[str]) -> Path:
+    """The worker folder for this host: per Slurm job on a cluster, where the shared working
+    directory is seen by many nodes but a worker's socket and GPU belong to one."""
+    job = os.environ.get("SLURM_JOB_ID")
+    return Path(run_dir) / f"slurm-{job}" if job else Path(run_dir)
+
+
 def render(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
@@ -247,6 +254,7 @@ def render(
     restarted once; an image the worker reports as failed raises I2IError.
     """
     settings = Settings.from_config(flux)
+    run_dir = host_run_dir(run_dir)
     message = {
         "op": "render",
         "source": str(Path(source).resolve()),

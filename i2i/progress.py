@@ -1,14 +1,17 @@
 """Progress of a run: images done and pending per stage and style, seconds per image, an ETA.
 
 Counts come from the target files that exist (a file that exists but is out of date still
-counts as done: ``snakemake -n`` tells those apart); timings come from the rules'
-``benchmark:`` files.
+counts as done: ``snakemake -n`` tells those apart). Timings come from the rules'
+``benchmark:`` files where a rule has them (stylize), else from the last line of the jobs'
+logs, where :func:`i2i.logs.job_log` writes each job's seconds.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import html
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from i2i.export import Photo
+from i2i.logs import FINISHED
+
+_FINISHED = re.compile(re.escape(FINISHED) + r" ([0-9.]+) s$")
 
 PHOTO_STAGES = {
     "metadata": "results/metadata/{album}/{photo}.json",
@@ -60,6 +66,26 @@ def benchmark_seconds(files: Sequence[Path]) -> list[float]:
     return seconds
 
 
+def log_seconds(files: Sequence[Path]) -> list[float]:
+    """Seconds from the ``job finished in`` line that ends each successful job's log."""
+    seconds = []
+    for path in files:
+        try:
+            last = path.read_text(encoding="utf-8").rstrip().rsplit("\n", 1)[-1]
+        except OSError:
+            continue
+        match = _FINISHED.search(last)
+        if match:
+            seconds.append(float(match.group(1)))
+    return seconds
+
+
+def stage_seconds(workdir: Path, stage: str, pattern: str) -> list[float]:
+    """Per-job seconds of a stage: benchmark files if the rule writes them, else job logs."""
+    timings = benchmark_seconds(sorted((workdir / "benchmarks" / stage).glob(pattern + ".tsv")))
+    return timings or log_seconds(sorted((workdir / "logs" / stage).glob(pattern + ".log")))
+
+
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
@@ -71,12 +97,11 @@ def summarise(
 ) -> list[Row]:
     """The summary rows for ``photos`` × ``styles`` under ``workdir``."""
     rows = []
-    bench = workdir / "benchmarks"
     for stage, pattern in PHOTO_STAGES.items():
         done = sum(
             (workdir / pattern.format(album=p.album, photo=p.photo)).exists() for p in photos
         )
-        timings = benchmark_seconds(sorted((bench / stage).rglob("*.tsv")))
+        timings = stage_seconds(workdir, stage, "*/*")
         rows.append(Row(stage, "", done, len(photos) - done, _mean(timings)))
     for style, definition in styles.items():
         serial = definition.get("backend") == "flux-kontext"
@@ -85,8 +110,7 @@ def summarise(
                 (workdir / pattern.format(album=p.album, photo=p.photo, style=style)).exists()
                 for p in photos
             )
-            files = sorted((bench / stage).glob(f"*/{style}/*.tsv"))
-            timings = benchmark_seconds(files)
+            timings = stage_seconds(workdir, stage, f"*/{glob.escape(style)}/*")
             rows.append(
                 Row(
                     stage,

@@ -7,12 +7,11 @@ rule captions:
         "results/captions/{album}/{photo}.json",
     log:
         "logs/captions/{album}/{photo}.log",
-    benchmark:
-        "benchmarks/captions/{album}/{photo}.tsv"
     conda:
         "../envs/i2i.yaml"
     params:
         watermark=config["watermark"],
         ollama=config["ollama"],
-    script:
-        "../scripts/captions.py"
+    run:
+        with job_log(log[0], input.metadata):
+            jobs.captions(input, output[0], params)

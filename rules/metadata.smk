@@ -6,11 +6,10 @@ rule metadata:
         "results/metadata/{album}/{photo}.json",
     log:
         "logs/metadata/{album}/{photo}.log",
-    benchmark:
-        "benchmarks/metadata/{album}/{photo}.tsv"
     conda:
         "../envs/i2i.yaml"
     params:
         source_ref=source_ref,
-    script:
-        "../scripts/metadata.py"
+    run:
+        with job_log(log[0], input.photo):
+            jobs.metadata(input.photo, output[0], params.source_ref)

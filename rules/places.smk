@@ -6,11 +6,10 @@ rule places:
         "results/places/{album}/{photo}.json",
     log:
         "logs/places/{album}/{photo}.log",
-    benchmark:
-        "benchmarks/places/{album}/{photo}.tsv"
     conda:
         "../envs/i2i.yaml"
     params:
         places=config["places"],
-    script:
-        "../scripts/places.py"
+    run:
+        with job_log(log[0], input.metadata):
+            jobs.places(input.metadata, output[0], params.places)

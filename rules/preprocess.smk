@@ -6,12 +6,11 @@ rule preprocess:
         "results/preprocessed/{album}/{photo}.webp",
     log:
         "logs/preprocess/{album}/{photo}.log",
-    benchmark:
-        "benchmarks/preprocess/{album}/{photo}.tsv"
     conda:
         "../envs/i2i.yaml"
     params:
         long_side=config["preprocess"]["long_side"],
         quality=config["preprocess"]["quality"],
-    script:
-        "../scripts/preprocess.py"
+    run:
+        with job_log(log[0], input.photo):
+            preprocess(input.photo, output[0], params.long_side, params.quality)

@@ -6,14 +6,13 @@ rule publish:
         "results/published/{album}/{style}/{photo}.json",
     log:
         "logs/publish/{album}/{style}/{photo}.log",
-    benchmark:
-        "benchmarks/publish/{album}/{style}/{photo}.tsv"
     conda:
         "../envs/i2i.yaml"
     params:
         publish=config["publish"],
-    script:
-        "../scripts/publish.py"
+    run:
+        with job_log(log[0], input[0]):
+            jobs.publish(input[0], output[0], wildcards, params)
 
 
 rule gallery:

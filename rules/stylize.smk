@@ -15,8 +15,9 @@ rule stylize_classic:
     threads: 1
     params:
         style=style_definition,
-    script:
-        "../scripts/stylize.py"
+    run:
+        with job_log(log[0], input[0]):
+            stylize(input[0], output[0], params.style, threads)
 
 
 rule stylize_flux:
@@ -39,7 +40,8 @@ rule stylize_flux:
         gpu=1,
     params:
         style=style_definition,
-        model=config["flux"]["model"],
+        flux=config["flux"],
         run_dir=FLUX_RUN_DIR,
-    script:
-        "../scripts/stylize_flux.py"
+    run:
+        with job_log(log[0], input[0]):
+            jobs.stylize_flux(input[0], output[0], wildcards, params)

@@ -14,13 +14,12 @@ rule watermark:
         ),
     log:
         "logs/watermark/{album}/{style}/{photo}.log",
-    benchmark:
-        "benchmarks/watermark/{album}/{style}/{photo}.tsv"
     conda:
         "../envs/i2i.yaml"
     params:
         watermark=config["watermark"],
         keep_gps=config["publish"]["keep_gps"],
         source_ref=source_ref,
-    script:
-        "../scripts/watermark.py"
+    run:
+        with job_log(log[0], input.styled):
+            jobs.watermark(input, output[0], params)

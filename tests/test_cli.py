@@ -94,8 +94,12 @@ def test_progress_counts_targets_and_benchmarks(repo: Path, tmp_path: Path) -> N
     bench = tmp_path / "benchmarks" / "stylize" / first.album / "ink" / f"{first.photo}.tsv"
     bench.parent.mkdir(parents=True)
     bench.write_text("s\th:m:s\tmax_rss\n2.50\t0:00:02\t100\n")
+    log = tmp_path / "logs" / "metadata" / first.album / f"{first.photo}.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("2026-01-01 INFO i2i: reading\n2026-01-01 INFO i2i: job finished in 0.250 s\n")
     rows = {(r.stage, r.style): r for r in summarise(tmp_path, photos, {"ink": {"backend": "x"}})}
     assert rows[("metadata", "")].done == 1 and rows[("metadata", "")].pending == 5
+    assert rows[("metadata", "")].mean_seconds == 0.25
     assert rows[("stylize", "ink")].mean_seconds == 2.5
     assert rows[("stylize", "ink")].eta_seconds == 15.0
     assert rows[("watermark", "ink")].mean_seconds is None

@@ -107,9 +107,9 @@ def flux_config(assets: dict[str, Path], idle_timeout: float = 60) -> dict:
     return {"model": str(assets["model"]), "dtype": "float32", "idle_timeout": idle_timeout}
 
 
-def test_job_entry_point_does_not_import_torch() -> None:
+def test_snakemake_process_does_not_import_torch() -> None:
     code = (
-        "import sys, i2i.flux_client, i2i.logs; "
+        "import sys, i2i.jobs, i2i.flux_client, i2i.logs; "
         "assert not {'torch', 'diffusers'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
