@@ -1,7 +1,7 @@
 """The places stage's shared state on disk: geocoder answers, request pacing, cool-downs.
 
 One SQLite file (WAL mode, busy timeout) is shared by every places job, each job being its own
-process. It holds:
+process or a thread of the Snakemake process (the per-image rules run in threads). It holds:
 
 - ``answers``: one row per (provider, rounded lat, rounded lon). A provider's definite "nothing
   here" (Nominatim's "Unable to geocode", Google's ZERO_RESULTS, an empty Photon collection) is
@@ -13,8 +13,11 @@ process. It holds:
 
 A job reserves its request slot in an ``IMMEDIATE`` transaction (read the next free time, push
 it one interval further, commit) and then sleeps outside the transaction, so no lock is held
-while waiting. Fetches of the same key are made one at a time across processes by a POSIX
-byte-range lock on a sidecar ``.lock`` file, so parallel jobs for one place make one request.
+while waiting. Fetches of the same key are made one at a time by a POSIX byte-range lock on
+a sidecar ``.lock`` file (across processes) taken under a per-key thread lock (across threads:
+POSIX locks belong to the process, so two threads would both get it). The lock file is opened
+once per process and never closed, since closing any descriptor of it would drop every lock
+the process holds on it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -59,6 +63,23 @@ CREATE TABLE IF NOT EXISTS providers (
 
 Key = tuple[str, str]
 
+_guard = threading.Lock()
+_lock_files: dict[Path, int] = {}
+_thread_locks: dict[int, threading.Lock] = {}
+
+
+def _lock_file(path: Path) -> int:
+    """This process's descriptor of ``path`` (opened on first use, kept open)."""
+    with _guard:
+        if path not in _lock_files:
+            _lock_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return _lock_files[path]
+
+
+def _thread_lock(slot: int) -> threading.Lock:
+    with _guard:
+        return _thread_locks.setdefault(slot, threading.Lock())
+
 
 @dataclass(frozen=True)
 class Cached:
@@ -82,7 +103,6 @@ class GeoCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
 
     def __enter__(self) -> GeoCache:
         return self
@@ -110,13 +130,10 @@ class GeoCache:
         return db
 
     def close(self) -> None:
-        """Close the database and the lock file."""
+        """Close the database connection."""
         if self._db is not None:
             self._db.close()
             self._db = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
 
     def get(self, provider: str, key: Key) -> Cached | None:
         """The stored answer for ``key``, or None when it was never stored."""
@@ -196,16 +213,15 @@ class GeoCache:
 
     @contextlib.contextmanager
     def key_lock(self, provider: str, key: Key) -> Iterator[None]:
-        """Hold the cross-process lock of one (provider, key) while fetching it."""
-        if self._lock_fd is None:
-            lock_path = self.path.with_name(self.path.name + ".lock")
-            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the lock of one (provider, key) across threads and processes while fetching it."""
+        descriptor = _lock_file(self.path.with_name(self.path.name + ".lock"))
         offset = zlib.crc32(f"{provider}|{key[0]}|{key[1]}".encode()) % LOCK_SLOTS
-        fcntl.lockf(self._lock_fd, fcntl.LOCK_EX, 1, offset)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self._lock_fd, fcntl.LOCK_UN, 1, offset)
+        with _thread_lock(offset):
+            fcntl.lockf(descriptor, fcntl.LOCK_EX, 1, offset)
+            try:
+                yield
+            finally:
+                fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, offset)
 
 
 def _retry_locked(action: Any, attempts: int = 50) -> Any:

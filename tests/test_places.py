@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -504,6 +505,15 @@ def test_cache_is_shared_across_processes(server: GeoServer, tmp_path: Path) -> 
     assert second[0]["attempts"][0]["from_cache"] is True
     assert first[0]["location"] == second[0]["location"]
     assert server.count("photon") == 1
+
+
+def test_threads_of_one_process_fetch_a_place_once(server: GeoServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path)
+    with ThreadPoolExecutor(6) as pool:
+        records = list(pool.map(lambda _: locate(photo(*EIFFEL), ["photon"], settings), range(6)))
+    assert server.count("photon") == 1
+    assert sum(not r["from_cache"] for r in records) == 1
+    assert len({r["location_formatted"] for r in records}) == 1
 
 
 def test_cache_only_makes_no_request(server: GeoServer, tmp_path: Path) -> None:
