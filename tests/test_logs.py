@@ -1,0 +1,67 @@
+"""Per-job logs of in-process jobs, and the graceful-stop watcher."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from i2i import I2IError
+from i2i.logs import JobFailed, job_log
+from i2i.runcontrol import STOP_FILE, request_stop, watch_stop_file
+
+log = logging.getLogger("i2i.test")
+
+
+def test_each_thread_logs_to_its_own_file(tmp_path: Path) -> None:
+    barrier = threading.Barrier(2)
+
+    def job(name: str) -> None:
+        with job_log(str(tmp_path / f"{name}.log"), name):
+            barrier.wait()
+            log.info("working on %s", name)
+            barrier.wait()
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    a, b = ((tmp_path / f"{n}.log").read_text() for n in ("a", "b"))
+    assert "working on a" in a and "working on b" not in a
+    assert "working on b" in b and "working on a" not in b
+    assert a.rstrip().splitlines()[-1].split(": ", 1)[1].startswith("job finished in ")
+
+
+def test_expected_errors_become_one_line_job_failures(tmp_path: Path) -> None:
+    with (
+        pytest.raises(JobFailed, match=r"^photo\.jpg: not an image$"),
+        job_log(str(tmp_path / "x.log"), "photo.jpg"),
+    ):
+        raise I2IError("not an image")
+    text = (tmp_path / "x.log").read_text()
+    assert "ERROR i2i: photo.jpg: not an image" in text and "finished" not in text
+
+
+def test_stop_file_sends_sigterm_once(tmp_path: Path) -> None:
+    received = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: received.set())
+    try:
+        (tmp_path / STOP_FILE).parent.mkdir(parents=True)
+        (tmp_path / STOP_FILE).write_text("stale\n")
+        done = watch_stop_file(tmp_path, poll=0.05)
+        assert not (tmp_path / STOP_FILE).exists(), "a stale stop file is cleared at start"
+        time.sleep(0.2)
+        assert not received.is_set()
+        request_stop(tmp_path)
+        deadline = time.monotonic() + 5
+        while not received.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert received.is_set() and not (tmp_path / STOP_FILE).exists()
+        done.set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
