@@ -284,6 +284,17 @@ def text_mask(placement: Placement, size: tuple[int, int], stroke: int = 0) -> I
     return mask
 
 
+def achieved_contrast(image: Image.Image, text: str, settings: Mapping[str, Any]) -> float:
+    """WCAG contrast between the drawn text's pixels and the other pixels of its box."""
+    plan = plan_watermark(image, text, settings)
+    marked = np.asarray(draw_watermark(image, text, settings))
+    glyphs = np.asarray(text_mask(plan, image.size))
+    x0, y0, x1, y1 = plan.box
+    lum = relative_luminance(marked[y0:y1, x0:x1])
+    core = glyphs[y0:y1, x0:x1]
+    return contrast_ratio(float(lum[core >= 250].mean()), float(lum[core == 0].mean()))
+
+
 def draw_watermark(image: Image.Image, text: str, settings: Mapping[str, Any]) -> Image.Image:
     """Return a copy of ``image`` with ``text`` drawn as a readable watermark."""
     image = image.convert("RGB")

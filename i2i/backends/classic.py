@@ -26,26 +26,24 @@ def _rgb(bgr: Array) -> Array:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def pencil_sketch(rgb: Array, p: Mapping[str, Any]) -> Array:
-    """Graphite on paper: the grey output of ``cv2.pencilSketch``."""
-    grey, _ = cv2.pencilSketch(
+def _pencil(rgb: Array, p: Mapping[str, Any]) -> tuple[Array, Array]:
+    """``cv2.pencilSketch``: the grey and the colour drawing (BGR)."""
+    return cv2.pencilSketch(
         _bgr(rgb),
         sigma_s=p.get("sigma_s", 60),
         sigma_r=p.get("sigma_r", 0.07),
         shade_factor=p.get("shade_factor", 0.05),
     )
-    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
+
+
+def pencil_sketch(rgb: Array, p: Mapping[str, Any]) -> Array:
+    """Graphite on paper: the grey output of ``cv2.pencilSketch``."""
+    return cv2.cvtColor(_pencil(rgb, p)[0], cv2.COLOR_GRAY2RGB)
 
 
 def colour_pencil(rgb: Array, p: Mapping[str, Any]) -> Array:
     """Coloured pencils: the colour output of ``cv2.pencilSketch``."""
-    _, colour = cv2.pencilSketch(
-        _bgr(rgb),
-        sigma_s=p.get("sigma_s", 60),
-        sigma_r=p.get("sigma_r", 0.07),
-        shade_factor=p.get("shade_factor", 0.05),
-    )
-    return _rgb(colour)
+    return _rgb(_pencil(rgb, p)[1])
 
 
 def oil_paint(rgb: Array, p: Mapping[str, Any]) -> Array:
