@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e '.[dev,flux]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,flux,slurm]'
 	touch $@
 
 run: $(VENV)/.installed

@@ -10,6 +10,7 @@ existing one is backed up and restored.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -115,6 +116,8 @@ def skip_reason() -> str | None:
             missing.remove(name)
     if missing:
         return f"missing {', '.join(missing)} (apt-get install -y slurm-wlm munge)"
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return "snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')"
     return None
 
 
