@@ -22,7 +22,7 @@ include: "rules/report.smk"
 
 
 onstart:
-    watch_stop_file()
+    runcontrol.install(workflow.scheduler.exit_gracefully)
 
 
 onsuccess:
@@ -31,7 +31,7 @@ onsuccess:
 
 onerror:
     stop_flux_worker()
-    exit_if_stopped_on_request(len(workflow.scheduler.failed))
+    runcontrol.exit_if_stopped_on_request(len(workflow.scheduler.failed))
 
 
 rule all:

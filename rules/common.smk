@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from i2i import I2IError
 from i2i.config import load_registry, select_styles, validate_config
-from i2i import jobs
+from i2i import jobs, runcontrol
 from i2i.export import discover
 from i2i.flux_client import stop
 from i2i.logs import job_log, warnings_to_console
@@ -16,7 +16,6 @@ from i2i.preprocess import preprocess
 from i2i.stylize import stylize
 from snakemake.logging import logger
 from i2i.publish import parse_target
-from i2i.runcontrol import exit_if_stopped_on_request, watch_stop_file
 
 warnings_to_console()
 try:

@@ -12,7 +12,7 @@ import pytest
 
 from i2i import I2IError
 from i2i.logs import JobFailed, job_log
-from i2i.runcontrol import STOP_FILE, request_stop, watch_stop_file
+from i2i.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
 
 log = logging.getLogger("i2i.test")
 
@@ -47,21 +47,36 @@ def test_expected_errors_become_one_line_job_failures(tmp_path: Path) -> None:
     assert "ERROR i2i: photo.jpg: not an image" in text and "finished" not in text
 
 
-def test_stop_file_sends_sigterm_once(tmp_path: Path) -> None:
-    received = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: received.set())
+def test_stop_file_asks_for_a_graceful_stop_once(tmp_path: Path) -> None:
+    stops = []
+    (tmp_path / STOP_FILE).parent.mkdir(parents=True)
+    (tmp_path / STOP_FILE).write_text("stale\n")
+    ended = watch_stop_file(lambda: stops.append(time.monotonic()), tmp_path, poll=0.05)
+    assert not (tmp_path / STOP_FILE).exists(), "a stale stop file is cleared at start"
+    time.sleep(0.2)
+    assert stops == []
+    request_stop(tmp_path)
+    deadline = time.monotonic() + 5
+    while not stops and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert len(stops) == 1 and not (tmp_path / STOP_FILE).exists()
+    ended.set()
+
+
+def test_sigterm_stops_from_another_thread_while_a_lock_is_held() -> None:
+    lock = threading.Lock()
+    stopped = threading.Event()
+
+    def exit_gracefully() -> None:
+        with lock:
+            stopped.set()
+
+    previous = signal.signal(signal.SIGTERM, sigterm_in_thread(exit_gracefully))
     try:
-        (tmp_path / STOP_FILE).parent.mkdir(parents=True)
-        (tmp_path / STOP_FILE).write_text("stale\n")
-        done = watch_stop_file(tmp_path, poll=0.05)
-        assert not (tmp_path / STOP_FILE).exists(), "a stale stop file is cleared at start"
-        time.sleep(0.2)
-        assert not received.is_set()
-        request_stop(tmp_path)
-        deadline = time.monotonic() + 5
-        while not received.is_set() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert received.is_set() and not (tmp_path / STOP_FILE).exists()
-        done.set()
+        with lock:
+            signal.raise_signal(signal.SIGTERM)
+            assert not stopped.is_set()
+        assert stopped.wait(5), "the stop ran once the main thread released the lock"
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,20 @@ from conftest import copy_workflow, snakemake
 pytestmark = pytest.mark.workflow
 
 STYLES = "styles=[cartoon,oil_paint,pencil_sketch]"
+EXTRA_COPIES = 4
+
+
+def long_workflow(destination: Path) -> Path:
+    """A workflow copy whose library is the sample album plus an album of copies of its
+    photos (30 photos), so a run lasts long enough to be interrupted at random moments."""
+    workdir = copy_workflow(destination)
+    albums = workdir / "sample" / "albums"
+    extra = albums / "Extra"
+    extra.mkdir()
+    for number in range(EXTRA_COPIES):
+        for photo in sorted(p for p in albums.glob("*/*") if p.parent != extra):
+            shutil.copyfile(photo, extra / f"{photo.stem}_{number}{photo.suffix}")
+    return workdir
 
 
 def start(workdir: Path, *args: str) -> subprocess.Popen:
@@ -56,17 +71,17 @@ def assert_no_partial_targets(workdir: Path) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """sha256 of every final image of an uninterrupted run."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("reference"))
+    workdir = long_workflow(tmp_path_factory.mktemp("reference"))
     snakemake(workdir, "--config", STYLES)
     result = finals(workdir)
-    assert len(result) == 6 * 3
+    assert len(result) == 6 * (1 + EXTRA_COPIES) * 3
     return result
 
 
 def test_interrupted_runs_resume_to_identical_files(
     reference: dict[str, str], tmp_path: Path
 ) -> None:
-    workdir = copy_workflow(tmp_path / "work")
+    workdir = long_workflow(tmp_path / "work")
     rng = random.Random(20261124)
     interrupts = [("SIGINT", True), ("SIGTERM", False), ("SIGINT", True), ("SIGTERM", False)]
     for name, whole_group in interrupts:
@@ -87,7 +102,7 @@ def test_interrupted_runs_resume_to_identical_files(
 def test_stop_file_finishes_jobs_in_flight_and_exits_cleanly(
     reference: dict[str, str], tmp_path: Path
 ) -> None:
-    workdir = copy_workflow(tmp_path / "work")
+    workdir = long_workflow(tmp_path / "work")
     process = start(workdir)
     deadline = time.monotonic() + 120
     while not list((workdir / "results" / "final").rglob("*.webp")):
