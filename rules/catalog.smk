@@ -6,7 +6,9 @@ localrules:
 rule style_manifest:
     """Every published image of one style; ask for this file to (re)build one style."""
     input:
-        lambda wc: per_style("results/published/{album}/{style}/{photo}.json", wc.style),
+        lambda wc: per_photo(
+            "results/published/{album}/{style}/{photo}.json", style=wc.style
+        ),
     output:
         "results/catalog/styles/{style}.json",
     log:

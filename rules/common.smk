@@ -6,16 +6,16 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, workflow.basedir)
 
-from i2i import I2IError
+from snakemake.logging import logger
+
+from i2i import I2IError, jobs, runcontrol
 from i2i.config import load_registry, select_styles, validate_config
-from i2i import jobs, runcontrol
 from i2i.export import discover
-from i2i.flux_client import stop
+from i2i.flux_client import host_run_dir, stop
 from i2i.logs import job_log, warnings_to_console
 from i2i.preprocess import preprocess
-from i2i.stylize import stylize
-from snakemake.logging import logger
 from i2i.publish import parse_target
+from i2i.stylize import stylize
 
 warnings_to_console()
 try:
@@ -68,19 +68,10 @@ def style_definition(wildcards):
     return REGISTRY[wildcards.style]
 
 
-def per_photo(pattern, album=None):
-    """``pattern`` filled for every photo (of one album when given)."""
+def per_photo(pattern, album=None, **fields):
+    """``pattern`` filled for every photo (of one album when given), plus ``fields``."""
     return [
-        pattern.format(album=p.album, photo=p.photo)
-        for p in LIBRARY.photos
-        if album is None or p.album == album
-    ]
-
-
-def per_style(pattern, style, album=None):
-    """``pattern`` filled for every photo (of one album) in one style."""
-    return [
-        pattern.format(album=p.album, photo=p.photo, style=style)
+        pattern.format(album=p.album, photo=p.photo, **fields)
         for p in LIBRARY.photos
         if album is None or p.album == album
     ]
@@ -101,5 +92,5 @@ def all_targets():
 
 def stop_flux_worker():
     """The run is over: free the GPU now instead of after the worker's idle timeout."""
-    if stop(FLUX_RUN_DIR):
+    if stop(host_run_dir(FLUX_RUN_DIR)):
         logger.info("stopped the FLUX worker")

@@ -7,8 +7,8 @@ rule contact_sheet:
         finals=lambda wc: [
             final
             for style in STYLES
-            for final in per_style(
-                "results/final/{album}/{style}/{photo}.webp", style, wc.album
+            for final in per_photo(
+                "results/final/{album}/{style}/{photo}.webp", wc.album, style=style
             )
         ],
     output:
