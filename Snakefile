@@ -22,6 +22,7 @@ include: "rules/report.smk"
 
 
 onstart:
+    dag_gc.resume_after_dag()
     runcontrol.install(workflow.scheduler.exit_gracefully)
 
 

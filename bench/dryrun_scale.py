@@ -1,10 +1,11 @@
 """How ``snakemake -n`` grows with the library: seconds and peak memory of a dry run.
 
 Builds a library of N empty placeholder photos (a dry run never opens them) in albums of 500,
-then times ``snakemake -n`` with the default profile and the given styles. Run from the
-repository root:
+then times ``snakemake -n`` with the default profile and the given styles. ``--floor`` also
+times the same dry run of a one-rule workflow with as many jobs (each job one output file from
+one shared input), i.e. what Snakemake itself costs per job. Run from the repository root:
 
-    python bench/dryrun_scale.py --photos 1000 10000 50000
+    python bench/dryrun_scale.py --photos 1000 10000 50000 --floor 22012 60000 220030
 """
 
 from __future__ import annotations
@@ -35,22 +36,36 @@ def placeholder_library(root: Path, photos: int) -> Path:
     return root
 
 
-def dry_run(workdir: Path, library: Path, styles: list[str], timeout: float) -> tuple[float, float]:
+ONE_RULE = """
+rule all:
+    input:
+        expand("out/{n}.txt", n=range(int(config["jobs"]))),
+
+
+rule one:
+    input:
+        "in.txt",
+    output:
+        "out/{n}.txt",
+    shell:
+        "cp {input} {output}"
+"""
+
+
+def one_rule_workflow(root: Path) -> Path:
+    """A workflow of one rule with ``jobs`` (a config value) jobs, and ``all``."""
+    root.mkdir(parents=True)
+    (root / "Snakefile").write_text(ONE_RULE, encoding="utf-8")
+    (root / "in.txt").touch()
+    return root
+
+
+def dry_run(workdir: Path, extra: list[str], timeout: float) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of one ``snakemake -n`` in a fresh child process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--quiet",
-            "all",
-            "--config",
-            f"albums_dir={library}",
-            f"styles=[{','.join(styles)}]",
-        ],
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", *extra],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -66,8 +81,9 @@ def dry_run(workdir: Path, library: Path, styles: list[str], timeout: float) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, nargs="+", default=[1000, 10000, 50000])
+    parser.add_argument("--photos", type=int, nargs="*", default=[1000, 10000, 50000])
     parser.add_argument("--styles", nargs="+", default=STYLES)
+    parser.add_argument("--floor", type=int, nargs="*", default=[], metavar="JOBS")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     sys.stdout.write(
@@ -80,13 +96,29 @@ def main() -> None:
             workdir = copy_workflow(root / "workflow")
             albums = -(-count // ALBUM_SIZE)
             jobs = count * (4 + 3 * len(args.styles)) + len(args.styles) + 4 + albums
-            try:
-                seconds, peak = dry_run(workdir, library, args.styles, args.timeout)
-                row = f"{seconds:.1f} | {peak:.0f}"
-            except subprocess.TimeoutExpired:
-                row = f"> {args.timeout:.0f} (stopped) | -"
+            config = ["--config", f"albums_dir={library}", f"styles=[{','.join(args.styles)}]"]
+            row = timed_row(workdir, config, args.timeout)
         sys.stdout.write(f"| {count} | {len(args.styles)} | {jobs} | {row} |\n")
         sys.stdout.flush()
+    if args.floor:
+        sys.stdout.write("\n| one-rule workflow: jobs | dry run s | peak RSS MiB |\n")
+        sys.stdout.write("|---|---|---|\n")
+    for jobs in args.floor:
+        with tempfile.TemporaryDirectory(prefix="i2i-floor-") as tmp:
+            workdir = one_rule_workflow(Path(tmp) / "workflow")
+            config = ["--cores", "1", "--config", f"jobs={jobs - 1}"]  # + rule all
+            row = timed_row(workdir, config, args.timeout)
+        sys.stdout.write(f"| {jobs} | {row} |\n")
+        sys.stdout.flush()
+
+
+def timed_row(workdir: Path, extra: list[str], timeout: float) -> str:
+    """``seconds | MiB`` of a dry run, or a note that it ran past ``timeout``."""
+    try:
+        seconds, peak = dry_run(workdir, extra, timeout)
+    except subprocess.TimeoutExpired:
+        return f"> {timeout:.0f} (stopped) | -"
+    return f"{seconds:.1f} | {peak:.0f}"
 
 
 if __name__ == "__main__":

@@ -43,7 +43,11 @@ def captions(inputs: Any, output: Path, params: Any) -> None:
 
 
 def watermark(inputs: Any, output: Path, params: Any) -> None:
-    """rule watermark: the final image (inputs: styled, metadata, caption)."""
+    """rule watermark: the final image (inputs: styled, metadata, caption).
+
+    The source reference for the EXIF comes from the metadata record, not a per-job param:
+    every param function costs Snakemake time per job when it builds the DAG.
+    """
     caption = read_json(inputs.caption)["watermark_text"]
     metadata_record = read_json(inputs.metadata)
     draw_and_tag(
@@ -52,7 +56,7 @@ def watermark(inputs: Any, output: Path, params: Any) -> None:
         metadata_record,
         caption,
         params.watermark,
-        params.source_ref,
+        metadata_record["source_path"],
         params.keep_gps,
     )
 

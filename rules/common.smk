@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.logging import logger
 
-from i2i import I2IError, jobs, runcontrol
+from i2i import I2IError, dag_gc, jobs, runcontrol
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
 from i2i.flux_client import host_run_dir, stop
@@ -18,6 +18,7 @@ from i2i.publish import parse_target
 from i2i.stylize import stylize
 
 warnings_to_console()
+dag_gc.defer_while_building_dag()
 try:
     config.update(validate_config(config))
     REGISTRY = load_registry(config["styles_file"])
@@ -59,7 +60,7 @@ def source_photo(wildcards):
 
 
 def source_ref(wildcards):
-    """``album/file name`` of the source photo: recorded in metadata and final EXIF."""
+    """``album/file name`` of the source photo, recorded in its metadata (``source_path``)."""
     found = photo(wildcards)
     return f"{found.album}/{found.path.name}"
 

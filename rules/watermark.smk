@@ -19,7 +19,6 @@ rule watermark:
     params:
         watermark=config["watermark"],
         keep_gps=config["publish"]["keep_gps"],
-        source_ref=source_ref,
     run:
         with job_log(log[0], input.styled):
             jobs.watermark(input, output[0], params)

@@ -1,7 +1,8 @@
-"""Per-job logs of in-process jobs, and the graceful-stop watcher."""
+"""Per-job logs of in-process jobs, the graceful-stop watcher and the collector settings."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from i2i import I2IError
+from i2i import I2IError, dag_gc
 from i2i.logs import JobFailed, job_log
 from i2i.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
 
@@ -80,3 +81,18 @@ def test_sigterm_stops_from_another_thread_while_a_lock_is_held() -> None:
         assert stopped.wait(5), "the stop ran once the main thread released the lock"
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_collector_defers_while_the_dag_is_built_and_resumes_frozen() -> None:
+    before = gc.get_threshold()
+    try:
+        dag_gc.defer_while_building_dag()
+        assert gc.get_threshold() == dag_gc.DAG_THRESHOLDS
+        dag = [{"job": n} for n in range(1000)]
+        frozen_before = gc.get_freeze_count()
+        dag_gc.resume_after_dag()
+        assert gc.get_threshold() == dag_gc.DEFAULT_THRESHOLDS
+        assert gc.get_freeze_count() >= frozen_before + len(dag)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
