@@ -12,6 +12,7 @@ Imports torch, diffusers and transformers: never import this from a light job en
 from __future__ import annotations
 
 import string
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -180,3 +181,28 @@ def _build(config: dict[str, dict[str, Any]], seed: int) -> FluxKontextPipeline:
         transformer=transformer,
         vae=vae,
     )
+
+
+def save_random_lora(
+    folder: Path, name: str, seed: int, size: Size = "tiny", rank: int = 4
+) -> Path:
+    """A LoRA with random weights for a ``size`` pipeline's transformer, saved as diffusers
+    does (``folder/name.safetensors``); it visibly changes the output, like a style LoRA."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    transformer = build_pipeline(size).transformer
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=2 * rank,
+        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        init_lora_weights=False,
+    )
+    transformer.add_adapter(config, adapter_name=name)
+    FluxKontextPipeline.save_lora_weights(
+        folder,
+        transformer_lora_layers=get_peft_model_state_dict(transformer, adapter_name=name),
+        weight_name=f"{name}.safetensors",
+    )
+    return folder / f"{name}.safetensors"

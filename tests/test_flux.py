@@ -35,31 +35,14 @@ STYLES = ("tiny-a", "tiny-b")
 def build_assets(folder: Path) -> dict[str, Path]:
     """A tiny random FLUX-Kontext model folder, two LoRAs that change its output, one bad LoRA."""
     import torch
-    from diffusers import FluxKontextPipeline
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
     from safetensors.torch import save_file
 
-    from i2i.flux_models import build_pipeline
+    from i2i.flux_models import build_pipeline, save_random_lora
 
     build_pipeline("tiny").save_pretrained(folder / "model")
     paths = {"model": folder / "model"}
     for index, name in enumerate(("a", "b")):
-        transformer = build_pipeline("tiny").transformer
-        torch.manual_seed(100 + index)
-        config = LoraConfig(
-            r=4,
-            lora_alpha=8,
-            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
-            init_lora_weights=False,
-        )
-        transformer.add_adapter(config, adapter_name=name)
-        FluxKontextPipeline.save_lora_weights(
-            folder / f"lora_{name}",
-            transformer_lora_layers=get_peft_model_state_dict(transformer, adapter_name=name),
-            weight_name=f"{name}.safetensors",
-        )
-        paths[name] = folder / f"lora_{name}" / f"{name}.safetensors"
+        paths[name] = save_random_lora(folder / f"lora_{name}", name, seed=100 + index)
     paths["bad"] = folder / "bad.safetensors"
     save_file({"unet.nothing.lora_A.weight": torch.zeros(2, 2)}, str(paths["bad"]))
     return paths
