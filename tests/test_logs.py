@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 from i2i import I2IError, dag_gc
 from i2i.logs import JobFailed, job_log
 from i2i.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
+
+from conftest import REPO
 
 log = logging.getLogger("i2i.test")
 
@@ -96,3 +100,16 @@ def test_collector_defers_while_the_dag_is_built_and_resumes_frozen() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("defer", [True, False])
+def test_exit_skips_the_final_collection_once_deferred(tmp_path: Path, defer: bool) -> None:
+    marker = tmp_path / "collected"
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom i2i import dag_gc\n"
+        "class Node:\n    def __del__(self):\n        Path(sys.argv[1]).write_text('yes')\n"
+        f"if {defer}:\n    dag_gc.defer_while_building_dag()\n"
+        "node = Node()\nnode.cycle = node\ndel node\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(marker)], cwd=REPO, check=True)
+    assert marker.exists() is not defer, "the exit-time collection walks the heap unless frozen"
