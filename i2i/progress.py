@@ -1,12 +1,12 @@
 """Progress of a run: images done and pending per stage and style, seconds per image, an ETA.
 
-A target is pending when it is missing, older than one of its inputs, or downstream of a
-pending target: Snakemake's modification-time rule, applied to the workflow's file contract
-with one ``stat`` per file. That takes about a second for 10,000 photos × 6 styles, where
-``snakemake -n`` builds 220,000 job objects first (bench/dryrun_scale.py); only Snakemake
-sees its other rerun triggers (changed params, code or software). Timings come from the
-rules' ``benchmark:`` files where a rule has them (stylize), else from the last line of the
-jobs' logs, where :func:`i2i.logs.job_log` writes each job's seconds.
+Counts come from the target files that exist, with one ``stat`` per file: about a second for
+10,000 photos × 6 styles, where ``snakemake -n`` first builds 220,000 job objects
+(bench/dryrun_scale.py). That is exact for what an interrupted run left to do, since targets
+are written atomically; a file that exists but is out of date (changed params, code or input
+content) still counts as done, and ``snakemake -n`` tells those apart. Timings come from the rules'
+``benchmark:`` files where a rule has them (stylize), else from the last line of the jobs'
+logs, where :func:`i2i.logs.job_log` writes each job's seconds.
 """
 
 from __future__ import annotations
@@ -36,15 +36,6 @@ STYLE_STAGES = {
     "stylize": "results/styled/{album}/{style}/{photo}.webp",
     "watermark": "results/final/{album}/{style}/{photo}.webp",
     "publish": "results/published/{album}/{style}/{photo}.json",
-}
-STAGE_INPUTS = {
-    "metadata": ("source",),
-    "places": ("metadata",),
-    "captions": ("metadata", "places"),
-    "preprocess": ("source",),
-    "stylize": ("preprocess",),
-    "watermark": ("stylize", "metadata", "captions"),
-    "publish": ("watermark",),
 }
 
 
@@ -102,52 +93,26 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
-
-
-def up_to_date(workdir: Path, photo: Photo, styles: Sequence[str]) -> set[tuple[str, str]]:
-    """The ``(stage, style)`` targets of one photo that need no rerun (style "" per photo).
-
-    A target is up to date when it exists, is not older than any of its inputs, and every
-    input is itself up to date; the source photo counts as up to date when it exists.
-    """
-    mtimes: dict[tuple[str, str], float | None] = {("source", ""): _mtime(photo.path)}
-    current = {("source", "")} if mtimes[("source", "")] is not None else set()
-    stages = [(stage, "", pattern) for stage, pattern in PHOTO_STAGES.items()]
-    stages += [(st, style, pattern) for style in styles for st, pattern in STYLE_STAGES.items()]
-    for stage, style, pattern in stages:
-        key = (stage, style)
-        mtime = _mtime(workdir / pattern.format(album=photo.album, photo=photo.photo, style=style))
-        mtimes[key] = mtime
-        inputs = [(name, style if name in STYLE_STAGES else "") for name in STAGE_INPUTS[stage]]
-        if mtime is not None and all(i in current and (mtimes[i] or 0.0) <= mtime for i in inputs):
-            current.add(key)
-    return current
-
-
 def summarise(
     workdir: Path,
     photos: Sequence[Photo],
     styles: Mapping[str, Mapping[str, Any]],
 ) -> list[Row]:
     """The summary rows for ``photos`` × ``styles`` under ``workdir``."""
-    done_counts: dict[tuple[str, str], int] = {}
-    for photo in photos:
-        for key in up_to_date(workdir, photo, list(styles)):
-            done_counts[key] = done_counts.get(key, 0) + 1
     rows = []
-    for stage in PHOTO_STAGES:
-        done = done_counts.get((stage, ""), 0)
+    for stage, pattern in PHOTO_STAGES.items():
+        done = sum(
+            (workdir / pattern.format(album=p.album, photo=p.photo)).exists() for p in photos
+        )
         timings = stage_seconds(workdir, stage, "*/*")
         rows.append(Row(stage, "", done, len(photos) - done, _mean(timings)))
     for style, definition in styles.items():
         serial = definition.get("backend") == "flux-kontext"
-        for stage in STYLE_STAGES:
-            done = done_counts.get((stage, style), 0)
+        for stage, pattern in STYLE_STAGES.items():
+            done = sum(
+                (workdir / pattern.format(album=p.album, photo=p.photo, style=style)).exists()
+                for p in photos
+            )
             timings = stage_seconds(workdir, stage, f"*/{glob.escape(style)}/*")
             rows.append(
                 Row(
