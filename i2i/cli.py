@@ -254,6 +254,28 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from i2i.publish import entries, plan, plan_lines, remove_markers, verify_lines, verify_markers
+
+    if not (args.dry_run or args.verify):
+        raise I2IError("i2i publish needs --dry-run or --verify (snakemake publishes)")
+    workdir, config, registry = load_workflow(args)
+    styles = select_styles(registry, config["styles"])
+    library = discover(workdir / config["albums_dir"], config["extensions"])
+    settings = config["publish"]
+    images = entries(workdir, [(p.album, p.photo) for p in library.photos], styles, settings)
+    if not args.verify:
+        for line in plan_lines(plan(workdir, images, settings), settings["target"]):
+            out(line)
+        return 0
+    checked, bad = verify_markers(workdir, images, settings)
+    if not args.dry_run:
+        remove_markers(bad)
+    for line in verify_lines(checked, bad, workdir, removed=not args.dry_run):
+        out(line)
+    return 1 if bad else 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     main_parser = argparse.ArgumentParser(prog="i2i", description=__doc__)
@@ -268,6 +290,17 @@ def parser() -> argparse.ArgumentParser:
     progress = commands.add_parser("progress", help="images done/pending, s/image, ETA")
     progress.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     commands.add_parser("stop", help="finish the images in flight, then stop the running workflow")
+    publish = commands.add_parser(
+        "publish", help="what publishing would change (--dry-run); check markers (--verify)"
+    )
+    publish.add_argument(
+        "--dry-run", action="store_true", help="report only: write and delete nothing"
+    )
+    publish.add_argument(
+        "--verify",
+        action="store_true",
+        help="remove markers whose copy at the target is gone or differs (exit 1 if any)",
+    )
     stylize = commands.add_parser("stylize", help="one photo through one style, no workflow")
     stylize.add_argument("photo")
     stylize.add_argument("style")
@@ -281,6 +314,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "styles": cmd_styles,
     "progress": cmd_progress,
     "stop": cmd_stop,
+    "publish": cmd_publish,
     "stylize": cmd_stylize,
 }
 

@@ -1,30 +1,40 @@
-"""Publishing to S3 over real HTTP (moto server + a fault-injecting proxy) and to file://."""
+"""Publishing to S3 over real HTTP (moto server + a fault-injecting proxy) and to file://;
+`i2i publish --dry-run` and `--verify` against both."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import itertools
+import json
 import logging
 import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from PIL import Image
 
+import i2i.publish
 from i2i import I2IError
+from i2i.cli import main
+from i2i.config import CONFIG_SCHEMA, load_yaml
 from i2i.publish import (
     DEFAULT_CACHE_CONTROL,
-    DryRunError,
     S3Options,
+    clear_s3_clients,
     explain,
+    key_pattern,
     object_key,
     parse_target,
     publish,
@@ -120,9 +130,42 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
 
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.1)
+        self.connections: list[socket.socket] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        for connection in self.connections:
+            connection.close()
+        self.socket.close()
+
+
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Test credentials in the environment only; no profile files, no instance metadata."""
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Test credentials in the environment only; no profile files, no instance metadata;
+    no client cached by an earlier test (it would hold that test's credentials)."""
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
@@ -132,6 +175,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    clear_s3_clients()
+    yield
+    clear_s3_clients()
 
 
 @pytest.fixture(scope="module")
@@ -296,14 +342,19 @@ def test_explain_translates_client_errors() -> None:
         return ClientError({"Error": {"Code": code, "Message": "m"}}, "PutObject")
 
     endpoint = "https://s3.eu-west-1.amazonaws.com"
+    plain, acl = S3Options(), S3Options(acl="public-read")
     assert "ACLs disabled" in str(
-        explain(error("AccessControlListNotSupported"), "b", "k", endpoint, "public-read")
+        explain(error("AccessControlListNotSupported"), "b", "k", endpoint, acl)
     )
-    assert str(explain(error("NoSuchBucket"), "b", "k", endpoint, None)) == (
+    assert str(explain(error("NoSuchBucket"), "b", "k", endpoint, plain)) == (
         f"bucket b does not exist at {endpoint}"
     )
-    assert "access denied" in str(explain(error("AccessDenied"), "b", "k", endpoint, None))
-    assert "credential chain" in str(explain(error("InvalidAccessKeyId"), "b", "k", endpoint, None))
+    assert "access denied" in str(explain(error("AccessDenied"), "b", "k", endpoint, plain))
+    assert "credential chain" in str(
+        explain(error("InvalidAccessKeyId"), "b", "k", endpoint, plain)
+    )
+    multiline = ClientError({"Error": {"Code": "Odd", "Message": "a\nb"}}, "PutObject")
+    assert "\n" not in str(explain(multiline, "b", "k", endpoint, plain))
 
 
 def test_missing_credentials_name_the_aws_chain(
@@ -335,19 +386,6 @@ def test_large_file_uses_multipart(s3: Any, proxy: FaultProxy, bucket: str, tmp_
     assert head["ContentLength"] == big.stat().st_size
 
 
-def test_s3_dry_run_writes_nothing(
-    s3: Any, proxy: FaultProxy, bucket: str, image: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
-    with pytest.raises(DryRunError):
-        publish(image, ALBUM, PHOTO, STYLE, settings(proxy, bucket, dry_run=True))
-    assert "would upload (new object)" in caplog.text
-    assert proxy.count("PUT") == 0
-    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
-    with pytest.raises(I2IError, match="does not exist"):
-        publish(image, ALBUM, PHOTO, STYLE, settings(proxy, "no-such-bucket", dry_run=True))
-
-
 def test_file_target_copies_once(tmp_path: Path, image: Path) -> None:
     config = {"target": f"file://{tmp_path / 'site'}"}
     first = publish(image, ALBUM, PHOTO, STYLE, config)
@@ -355,9 +393,6 @@ def test_file_target_copies_once(tmp_path: Path, image: Path) -> None:
     assert (first["uploaded"], second["uploaded"]) == (True, False)
     copy = tmp_path / "site" / ALBUM / f"{PHOTO}_{STYLE}.webp"
     assert copy.read_bytes() == image.read_bytes()
-    with pytest.raises(DryRunError):
-        publish(image, ALBUM, "other", STYLE, {**config, "dry_run": True})
-    assert not (tmp_path / "site" / ALBUM / f"other_{STYLE}.webp").exists()
 
 
 def test_targets_and_keys() -> None:
@@ -380,5 +415,352 @@ def test_client_retry_mode_and_endpoint(proxy: FaultProxy, mode: str) -> None:
     )
     client = s3_client(options)
     assert client.meta.config.retries == {"mode": mode, "total_max_attempts": 7}
+    assert (client.meta.config.connect_timeout, client.meta.config.read_timeout) == (5, 15)
     assert client.meta.endpoint_url == proxy.url
     assert client.meta.region_name == "eu-west-3"
+
+
+def test_settings_give_timeouts_and_attempts() -> None:
+    options = S3Options.from_settings(
+        {"connect_timeout": 2, "read_timeout": 9.5, "max_attempts": 4}, retry_mode="adaptive"
+    )
+    assert (options.connect_timeout, options.read_timeout, options.max_attempts) == (2, 9.5, 4)
+    assert options.retry_mode == "adaptive"
+    assert S3Options.from_settings({}, max_attempts=2).max_attempts == 2
+
+
+def test_default_timeouts_fail_a_silent_endpoint_within_a_minute(repo: Path) -> None:
+    schema = load_yaml(CONFIG_SCHEMA)["properties"]["publish"]["properties"]
+    defaults = {name: schema[name]["default"] for name in ("read_timeout", "max_attempts")}
+    assert "dry_run" not in schema
+    assert "dry_run" not in load_yaml(repo / "config.yaml")["publish"]
+    options = S3Options.from_settings({})
+    assert (options.read_timeout, options.max_attempts) == (
+        defaults["read_timeout"],
+        defaults["max_attempts"],
+    )
+    backoff = sum(min(20, 2**attempt) for attempt in range(options.max_attempts - 1))
+    assert options.max_attempts * options.read_timeout + backoff <= 60
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+QUICK = {"connect_timeout": 0.5, "read_timeout": 0.5, "max_attempts": 2}
+
+
+def test_silent_endpoint_fails_the_image_within_the_timeouts(
+    silent: SilentServer, image: Path, tmp_path: Path
+) -> None:
+    config = {"target": "s3://bucket/site", "endpoint_url": silent.url, **QUICK}
+    marker_path = tmp_path / "marker.json"
+    started = time.monotonic()
+    with pytest.raises(I2IError, match="got no answer in 2 attempt") as info:
+        publish_to_marker(image, marker_path, ALBUM, PHOTO, STYLE, config)
+    elapsed = time.monotonic() - started
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{PHOTO}_{STYLE}.webp" in message and "publish.read_timeout 0.5 s" in message
+    backoff = 1.0
+    assert QUICK["max_attempts"] * QUICK["read_timeout"] <= elapsed
+    assert elapsed < QUICK["max_attempts"] * QUICK["read_timeout"] + backoff + 2.0
+    assert len(silent.connections) == QUICK["max_attempts"]
+    assert not marker_path.exists()
+
+
+@pytest.fixture
+def count_clients(monkeypatch: pytest.MonkeyPatch) -> list[S3Options]:
+    """Every S3 client built, by its options."""
+    built: list[S3Options] = []
+    original = i2i.publish.new_s3_client
+
+    def counted(options: S3Options) -> Any:
+        built.append(options)
+        return original(options)
+
+    monkeypatch.setattr(i2i.publish, "new_s3_client", counted)
+    return built
+
+
+def test_concurrent_publishes_share_one_client(
+    s3: Any, proxy: FaultProxy, bucket: str, image: Path, count_clients: list[S3Options]
+) -> None:
+    photos = [f"photo {n}" for n in range(12)]
+
+    def one(photo: str) -> dict[str, Any]:
+        return publish(image, ALBUM, photo, STYLE, settings(proxy, bucket))
+
+    with ThreadPoolExecutor(6) as pool:
+        markers = list(pool.map(one, photos))
+    assert all(m["uploaded"] for m in markers)
+    assert len(count_clients) == 1
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == len(photos)
+    publish(image, ALBUM, photos[0], STYLE, settings(proxy, bucket, acl="public-read"))
+    assert len(count_clients) == 1
+    publish(image, ALBUM, photos[0], STYLE, settings(proxy, bucket, read_timeout=7))
+    assert len(count_clients) == 2
+    assert count_clients[1].read_timeout == 7
+
+
+def test_key_pattern_matches_only_template_keys() -> None:
+    pattern = key_pattern("{prefix}/{album}/{photo}_{style}.webp", "site/v1")
+    assert pattern.fullmatch("site/v1/A/p_oil.webp")
+    assert not pattern.fullmatch("site/v1/A/_thumbs/p_oil.webp")
+    assert not pattern.fullmatch("site/v1/index.html")
+    twice = key_pattern("{album}/{album}-{photo}.{style}", "")
+    assert twice.fullmatch("A/A-p.s") and not twice.fullmatch("A/B-p.s")
+
+
+# --- i2i publish --dry-run / --verify on a workflow folder -------------------------------------
+
+STYLES = ["oil_paint", "cartoon"]
+LIBRARY = [(ALBUM, PHOTO), (ALBUM, "p2"), (ALBUM, "not yet"), ("B", "q1")]
+
+
+def make_workdir(root: Path, repo: Path, publish_settings: dict[str, Any]) -> Path:
+    """A workflow folder: config, a library of four photos, finals for all but one photo."""
+    workdir = root / "work"
+    for album, photo in LIBRARY:
+        source = workdir / "albums" / album / f"{photo}.jpg"
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(b"not decoded by discovery")
+    config = {
+        "albums_dir": "albums",
+        "styles_file": str(repo / "styles.yaml"),
+        "styles": STYLES,
+        "publish": publish_settings,
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    for n, (album, photo) in enumerate(LIBRARY):
+        if photo == "not yet":
+            continue
+        for m, style in enumerate(STYLES):
+            final = workdir / f"results/final/{album}/{style}/{photo}.webp"
+            final.parent.mkdir(parents=True, exist_ok=True)
+            colour = (40 * n, 90 * m, 120)
+            Image.new("RGB", (24 + n, 16 + m), colour).save(final, "WEBP", lossless=True)
+    return workdir
+
+
+def final_of(workdir: Path, album: str, photo: str, style: str) -> Path:
+    return workdir / f"results/final/{album}/{style}/{photo}.webp"
+
+
+def marker_of(workdir: Path, album: str, photo: str, style: str) -> Path:
+    return workdir / f"results/published/{album}/{style}/{photo}.json"
+
+
+def publish_all(workdir: Path, publish_settings: dict[str, Any]) -> None:
+    """What the workflow's publish jobs do: every built final to the target, with a marker."""
+    for album, photo in LIBRARY:
+        for style in STYLES:
+            final = final_of(workdir, album, photo, style)
+            if final.exists():
+                marker = marker_of(workdir, album, photo, style)
+                publish_to_marker(final, marker, album, photo, style, publish_settings)
+
+
+def snapshot(*roots: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under ``roots``: content digest and modification time."""
+    found: dict[str, tuple[str, int]] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            stat = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+            found[str(path)] = (digest, stat.st_mtime_ns)
+    return found
+
+
+def bucket_snapshot(s3: Any, bucket: str) -> list[tuple[str, str, Any]]:
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return [(o["Key"], o["ETag"], o["LastModified"]) for o in listed]
+
+
+def cli(workdir: Path, *args: str) -> int:
+    return main(["-d", str(workdir), "publish", *args])
+
+
+def plan_output(text: str) -> tuple[set[str], str]:
+    """The plan's image lines (spacing normalised) and its summary line."""
+    lines = text.strip().splitlines()
+    summary = next(line for line in lines if line.startswith("dry run for "))
+    images = {" ".join(line.split()) for line in lines if not line.startswith(("dry", "removed:"))}
+    return images, summary
+
+
+def test_publish_needs_a_mode(tmp_path: Path, repo: Path) -> None:
+    workdir = make_workdir(tmp_path, repo, {"target": "file://site"})
+    assert cli(workdir) == 1
+
+
+def test_file_dry_run_lists_changes_and_writes_nothing(
+    tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workdir = make_workdir(tmp_path, repo, {"target": "file://site"})
+    site = workdir / "site"
+    for album, photo in [(ALBUM, PHOTO), ("B", "q1")]:
+        for style in STYLES:
+            copy = site / album / f"{photo}_{style}.webp"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(final_of(workdir, album, photo, style).read_bytes())
+    (site / "B" / "q1_oil_paint.webp").unlink()
+    (site / ALBUM / f"p2_{STYLE}.webp").write_bytes(b"older bytes")
+    leftovers = [f"{ALBUM}/gone_oil_paint.webp", f"{ALBUM}/{PHOTO}_watercolour.webp"]
+    gallery = [
+        "index.html",
+        f"_albums/{ALBUM}.html",
+        f"{ALBUM}/index.html",
+        f"{ALBUM}/_thumbs/{PHOTO}_oil_paint.webp",
+        f"{ALBUM}/.{PHOTO}_oil_paint.x1y2.tmp.webp",
+    ]
+    for key in leftovers + gallery:
+        (site / key).parent.mkdir(parents=True, exist_ok=True)
+        (site / key).write_bytes(b"x")
+    before = snapshot(workdir)
+
+    assert cli(workdir, "--dry-run") == 0
+    lines, summary = plan_output(capsys.readouterr().out)
+    assert lines == {
+        f"changed {ALBUM}/p2_{STYLE}.webp (content differs)",
+        f"new {ALBUM}/p2_cartoon.webp",
+        "new B/q1_oil_paint.webp",
+        *(f"removed {key}" for key in leftovers),
+    }
+    assert "2 new, 1 changed, 3 unchanged, 2 removed, 2 not built" in summary
+    assert snapshot(workdir) == before
+
+
+def test_s3_dry_run_lists_changes_and_writes_nothing(
+    s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, repo: Path, capsys
+) -> None:
+    config = settings(proxy, bucket)
+    workdir = make_workdir(tmp_path, repo, config)
+    for album, photo in [(ALBUM, PHOTO), ("B", "q1")]:
+        for style in STYLES:
+            publish(final_of(workdir, album, photo, style), album, photo, style, config)
+    s3.delete_object(Bucket=bucket, Key="site/v1/B/q1_oil_paint.webp")
+    s3.put_object(Bucket=bucket, Key=f"site/v1/{ALBUM}/p2_{STYLE}.webp", Body=b"older")
+    headers = {**config, "cache_control": "no-cache"}
+    publish(final_of(workdir, "B", "q1", "cartoon"), "B", "q1", "cartoon", headers)
+    leftovers = [f"site/v1/{ALBUM}/gone_oil_paint.webp", "site/v1/Old/p_cartoon.webp"]
+    others = ["site/v1/index.html", f"site/v1/{ALBUM}/_thumbs/x_oil.webp", "other/A/p_s.webp"]
+    for key in leftovers + others:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    before, files = bucket_snapshot(s3, bucket), snapshot(workdir)
+    proxy.requests.clear()
+
+    assert cli(workdir, "--dry-run") == 0
+    lines, summary = plan_output(capsys.readouterr().out)
+    assert lines == {
+        f"changed site/v1/{ALBUM}/p2_{STYLE}.webp (content differs)",
+        "changed site/v1/B/q1_cartoon.webp (headers differ: CacheControl)",
+        f"new site/v1/{ALBUM}/p2_cartoon.webp",
+        "new site/v1/B/q1_oil_paint.webp",
+        *(f"removed {key}" for key in leftovers),
+    }
+    assert "2 new, 2 changed, 2 unchanged, 2 removed, 2 not built" in summary
+    assert bucket_snapshot(s3, bucket) == before
+    assert snapshot(workdir) == files
+    assert {method for method, _ in proxy.requests} <= {"GET", "HEAD"}
+
+
+def test_s3_dry_run_names_a_missing_bucket(
+    proxy: FaultProxy, tmp_path: Path, repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    workdir = make_workdir(tmp_path, repo, settings(proxy, "no-such-bucket"))
+    assert cli(workdir, "--dry-run") == 1
+    assert "bucket no-such-bucket does not exist" in caplog.text
+
+
+def test_file_verify_removes_bad_markers_and_the_next_run_republishes(
+    tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = {"target": f"file://{tmp_path / 'site'}"}
+    workdir = make_workdir(tmp_path, repo, target)
+    publish_all(workdir, target)
+    site = tmp_path / "site"
+    assert cli(workdir, "--verify") == 0
+    assert capsys.readouterr().out.strip() == "6 marker(s) checked, 6 good, 0 bad"
+
+    (site / ALBUM / f"{PHOTO}_{STYLE}.webp").unlink()
+    (site / "B" / "q1_cartoon.webp").write_bytes(b"replaced")
+    marker_of(workdir, ALBUM, "p2", "cartoon").write_text("{not json")
+    bad = [
+        marker_of(workdir, ALBUM, PHOTO, STYLE),
+        marker_of(workdir, "B", "q1", "cartoon"),
+        marker_of(workdir, ALBUM, "p2", "cartoon"),
+    ]
+    before = snapshot(workdir, site)
+    assert cli(workdir, "--verify", "--dry-run") == 1
+    out = capsys.readouterr().out
+    assert snapshot(workdir, site) == before
+    assert "6 marker(s) checked, 3 good, 3 bad; dry run: kept them" in out
+    for marker in bad:
+        assert f"bad {marker.relative_to(workdir)}: " in out
+    assert "is missing" in out and "sha256" in out and "unreadable marker" in out
+
+    assert cli(workdir, "--verify") == 1
+    assert "3 bad; removed them" in capsys.readouterr().out
+    assert not any(marker.exists() for marker in bad)
+    assert marker_of(workdir, ALBUM, "p2", STYLE).exists()
+    publish_all(workdir, target)
+    assert cli(workdir, "--verify") == 0
+    assert (site / ALBUM / f"{PHOTO}_{STYLE}.webp").read_bytes() == (
+        final_of(workdir, ALBUM, PHOTO, STYLE).read_bytes()
+    )
+
+
+def test_s3_verify_finds_gone_and_different_objects(
+    s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, repo: Path, capsys
+) -> None:
+    config = settings(proxy, bucket)
+    workdir = make_workdir(tmp_path, repo, config)
+    publish_all(workdir, config)
+    assert cli(workdir, "--verify") == 0
+    capsys.readouterr()
+
+    s3.delete_object(Bucket=bucket, Key=KEY)
+    key = "site/v1/B/q1_cartoon.webp"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"other", Metadata={"sha256": "0" * 64})
+    marker = json.loads(marker_of(workdir, ALBUM, "p2", "cartoon").read_text())
+    longer = final_of(workdir, ALBUM, "p2", "cartoon").read_bytes() + b"tail"
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"site/v1/{ALBUM}/p2_cartoon.webp",
+        Body=longer,
+        Metadata={"sha256": marker["sha256"]},
+    )
+    proxy.requests.clear()
+    assert cli(workdir, "--verify", "--dry-run") == 1
+    assert proxy.count("HEAD") == 6 and proxy.count("PUT") == proxy.count("DELETE") == 0
+    assert marker_of(workdir, ALBUM, PHOTO, STYLE).exists()
+
+    assert cli(workdir, "--verify") == 1
+    out = capsys.readouterr().out
+    assert f"s3://{bucket}/{KEY} is missing" in out
+    assert f"{key}: sha256 {'0' * 64} at the target" in out
+    assert f"{len(longer)} bytes at the target, {marker['size']} in the marker" in out
+    assert "6 marker(s) checked, 3 good, 3 bad; removed them" in out
+    assert not marker_of(workdir, ALBUM, PHOTO, STYLE).exists()
+    publish_all(workdir, config)
+    assert cli(workdir, "--verify") == 0
+
+
+def test_verify_removes_nothing_when_the_target_does_not_answer(
+    silent: SilentServer, proxy: FaultProxy, bucket: str, tmp_path: Path, repo: Path, caplog
+) -> None:
+    config = settings(proxy, bucket)
+    workdir = make_workdir(tmp_path, repo, config)
+    publish_all(workdir, config)
+    config_file = workdir / "config.yaml"
+    data = yaml.safe_load(config_file.read_text())
+    data["publish"] = {**config, "endpoint_url": silent.url, **QUICK}
+    config_file.write_text(yaml.safe_dump(data, allow_unicode=True))
+    before = snapshot(workdir)
+    assert cli(workdir, "--verify") == 1
+    assert "got no answer" in caplog.text
+    assert snapshot(workdir) == before
