@@ -8,8 +8,12 @@ With ``ollama.enabled`` a local Ollama server writes a short description of the 
 moment from structured facts only (place, POI, landmarks, date, camera); it replaces the
 ``{location}`` field of the template, so brand, year and sign stay as configured. EXIF free-text
 fields (description, artist, copyright, software, …) never reach the prompt: they could carry
-instructions. The reply is validated and cached on disk by a hash of model, prompt and options;
-any failure falls back to the template and the record says why.
+instructions. The reply is validated and cached on disk by a hash of model, prompt and options.
+A transient failure (refused or reset connection, timeout, HTTP 429 or 5xx) is retried
+``ollama.retries`` times with exponential backoff from ``ollama.backoff`` seconds; a permanent
+one (another HTTP error, an unusable reply) is not. When the retries run out, the other jobs
+try Ollama once without retries for a minute instead of each waiting on the same dead server.
+Any failure falls back to the template and the record says so (``fallback``, and why).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import string
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 
 PROMPT_VERSION = 2
 DEFAULT_CACHE_DIR = Path("cache/captions")
+DOWN_FILE = ".ollama-down.json"
+COOL_DOWN_S = 60.0
+MAX_WAIT_S = 15.0
 
 # (last day of the sign in its closing month, month, symbol, name): Capricorn closes on Jan 19.
 _ZODIAC = [
@@ -62,6 +71,8 @@ OLLAMA_DEFAULTS: dict[str, Any] = {
     "seed": 42,
     "temperature": 0.7,
     "max_length": 80,
+    "retries": 3,
+    "backoff": 1.0,
 }
 
 # EXIF fields a photographer (or anyone who handled the file) types freely: never prompted.
@@ -246,6 +257,14 @@ def cache_key(model: str, system: str, prompt: str, options: Mapping[str, Any]) 
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class OllamaError(RuntimeError):
+    """Ollama gave no usable reply; ``transient`` when asking again may help."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 def _error_text(response: requests.Response) -> str:
     try:
         return str(response.json().get("error") or response.reason)
@@ -266,7 +285,7 @@ def available_models(endpoint: str, timeout: float) -> list[str]:
 def ollama_generate(
     endpoint: str, model: str, system: str, prompt: str, options: Mapping[str, Any], timeout: float
 ) -> str:
-    """One non-streaming ``POST /api/generate``; ``RuntimeError`` with a readable reason."""
+    """One non-streaming ``POST /api/generate``; ``OllamaError`` with a readable reason."""
     url = f"{endpoint.rstrip('/')}/api/generate"
     body = {
         "model": model,
@@ -278,22 +297,102 @@ def ollama_generate(
     try:
         response = requests.post(url, json=body, timeout=timeout)
     except requests.Timeout as exc:
-        raise RuntimeError(f"ollama timed out after {timeout:g}s") from exc
+        raise OllamaError(f"ollama timed out after {timeout:g}s", transient=True) from exc
     except requests.RequestException as exc:
-        raise RuntimeError(f"ollama unreachable at {endpoint}: {type(exc).__name__}") from exc
-    if response.status_code == 404:
+        transient = isinstance(
+            exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError
+        )
+        raise OllamaError(
+            f"ollama unreachable at {endpoint}: {type(exc).__name__}", transient=transient
+        ) from exc
+    status = response.status_code
+    if status == 404:
         models = available_models(endpoint, timeout)
         pulled = f" (pulled: {', '.join(models)})" if models else ""
-        raise RuntimeError(f"ollama HTTP 404: {_error_text(response)}{pulled}")
-    if response.status_code != 200:
-        raise RuntimeError(f"ollama HTTP {response.status_code}: {_error_text(response)}")
+        raise OllamaError(f"ollama HTTP 404: {_error_text(response)}{pulled}")
+    if status != 200:
+        raise OllamaError(
+            f"ollama HTTP {status}: {_error_text(response)}",
+            transient=status == 429 or status >= 500,
+        )
     try:
         reply = response.json()["response"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise RuntimeError("ollama reply is not a generate response") from exc
+        raise OllamaError("ollama reply is not a generate response") from exc
     if not isinstance(reply, str):
-        raise RuntimeError("ollama reply is not text")
+        raise OllamaError("ollama reply is not text")
     return reply
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """Seconds before retry ``attempt + 1``: ``base`` doubled per retry, jittered, capped."""
+    return min(base * 2**attempt, MAX_WAIT_S) * random.uniform(0.5, 1.0)
+
+
+def ollama_down(cache_dir: str | os.PathLike[str] | None, endpoint: str) -> str | None:
+    """Why ``endpoint`` is resting after a job ran out of retries, or None when it is not."""
+    if cache_dir is None:
+        return None
+    try:
+        mark = read_json(Path(cache_dir) / DOWN_FILE)
+        if mark["endpoint"] == endpoint and float(mark["until"]) > time.time():
+            return str(mark["reason"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def mark_ollama(
+    cache_dir: str | os.PathLike[str] | None, endpoint: str, reason: str | None
+) -> None:
+    """Rest ``endpoint`` for a minute (``reason`` given) or end its rest (None)."""
+    if cache_dir is None:
+        return
+    path = Path(cache_dir) / DOWN_FILE
+    try:
+        if reason is None:
+            path.unlink(missing_ok=True)
+        else:
+            until = time.time() + COOL_DOWN_S
+            write_json(path, {"endpoint": endpoint, "until": until, "reason": reason})
+    except OSError as exc:
+        log.warning("ollama: cannot update %s: %s", path, exc)
+
+
+def generate_retrying(
+    settings: Mapping[str, Any],
+    system: str,
+    prompt: str,
+    options: Mapping[str, Any],
+    cache_dir: str | os.PathLike[str] | None,
+) -> str:
+    """:func:`ollama_generate`, retrying transient failures (once only while Ollama rests)."""
+    endpoint = settings["endpoint"]
+    resting = ollama_down(cache_dir, endpoint)
+    retries = 0 if resting else int(settings["retries"])
+    for attempt in range(retries + 1):
+        try:
+            reply = ollama_generate(
+                endpoint, settings["model"], system, prompt, options, settings["timeout"]
+            )
+        except OllamaError as exc:
+            if not exc.transient:
+                raise
+            if attempt == retries:
+                if resting:
+                    log.warning(
+                        "ollama: %s; not retried: it failed in another job (%s)", exc, resting
+                    )
+                mark_ollama(cache_dir, endpoint, str(exc))
+                raise
+            delay = backoff_delay(attempt, float(settings["backoff"]))
+            log.warning("ollama: %s; retry %d of %d in %.1f s", exc, attempt + 1, retries, delay)
+            time.sleep(delay)
+        else:
+            if resting:
+                mark_ollama(cache_dir, endpoint, None)
+            return reply
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def llm_caption(
@@ -302,7 +401,7 @@ def llm_caption(
     settings: Mapping[str, Any],
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
 ) -> tuple[str, bool]:
-    """(caption, from cache) from Ollama; ``RuntimeError`` with the reason on any failure."""
+    """(caption, from cache) from Ollama; ``OllamaError`` with the reason on any failure."""
     max_length = int(settings["max_length"])
     system = SYSTEM_PROMPT.format(max_length=max_length)
     prompt = build_prompt(prompt_facts(metadata, places))
@@ -320,13 +419,11 @@ def llm_caption(
                 return read_json(cache_file)["caption"], True
             except (ValueError, KeyError, TypeError, OSError):
                 log.warning("ignoring unreadable caption cache %s", cache_file)
-    reply = ollama_generate(
-        settings["endpoint"], settings["model"], system, prompt, options, settings["timeout"]
-    )
+    reply = generate_retrying(settings, system, prompt, options, cache_dir)
     try:
         caption = validate_caption(reply, max_length, free_text_values(metadata))
     except ValueError as exc:
-        raise RuntimeError(f"invalid caption ({exc}): {reply[:60]!r}") from exc
+        raise OllamaError(f"invalid caption ({exc}): {reply[:60]!r}") from exc
     if cache_file is not None:
         write_json(cache_file, {"caption": caption, "model": settings["model"], "prompt": prompt})
     return caption, False
@@ -339,7 +436,10 @@ def make_caption(
     ollama: Mapping[str, Any] | None = None,
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
 ) -> dict[str, Any]:
-    """The captions record: the watermark text and where it came from."""
+    """The captions record: the watermark text and where it came from.
+
+    ``fallback`` is true when Ollama was enabled but failed, so the template was used instead.
+    """
     settings = {**OLLAMA_DEFAULTS, **(ollama or {})}
     fields = template_fields(metadata, places, watermark["brand"])
     record: dict[str, Any] = {
@@ -351,12 +451,16 @@ def make_caption(
         "caption": None,
         "cached": False,
         "reason": "ollama.enabled is false",
+        "fallback": False,
+        "fallback_reason": None,
     }
     if settings["enabled"]:
         try:
             caption, cached = llm_caption(metadata, places, settings, cache_dir)
-        except RuntimeError as exc:
-            record["reason"] = f"template fallback: {exc}"
+        except OllamaError as exc:
+            record.update(
+                reason=f"template fallback: {exc}", fallback=True, fallback_reason=str(exc)
+            )
             log.warning("%s", record["reason"])
         else:
             fields = {**fields, "location": caption}

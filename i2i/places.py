@@ -9,9 +9,16 @@ record's ``attempts``. ``offline`` looks the position up in the GeoNames cities 
   so an answer depends on its cache key alone and parallel runs give the same bytes;
 - answers (and definite "nothing here" answers) are kept in the shared SQLite cache
   (:mod:`i2i.geocache`); ``cache_only`` answers from it alone and never opens a connection;
-- requests per provider are spaced by ``rate_limits`` across all parallel jobs, and a provider
-  that failed (timeout, 429, 5xx, unreadable body, refused connection) is skipped by every job
-  for a minute (or the server's Retry-After) instead of being waited on again;
+- requests per provider are spaced by ``rate_limits`` across all parallel jobs, retries
+  included;
+- a transient failure (timeout, refused or reset connection, 429, 5xx) is retried ``retries``
+  times with exponential backoff from ``backoff`` seconds (a Retry-After is waited for when it
+  is at most 15 s, else the request is not retried); a permanent one (another 4xx, an
+  unreadable body) is not. A provider that still failed is skipped by every job for a minute
+  (or the server's Retry-After), and a job stops retrying once another job has given up on it;
+- the record's ``fallback`` is true when a provider of the chain failed (not "no result":
+  an error, a skip after a recent failure, a cache miss under ``cache_only``, a missing key),
+  so that the answer may differ once it is asked again;
 - the Google key comes from ``GOOGLE_MAPS_API_KEY`` or ``GOOGLE_API_KEY`` only, and is masked
   in every error and log line.
 
@@ -27,7 +34,9 @@ import dataclasses
 import logging
 import math
 import os
+import random
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +51,7 @@ log = logging.getLogger(__name__)
 EARTH_RADIUS_KM = 6371.0088
 OFFLINE_CITY_RADIUS_KM = 50.0
 COOL_DOWN_S = 60.0
+MAX_WAIT_S = 15.0
 PHOTON_LIMIT = 10
 MAX_LANDMARKS = 10
 ERROR_CHARS = 300
@@ -72,14 +82,27 @@ Answer = dict[str, Any]
 
 
 class ProviderError(Exception):
-    """A provider could not answer; the chain goes on to the next one."""
+    """A provider could not answer; the chain goes on to the next one.
+
+    ``no_result``: the provider answered that it has nothing there (not a failure);
+    ``transient``: asking again soon may succeed; ``retry_in``: seconds after which it will be.
+    """
 
     def __init__(
-        self, message: str, *, from_cache: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        from_cache: bool = False,
+        retry_after: float | None = None,
+        no_result: bool = False,
+        transient: bool = False,
     ) -> None:
         super().__init__(message)
         self.from_cache = from_cache
         self.retry_after = retry_after
+        self.no_result = no_result
+        self.transient = transient
+        self.retry_in: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,8 @@ class PlaceSettings:
     landmarks_radius_m: float = 1000.0
     rate_limits: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     endpoints: Mapping[str, str] = field(default_factory=dict)
+    retries: int = 3
+    backoff: float = 1.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PlaceSettings:
@@ -359,6 +384,16 @@ def _client(provider: str, network: NetworkProvider, settings: PlaceSettings) ->
         raise I2IError(f"places: {provider} cannot be set up: {_describe(exc)}") from exc
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether a geopy failure may pass: timeout, connection failure, HTTP 429 or 5xx."""
+    from geopy.exc import GeocoderRateLimited, GeocoderTimedOut, GeocoderUnavailable
+
+    if isinstance(exc, GeocoderRateLimited | GeocoderTimedOut | GeocoderUnavailable):
+        return True
+    status = getattr(exc.__cause__, "status_code", None)
+    return isinstance(status, int) and status >= 500
+
+
 def _request(provider: NetworkProvider, client: Any, lat: float, lon: float) -> Answer | None:
     """One network request; every failure, malformed bodies included, is a ProviderError."""
     from geopy.exc import GeocoderRateLimited, GeopyError
@@ -366,21 +401,64 @@ def _request(provider: NetworkProvider, client: Any, lat: float, lon: float) -> 
     try:
         return provider.reverse(client, lat, lon)
     except GeocoderRateLimited as exc:
-        raise ProviderError(_describe(exc), retry_after=exc.retry_after) from exc
-    except (GeopyError, LookupError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError(_describe(exc), retry_after=exc.retry_after, transient=True) from exc
+    except GeopyError as exc:
+        raise ProviderError(_describe(exc), transient=is_transient(exc)) from exc
+    except (LookupError, TypeError, ValueError, AttributeError) as exc:
         raise ProviderError(_describe(exc)) from exc
+
+
+def retry_delay(error: ProviderError, attempt: int, settings: PlaceSettings) -> float | None:
+    """Seconds to wait before retrying after ``error`` on try ``attempt`` (0-based), or None."""
+    if not error.transient or attempt >= settings.retries:
+        return None
+    delay = min(settings.backoff * 2**attempt, MAX_WAIT_S) * random.uniform(0.5, 1.0)
+    if error.retry_after is None:
+        return delay
+    return None if error.retry_after > MAX_WAIT_S else max(delay, error.retry_after)
 
 
 def _from_cache(cached: Cached) -> Answer:
     if cached.answer is None:
-        raise ProviderError("no result for this position (cached)", from_cache=True)
+        raise ProviderError("no result for this position (cached)", from_cache=True, no_result=True)
     return cached.answer
+
+
+def _ask_once(
+    provider: str, client: Any, key: Key, settings: PlaceSettings, cache: GeoCache, attempt: int
+) -> tuple[Answer | None, bool]:
+    """Try ``attempt`` (0-based) under the key's lock: (answer, None for "nothing", from cache).
+
+    A failed request is raised with ``retry_in`` set when it is worth another try; the last
+    failure rests the provider for every job before the lock is released.
+    """
+    with cache.key_lock(provider, key):
+        cached = cache.get(provider, key)
+        if cached is not None:
+            return cached.answer, True
+        reason = cache.down(provider)
+        if reason:
+            raise ProviderError(f"skipped after a recent failure: {reason}")
+        cache.wait_turn(provider, float(settings.rate_limits.get(provider, 0.0)))
+        try:
+            answer = _request(NETWORK_PROVIDERS[provider], client, float(key[0]), float(key[1]))
+        except ProviderError as exc:
+            exc.retry_in = retry_delay(exc, attempt, settings)
+            if exc.retry_in is None:
+                cache.cool_down(provider, max(exc.retry_after or 0.0, COOL_DOWN_S), str(exc))
+            raise
+        cache.put(provider, key, answer)
+    return answer, False
 
 
 def ask_network(
     provider: str, lat: float, lon: float, settings: PlaceSettings, cache: GeoCache
 ) -> tuple[Answer, bool]:
-    """A network provider's answer for the rounded position: (answer, came from the cache)."""
+    """A network provider's answer for the rounded position: (answer, came from the cache).
+
+    Transient failures are retried after a backoff spent outside the key's lock, so another
+    job's answer for the key, or its giving up on the provider, is seen by the next try.
+    """
     key: Key = cache_key(lat, lon, settings.precision)
     cached = cache.get(provider, key)
     if cached is not None:
@@ -389,25 +467,31 @@ def ask_network(
         raise ProviderError("not in cache (cache_only is set)")
     if provider == "google" and not google_api_key():
         raise ProviderError(f"no API key: set {' or '.join(GOOGLE_KEY_VARS)}")
-    with cache.key_lock(provider, key):
-        cached = cache.get(provider, key)
-        if cached is not None:
-            return _from_cache(cached), True
-        reason = cache.down(provider)
-        if reason:
-            raise ProviderError(f"skipped after a recent failure: {reason}")
-        network = NETWORK_PROVIDERS[provider]
-        client = _client(provider, network, settings)
-        cache.wait_turn(provider, float(settings.rate_limits.get(provider, 0.0)))
+    client = _client(provider, NETWORK_PROVIDERS[provider], settings)
+    attempt = 0
+    while True:
         try:
-            answer = _request(network, client, float(key[0]), float(key[1]))
+            answer, from_cache = _ask_once(provider, client, key, settings, cache, attempt)
         except ProviderError as exc:
-            cache.cool_down(provider, max(exc.retry_after or 0.0, COOL_DOWN_S), str(exc))
-            raise
-        cache.put(provider, key, answer)
-    if answer is None:
-        raise ProviderError("no result for this position")
-    return answer, False
+            if exc.retry_in is None:
+                raise
+            attempt += 1
+            log.warning(
+                "places: %s: %s; retry %d of %d in %.1f s",
+                provider,
+                exc,
+                attempt,
+                settings.retries,
+                exc.retry_in,
+            )
+            time.sleep(exc.retry_in)
+            continue
+        if answer is None:
+            suffix = " (cached)" if from_cache else ""
+            raise ProviderError(
+                f"no result for this position{suffix}", from_cache=from_cache, no_result=True
+            )
+        return answer, from_cache
 
 
 def nearby(
@@ -444,6 +528,8 @@ def _record(gps: Mapping[str, Any] | None, **fields: Any) -> dict[str, Any]:
         "provider": None,
         "from_cache": False,
         "attempts": [],
+        "fallback": False,
+        "fallback_reason": None,
     }
     record.update(fields)
     return record
@@ -458,16 +544,31 @@ def _attempt(provider: str, error: ProviderError | None, from_cache: bool) -> di
     }
 
 
+def _fallback(failures: Sequence[str]) -> dict[str, Any]:
+    """The record's ``fallback`` fields from the failures of providers tried before the answer."""
+    if not failures:
+        return {"fallback": False, "fallback_reason": None}
+    reason = "; ".join(failures)
+    if len(reason) > ERROR_CHARS:
+        reason = reason[: ERROR_CHARS - 1] + "…"
+    return {"fallback": True, "fallback_reason": reason}
+
+
 def locate(
     metadata: Mapping[str, Any], providers: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The places record for one photo: the first provider that answers wins."""
+    """The places record for one photo: the first provider that answers wins.
+
+    ``fallback`` is true when a provider before the answer (or all of them) failed rather
+    than having no result.
+    """
     if not has_position(metadata):
         return _record(None, reason="the photo has no GPS position")
     options = PlaceSettings.from_config(settings)
     lat, lon = float(metadata["gps"]["lat"]), float(metadata["gps"]["lon"])
     gps = {"lat": lat, "lon": lon}
     attempts: list[dict[str, Any]] = []
+    failures: list[str] = []
     with GeoCache(options.cache) as cache:
         for name in providers:
             if name != "offline" and name not in NETWORK_PROVIDERS:
@@ -480,6 +581,8 @@ def locate(
             except ProviderError as exc:
                 log.warning("places: %s gave no answer for (%s, %s): %s", name, lat, lon, exc)
                 attempts.append(_attempt(name, exc, exc.from_cache))
+                if not exc.no_result:
+                    failures.append(f"{name}: {exc}")
                 continue
             attempts.append(_attempt(name, None, from_cache))
             extra = {k: v for k, v in answer.items() if k not in {"location", "landmarks"}}
@@ -491,6 +594,7 @@ def locate(
                 provider=name,
                 from_cache=from_cache,
                 attempts=attempts,
+                **_fallback(failures),
                 **extra,
             )
-    return _record(gps, attempts=attempts, reason="no provider answered")
+    return _record(gps, attempts=attempts, reason="no provider answered", **_fallback(failures))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +17,7 @@ import pytest
 
 from i2i import I2IError
 from i2i.captions import (
+    DOWN_FILE,
     build_prompt,
     fill_template,
     make_caption,
@@ -49,6 +53,7 @@ class FakeOllama:
     """Behaviour of the fake server; requests are recorded for assertions."""
 
     models: dict[str, str] = field(default_factory=dict)
+    failures: list[int | str] = field(default_factory=list)  # next answers: status or "reset"
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -80,9 +85,17 @@ def _handler(state: FakeOllama) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append({"path": self.path, **body})
+            state.requests.append({"path": self.path, "at": time.monotonic(), **body})
             if self.path != "/api/generate":
                 self._send(404, {"error": "404 page not found"})
+                return
+            if state.failures:
+                failure = state.failures.pop(0)
+                if failure == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                else:
+                    self._send(int(failure), {"error": f"fake failure {failure}"})
                 return
             if state.delay:
                 state.release.wait(state.delay)
@@ -121,9 +134,20 @@ def ollama() -> Iterator[FakeOllama]:
     server.server_close()
 
 
+RETRIES = 2
+
+
 def settings(url: str, **overrides: Any) -> dict[str, Any]:
-    """Enabled Ollama settings pointing at ``url``."""
-    return {"enabled": True, "endpoint": url, "model": "llama3.2", "timeout": 5, **overrides}
+    """Enabled Ollama settings pointing at ``url``, with short retries."""
+    return {
+        "enabled": True,
+        "endpoint": url,
+        "model": "llama3.2",
+        "timeout": 5,
+        "retries": RETRIES,
+        "backoff": 0.01,
+        **overrides,
+    }
 
 
 @pytest.mark.parametrize(
@@ -192,6 +216,7 @@ def test_disabled_uses_template() -> None:
         None,
         "ollama.enabled is false",
     )
+    assert record["fallback"] is False and record["fallback_reason"] is None
     assert record["prompt_version"] >= 1
 
 
@@ -217,6 +242,7 @@ def test_llm_caption_request_and_cache(ollama: FakeOllama, tmp_path: Path) -> No
         record["watermark_text"] == "i2i © 2019 ♋ Summer night on the Promenade des Anglais, Nice"
     )
     assert record["reason"] is None and record["cached"] is False
+    assert record["fallback"] is False and record["fallback_reason"] is None
     (sent,) = ollama.requests
     assert sent["path"] == "/api/generate" and sent["stream"] is False
     assert sent["options"] == {"seed": 7, "temperature": 0.2, "num_predict": 60}
@@ -239,6 +265,8 @@ def test_missing_model_404(ollama: FakeOllama, tmp_path: Path) -> None:
     assert record["watermark_text"] == "i2i © 2019 ♋ Nice, France"
     assert "404" in record["reason"] and "model 'nosuchmodel' not found" in record["reason"]
     assert "llama3.2:latest" in record["reason"]
+    assert record["fallback"] is True and "404" in record["fallback_reason"]
+    assert len(ollama.requests) == 1, "a missing model is not retried"
     assert not list(tmp_path.iterdir())
 
 
@@ -247,6 +275,7 @@ def test_slow_server_times_out(ollama: FakeOllama, tmp_path: Path) -> None:
     record = make_caption(METADATA, PLACES, WATERMARK, settings(ollama.url, timeout=0.3), tmp_path)
     assert record["source"] == "template"
     assert "timed out" in record["reason"]
+    assert record["fallback"] is True and len(ollama.requests) == 1 + RETRIES
 
 
 def test_server_down(tmp_path: Path) -> None:
@@ -254,6 +283,7 @@ def test_server_down(tmp_path: Path) -> None:
         METADATA, PLACES, WATERMARK, settings("http://127.0.0.1:9", timeout=2), tmp_path
     )
     assert record["source"] == "template" and "unreachable" in record["reason"]
+    assert record["fallback"] is True and "unreachable" in record["fallback_reason"]
 
 
 @pytest.mark.parametrize(
@@ -275,7 +305,66 @@ def test_invalid_reply_falls_back(ollama: FakeOllama, tmp_path: Path, reply: str
     assert record["source"] == "template"
     assert record["watermark_text"] == "i2i © 2019 ♋ Nice, France"
     assert "invalid caption" in record["reason"] and why in record["reason"]
+    assert record["fallback"] is True and why in record["fallback_reason"]
+    assert len(ollama.requests) == 1, "an unusable reply is not retried"
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("failures", [[503], ["reset", 500], [429, 502]])
+def test_transient_failures_are_retried(
+    ollama: FakeOllama, tmp_path: Path, failures: list[int | str]
+) -> None:
+    ollama.failures = list(failures)
+    started = time.monotonic()
+    record = make_caption(METADATA, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert time.monotonic() - started < 5
+    assert record["source"] == "llm" and record["fallback"] is False
+    assert record["fallback_reason"] is None and record["reason"] is None
+    assert len(ollama.requests) == len(failures) + 1
+    assert not (tmp_path / DOWN_FILE).exists()
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 422])
+def test_permanent_http_errors_are_not_retried(
+    ollama: FakeOllama, tmp_path: Path, status: int
+) -> None:
+    ollama.failures = [status]
+    record = make_caption(METADATA, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert record["source"] == "template" and record["fallback"] is True
+    assert record["fallback_reason"] == f"ollama HTTP {status}: fake failure {status}"
+    assert len(ollama.requests) == 1
+    assert not list(tmp_path.iterdir()), "a permanent failure does not rest the server"
+
+
+def test_backoff_doubles_and_is_bounded(ollama: FakeOllama) -> None:
+    ollama.failures = [500] * 4
+    config = settings(ollama.url, retries=3, backoff=0.2)
+    record = make_caption(METADATA, PLACES, WATERMARK, config, cache_dir=None)
+    assert record["source"] == "template" and record["fallback"] is True
+    stamps = [request["at"] for request in ollama.requests]
+    assert len(stamps) == 4
+    for retry, (before, after) in enumerate(itertools.pairwise(stamps)):
+        wait = 0.2 * 2**retry
+        assert wait / 2 - 0.02 <= after - before <= wait + 0.5  # jitter: half to all of it
+
+
+def test_a_server_that_keeps_failing_rests(ollama: FakeOllama, tmp_path: Path) -> None:
+    ollama.failures = [500] * 10
+    first = make_caption(METADATA, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert first["source"] == "template" and first["fallback"] is True
+    assert first["fallback_reason"] == "ollama HTTP 500: fake failure 500"
+    assert first["watermark_text"] == "i2i © 2019 ♋ Nice, France"
+    assert len(ollama.requests) == 1 + RETRIES
+    assert (tmp_path / DOWN_FILE).is_file()
+
+    second = make_caption(METADATA, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert second["fallback"] is True and len(ollama.requests) == 2 + RETRIES, "one try only"
+
+    ollama.failures.clear()
+    third = make_caption(METADATA, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert third["source"] == "llm" and third["fallback"] is False
+    assert len(ollama.requests) == 3 + RETRIES
+    assert not (tmp_path / DOWN_FILE).exists(), "an answer ends the rest"
 
 
 def test_validate_keeps_apostrophes_and_accents() -> None:

@@ -2,7 +2,8 @@
 
 Network providers talk to a local HTTP server on 127.0.0.1 that answers with bodies in each
 service's real format (Nominatim ``/reverse`` json/jsonv2, Photon ``/reverse`` GeoJSON, Google
-Geocoding JSON) and can be told to time out, rate-limit, fail or send garbage.
+Geocoding JSON) and can be told to time out, rate-limit, fail, reset the connection or send
+garbage, always or for its first few requests.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +32,7 @@ from i2i.places import format_location, locate, nominatim_answer
 EIFFEL = (48.8584, 2.2945)
 PARIS = (48.8530, 2.3499)
 NICE = (43.6950, 7.2650)
+RETRIES = 2
 
 NOMINATIM_EIFFEL = {
     "place_id": 87795125,
@@ -230,6 +232,8 @@ class GeoServer:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.mode: dict[str, str] = {"photon": "ok", "nominatim": "ok", "google": "ok"}
+        self.first: dict[str, list[str]] = {}  # modes for a provider's next requests, in order
+        self.on_request: Callable[[str], None] | None = None
         self.lock = threading.Lock()
         server = self
 
@@ -274,7 +278,15 @@ class GeoServer:
                     "agent": handler.headers.get("User-Agent"),
                 }
             )
-        mode = self.mode.get(provider, "404")
+            queued = self.first.get(provider)
+            mode = queued.pop(0) if queued else self.mode.get(provider, "404")
+        if self.on_request is not None:
+            self.on_request(provider)
+        if mode == "reset":
+            handler.close_connection = True
+            with contextlib.suppress(OSError):
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            return
         if mode == "timeout":
             time.sleep(1.5)
         status, body, headers = 200, b"", {"Content-Type": "application/json; charset=utf-8"}
@@ -286,8 +298,8 @@ class GeoServer:
             body = b"<html><body>Bad Gateway</body></html>"
         elif mode == "wrong-shape":
             body = b'{"unexpected": true}'
-        elif mode == "429":
-            status, headers["Retry-After"] = 429, "120"
+        elif mode in ("429", "429-soon"):
+            status, headers["Retry-After"] = 429, "120" if mode == "429" else "1"
             body = b'{"error": "Too Many Requests"}'
         elif mode.isdigit():
             status, body = int(mode), b'{"error": "server error"}'
@@ -328,6 +340,8 @@ def settings_for(server: GeoServer, tmp_path: Path, **extra: Any) -> dict[str, A
         "landmarks_radius_m": 1000,
         "rate_limits": {"nominatim": 0.0, "photon": 0.0, "google": 0.0},
         "endpoints": server.endpoints(),
+        "retries": RETRIES,
+        "backoff": 0.01,
         **extra,
     }
 
@@ -359,6 +373,7 @@ def test_offline_names_paris_and_nice(tmp_path: Path) -> None:
     assert paris["provider"] == "offline" and paris["location"]["city"] == "Paris"
     assert paris["location"]["country_code"] == "FR"
     assert paris["location_formatted"] == "Paris, France"
+    assert paris["fallback"] is False and paris["fallback_reason"] is None
     assert nice["location"]["city"] == "Nice"
     assert nice["location"]["state"] == "Provence-Alpes-Côte d'Azur"
     assert paris["attempts"] == [
@@ -372,6 +387,7 @@ def test_no_gps_record_says_so() -> None:
     assert record["has_gps"] is False and record["gps"] is None and record["location"] is None
     assert record["reason"] == "the photo has no GPS position"
     assert record["provider"] is None and record["attempts"] == [] and record["landmarks"] == []
+    assert record["fallback"] is False
 
 
 def test_photon_answer_with_landmarks(server: GeoServer, tmp_path: Path) -> None:
@@ -410,6 +426,7 @@ def test_google_needs_a_key_from_the_environment(
     without = locate(photo(*EIFFEL), ["google", "offline"], settings)
     assert without["provider"] == "offline" and server.count("google") == 0
     assert "GOOGLE_MAPS_API_KEY" in without["attempts"][0]["error"]
+    assert without["fallback"] is True and "no API key" in without["fallback_reason"]
 
     monkeypatch.setenv("GOOGLE_MAPS_API_KEY", "secret-key-123")
     record = locate(photo(*EIFFEL), ["google"], settings)
@@ -423,13 +440,13 @@ def test_google_key_never_reaches_errors_or_logs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("GOOGLE_API_KEY", "secret-key-456")
-    settings = {"cache": str(tmp_path / "c.sqlite"), "timeout": 0.5}
+    settings = {"cache": str(tmp_path / "c.sqlite"), "timeout": 0.5, "backoff": 0.01}
     settings["endpoints"] = {"google": f"http://127.0.0.1:{closed_port()}"}
     with caplog.at_level("DEBUG"):
         record = locate(photo(*EIFFEL), ["google", "offline"], settings)
     assert record["provider"] == "offline" and record["attempts"][0]["ok"] is False
     assert "secret-key-456" not in json.dumps(record)
-    assert "secret-key-456" not in caplog.text
+    assert "retry 3 of 3" in caplog.text and "secret-key-456" not in caplog.text
 
 
 def closed_port() -> int:
@@ -439,19 +456,22 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize(
-    ("mode", "expected"),
+    ("mode", "expected", "retried"),
     [
-        ("timeout", "GeocoderTimedOut"),
-        ("429", "GeocoderRateLimited"),
-        ("500", "GeocoderServiceError"),
-        ("503", "GeocoderTimedOut"),
-        ("garbage", "GeocoderParseError"),
-        ("wrong-shape", "KeyError"),
-        ("refused", "GeocoderUnavailable"),
+        ("timeout", "GeocoderTimedOut", True),
+        ("429", "GeocoderRateLimited", False),  # Retry-After 120 s: longer than a retry waits
+        ("500", "GeocoderServiceError", True),
+        ("503", "GeocoderTimedOut", True),
+        ("reset", "GeocoderUnavailable", True),
+        ("garbage", "GeocoderParseError", False),
+        ("wrong-shape", "KeyError", False),
+        ("400", "GeocoderQueryError", False),
+        ("403", "GeocoderInsufficientPrivileges", False),
+        ("refused", "GeocoderUnavailable", True),
     ],
 )
 def test_failures_fall_through_and_are_recorded(
-    server: GeoServer, tmp_path: Path, mode: str, expected: str
+    server: GeoServer, tmp_path: Path, mode: str, expected: str, retried: bool
 ) -> None:
     settings = settings_for(server, tmp_path)
     if mode == "refused":
@@ -467,11 +487,91 @@ def test_failures_fall_through_and_are_recorded(
     assert failed["provider"] == "photon" and failed["ok"] is False
     assert failed["error"].startswith(expected), failed["error"]
     assert answered == {"provider": "nominatim", "ok": True, "error": None, "from_cache": False}
-    assert server.count("photon") == (0 if mode == "refused" else 1)
+    assert record["fallback"] is True
+    assert record["fallback_reason"].startswith(f"photon: {expected}")
+    tries = 0 if mode == "refused" else 1 + RETRIES if retried else 1
+    assert server.count("photon") == tries
 
     again = locate(photo(*PARIS), ["photon", "nominatim"], settings)
     assert "skipped after a recent failure" in again["attempts"][0]["error"]
-    assert server.count("photon") == (0 if mode == "refused" else 1), "a failed provider rests"
+    assert again["fallback"] is True and "skipped" in again["fallback_reason"]
+    assert server.count("photon") == tries, "a failed provider rests"
+
+
+@pytest.mark.parametrize("failures", [["503"], ["reset", "500"], ["timeout", "504"]])
+def test_transient_failures_are_retried_with_backoff(
+    server: GeoServer, tmp_path: Path, failures: list[str]
+) -> None:
+    server.first["photon"] = list(failures)
+    started = time.monotonic()
+    record = locate(photo(*EIFFEL), ["photon", "offline"], settings_for(server, tmp_path))
+    elapsed = time.monotonic() - started
+    assert record["provider"] == "photon" and record["location"]["poi"] == "Eiffel Tower"
+    assert record["fallback"] is False and record["fallback_reason"] is None
+    assert record["attempts"] == [
+        {"provider": "photon", "ok": True, "error": None, "from_cache": False}
+    ]
+    assert server.count("photon") == len(failures) + 1
+    assert elapsed < 5, f"{elapsed:.1f} s"
+    assert locate(photo(*EIFFEL), ["photon"], settings_for(server, tmp_path))["from_cache"]
+
+
+def test_backoff_doubles_and_is_bounded(server: GeoServer, tmp_path: Path) -> None:
+    server.mode["photon"] = "500"
+    settings = settings_for(server, tmp_path, retries=3, backoff=0.2)
+    record = locate(photo(*EIFFEL), ["photon"], settings)
+    stamps = server.times("photon")
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) == 4 and record["fallback"] is True
+    for retry, gap in enumerate(gaps):
+        wait = 0.2 * 2**retry
+        assert wait / 2 - 0.02 <= gap <= wait + 0.5, gaps  # jitter: half to all of the wait
+
+
+def test_short_retry_after_is_waited_for(server: GeoServer, tmp_path: Path) -> None:
+    server.first["nominatim"] = ["429-soon"]
+    record = locate(photo(*EIFFEL), ["nominatim"], settings_for(server, tmp_path))
+    first, second = server.times("nominatim")
+    assert record["provider"] == "nominatim" and record["fallback"] is False
+    assert 0.95 <= second - first < 3, "Retry-After: 1 is longer than the backoff"
+
+
+def test_retries_stop_when_another_job_gave_up(server: GeoServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path, backoff=0.3)
+    server.mode["photon"] = "500"
+
+    def another_job_gives_up(provider: str) -> None:
+        with GeoCache(settings["cache"]) as cache:
+            cache.cool_down(provider, 60, "HTTP 500 in another job")
+
+    server.on_request = another_job_gives_up
+    record = locate(photo(*EIFFEL), ["photon", "offline"], settings)
+    assert server.count("photon") == 1
+    assert record["provider"] == "offline" and record["fallback"] is True
+    assert record["fallback_reason"].startswith(
+        "photon: skipped after a recent failure: HTTP 500 in another job"
+    )
+
+
+def test_retry_finds_the_answer_another_job_stored(server: GeoServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path, backoff=0.3)
+    server.first["photon"] = ["503"]
+
+    def another_job_answers(provider: str) -> None:
+        with GeoCache(settings["cache"]) as cache:
+            cache.put(provider, cache_key(*EIFFEL, 3), {"location": {}, "landmarks": []})
+
+    server.on_request = another_job_answers
+    record = locate(photo(*EIFFEL), ["photon", "offline"], settings)
+    assert server.count("photon") == 1, "the retry is answered from the cache"
+    assert record["provider"] == "photon" and record["from_cache"] is True
+    assert record["fallback"] is False
+
+
+def test_retries_zero_asks_once(server: GeoServer, tmp_path: Path) -> None:
+    server.mode["photon"] = "503"
+    record = locate(photo(*EIFFEL), ["photon"], settings_for(server, tmp_path, retries=0))
+    assert server.count("photon") == 1 and record["fallback"] is True
 
 
 def test_no_result_is_cached_and_falls_through(server: GeoServer, tmp_path: Path) -> None:
@@ -481,6 +581,8 @@ def test_no_result_is_cached_and_falls_through(server: GeoServer, tmp_path: Path
     second = locate(photo(0.0001, -30.0001), ["nominatim", "offline"], settings)
     assert first["provider"] == second["provider"] == "offline"
     assert first["attempts"][0]["error"] == "no result for this position"
+    assert first["fallback"] is second["fallback"] is False, "no result is not a failure"
+    assert first["fallback_reason"] is None
     assert second["attempts"][0] == {
         "provider": "nominatim",
         "ok": False,
@@ -495,6 +597,16 @@ def test_nothing_answers(server: GeoServer, tmp_path: Path) -> None:
     record = locate(photo(*EIFFEL), ["photon"], settings_for(server, tmp_path))
     assert record["has_gps"] is True and record["provider"] is None
     assert record["reason"] == "no provider answered" and record["location_formatted"] == ""
+    assert record["fallback"] is True
+    assert record["fallback_reason"].startswith("photon: GeocoderServiceError")
+    assert server.count("photon") == 1 + RETRIES
+
+
+def test_nothing_found_anywhere_is_not_a_fallback(server: GeoServer, tmp_path: Path) -> None:
+    server.mode["photon"] = server.mode["nominatim"] = "empty"
+    record = locate(photo(0.0, -30.0), ["photon", "nominatim"], settings_for(server, tmp_path))
+    assert record["provider"] is None and record["reason"] == "no provider answered"
+    assert record["fallback"] is False and record["fallback_reason"] is None
 
 
 def test_cache_is_shared_across_processes(server: GeoServer, tmp_path: Path) -> None:
@@ -521,6 +633,7 @@ def test_cache_only_makes_no_request(server: GeoServer, tmp_path: Path) -> None:
     cold = locate(photo(*EIFFEL), ["photon", "nominatim", "offline"], settings)
     assert cold["provider"] == "offline"
     assert [a["error"] for a in cold["attempts"][:2]] == ["not in cache (cache_only is set)"] * 2
+    assert cold["fallback"] is True, "a provider not asked may answer once cache_only is off"
     assert server.requests == []
 
     locate(photo(*EIFFEL), ["nominatim"], {**settings, "cache_only": False})
