@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import sys
 import threading
@@ -16,6 +17,43 @@ log = logging.getLogger("i2i")
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FINISHED = "job finished in"
+
+DISK_FULL = {
+    errno.ENOSPC: "disk full (no space left on device)",
+    errno.EDQUOT: "disk quota exceeded",
+}
+
+
+def failure_reason(exc: BaseException) -> str | None:
+    """A plain one-line reason for an expected failure; None when it needs a traceback.
+
+    Expected are ``I2IError``, a full disk (ENOSPC, EDQUOT) and what a bad photo makes the
+    image libraries raise from any stage (:func:`i2i.metadata.image_failure`).
+    """
+    if isinstance(exc, I2IError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+        return DISK_FULL[exc.errno]
+    from i2i.metadata import image_failure
+
+    return image_failure(exc)
+
+
+def _names(message: str, what: str) -> bool:
+    """True if ``message`` starts by naming ``what`` (as given or as a normalised path)."""
+    return any(message.startswith(f"{name}: ") for name in (what, str(Path(what))))
+
+
+def error_line(exc: BaseException, what: str = "") -> str | None:
+    """The one error line for an expected failure, naming ``what`` once; None when unexpected.
+
+    Stage functions name the file they fail on at the start of their ``I2IError`` message;
+    ``what`` is only added when the message does not already start with it.
+    """
+    reason = failure_reason(exc)
+    if reason is None:
+        return None
+    return reason if not what or _names(reason, what) else f"{what}: {reason}"
 
 
 def configure(log_files: Sequence[str] = (), level: int = logging.INFO) -> None:
@@ -33,12 +71,12 @@ def job(log_files: Sequence[str] = (), what: str = "") -> Iterator[None]:
     configure(log_files)
     try:
         yield
-    except I2IError as exc:
-        log.error("%s%s", f"{what}: " if what else "", exc)
-        logging.shutdown()
-        sys.exit(1)
-    except Exception:
-        log.exception("%sunexpected failure", f"{what}: " if what else "")
+    except Exception as exc:
+        line = error_line(exc, what)
+        if line is None:
+            log.exception("%sunexpected failure", f"{what}: " if what else "")
+        else:
+            log.error("%s", line)
         logging.shutdown()
         sys.exit(1)
 
@@ -67,6 +105,8 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
     Jobs of ``run:`` blocks run in threads of the Snakemake process, so the file handler only
     takes records from this thread, and nothing here touches the root logger or exits. The
     last line of a successful job's log says how long it took (``i2i progress`` reads it).
+    An expected failure (see :func:`failure_reason`) is one ERROR line naming the file once,
+    without a traceback; anything else is logged with its traceback and re-raised.
     """
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
@@ -80,13 +120,13 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
     try:
         yield
         log.info("%s %.3f s", FINISHED, time.perf_counter() - started)
-    except I2IError as exc:
-        message = f"{what}: {exc}" if what else str(exc)
-        log.error("%s", message)
-        raise JobFailed(message) from None
-    except Exception:
-        log.exception("%sunexpected failure", f"{what}: " if what else "")
-        raise
+    except Exception as exc:
+        line = error_line(exc, what)
+        if line is None:
+            log.exception("%sunexpected failure", f"{what}: " if what else "")
+            raise
+        log.error("%s", line)
+        raise JobFailed(line) from None
     finally:
         log.removeHandler(handler)
         handler.close()

@@ -3,9 +3,12 @@
 Rationals become numbers, GPS becomes signed decimal degrees, dates become ISO 8601 with the
 offset when the camera recorded one. EXIF is read through Pillow's ``getexif`` so that JPEG,
 HEIC (pillow-heif), PNG (eXIf), TIFF and WebP share one code path. Values follow exiftool's
-numeric output (``exiftool -n``), which the tests compare against. Broken EXIF or truncated pixel
-data gives a partial record whose ``problems`` list says what was wrong; a file that is not a
-readable image raises ``I2IError`` naming it.
+numeric output (``exiftool -n``), which the tests compare against: ``exif.orientation`` is the
+stored tag and ``image.width``/``image.height`` the stored pixel size, also for a HEIC whose
+container rotates it; ``image.applied_rotation`` says what makes the pixels upright (see
+:class:`Upright`). Broken EXIF or truncated pixel data gives a partial record whose ``problems``
+list says what was wrong (the warnings Pillow emits included); a file that is not a readable
+image raises ``I2IError`` naming it once. A GPS fix at 0,0 or marked void counts as no position.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ import logging
 import math
 import os
 import re
+import stat
+import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +37,11 @@ from i2i.files import sha256_file
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+TRUNCATED = "truncated image file"
+NOT_AN_IMAGE = "not an image Pillow can read (JPEG, HEIC, PNG, TIFF, WebP)"
+_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
 
 
 def register_heif() -> None:
@@ -179,15 +191,88 @@ def shutter_text(seconds: float | None) -> str | None:
     return f"1/{round(1 / seconds):d}"
 
 
-@contextmanager
-def _warnings_as_problems(problems: list[str]) -> Iterator[None]:
-    """Record the warnings Pillow emits on damaged files (e.g. corrupt EXIF) as problems."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+_IMAGE_MODULES = re.compile(r"(PIL|pillow_heif)(\.|$)")
+_NEVER_RECORDED = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
+
+
+class _Capture(threading.local):
+    """Per thread: the problems list of the capture running in it, if any."""
+
+    problems: list[str] | None = None
+    passing_on: bool = False
+
+
+_capture = _Capture()
+_routing = threading.Lock()
+_passed_on: list[Callable[..., None]] = [warnings.showwarning]
+
+
+@cache
+def _library_folders() -> tuple[str, ...]:
+    """The folders of Pillow and pillow-heif, whose warnings a capture records."""
+    import PIL
+    import pillow_heif
+
+    return tuple(str(Path(module.__file__).parent) + os.sep for module in (PIL, pillow_heif))
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning``: an image library's warning goes to this thread's capture."""
+    problems = _capture.problems
+    if (
+        problems is not None
+        and not issubclass(category, _NEVER_RECORDED)
+        and filename.startswith(_library_folders())
+    ):
+        problems.append(f"{category.__name__}: {message}")
+    elif _capture.passing_on:  # a hook installed over this one hands the warning back
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+    else:
+        _capture.passing_on = True
         try:
-            yield
+            _passed_on[0](message, category, filename, lineno, file, line)
         finally:
-            problems.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+            _capture.passing_on = False
+
+
+def _route_warnings() -> None:
+    """Put :func:`_show_warning` in front of whatever shows warnings now (idempotent).
+
+    Checked at every capture, since ``warnings.catch_warnings`` (pytest wraps each test in one)
+    restores an earlier hook on exit. The image libraries' warnings get the ``always`` action:
+    with ``default``, a message repeated from one code line is shown once per process, so
+    whether a photo's record has it would depend on which photo was read first.
+    """
+    with _routing:
+        if warnings.showwarning is not _show_warning:
+            _passed_on[0] = warnings.showwarning
+            warnings.showwarning = _show_warning
+        for category in (UserWarning, RuntimeWarning):
+            if ("always", None, category, _IMAGE_MODULES, 0) not in warnings.filters:
+                warnings.filterwarnings("always", category=category, module=_IMAGE_MODULES.pattern)
+
+
+@contextmanager
+def image_warnings_as_problems(problems: list[str]) -> Iterator[None]:
+    """Record in ``problems`` what Pillow and pillow-heif warn about in this thread meanwhile.
+
+    Thread-safe: other threads' warnings, and warnings from other code, are shown as usual;
+    deprecation and resource warnings (a finalizer can run in any thread) are never recorded,
+    and a repeated warning is recorded every time.
+    """
+    _route_warnings()
+    outer, _capture.problems = _capture.problems, problems
+    try:
+        yield
+    finally:
+        _capture.problems = outer
 
 
 def _ifd(exif: Image.Exif, which: IFD, problems: list[str]) -> Mapping[int, Any]:
@@ -325,7 +410,7 @@ def gps_fields(exif: Image.Exif, problems: list[str]) -> dict[str, Any]:
     if (lat is None) != (lon is None):
         problems.append("gps: latitude or longitude missing, position dropped")
         lat = lon = None
-    return {
+    fields = {
         "lat": lat,
         "lon": lon,
         "altitude": read("altitude", altitude_metres, g(GPS.GPSAltitude), g(GPS.GPSAltitudeRef)),
@@ -336,6 +421,28 @@ def gps_fields(exif: Image.Exif, problems: list[str]) -> dict[str, Any]:
         "timestamp": read("timestamp", gps_timestamp, g(GPS.GPSDateStamp), g(GPS.GPSTimeStamp)),
         "horizontal_error_m": read("horizontal_error_m", _rounded, g(GPS.GPSHPositioningError)),
     }
+    no_fix = gps_no_fix(lat, lon, g(GPS.GPSStatus), g(GPS.GPSMeasureMode))
+    if no_fix is None or all(value is None for value in fields.values()):
+        return fields
+    problems.append(f"gps: {no_fix}, GPS fields dropped")
+    return dict.fromkeys(fields)
+
+
+def gps_no_fix(lat: float | None, lon: float | None, status: Any, mode: Any) -> str | None:
+    """Why the GPS block holds no real fix (0,0, GPSStatus void, bad GPSMeasureMode), or None.
+
+    Receivers without a fix write 0,0 ("Null Island", reverse-geocoded to the sea off Ghana)
+    or mark the block void; neither is a position.
+    """
+    if lat == 0 and lon == 0:
+        return "position 0,0 (no fix)"
+    status_text = exif_text(status)
+    if status_text is not None and status_text.upper() == "V":
+        return "GPSStatus V (void: no fix)"
+    mode_text = exif_text(mode)
+    if mode_text is not None and mode_text not in {"2", "3"}:
+        return f"GPSMeasureMode {_short(mode_text)} is neither 2 nor 3 (no fix)"
+    return None
 
 
 def icc_description(icc: bytes | None) -> str | None:
@@ -364,51 +471,224 @@ def _check_pixels(image: Image.Image, problems: list[str]) -> None:
         if image.format == "JPEG":
             image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
         image.load()
+    except MemoryError:
+        raise
     except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, ...
-        problems.append(f"pixel data unreadable: {type(exc).__name__}: {exc}")
+        problems.append(f"pixel data unreadable: {image_error(exc)}")
 
 
-def _open(path: Path) -> Image.Image:
-    """Open an image lazily; anything Pillow cannot identify raises ``I2IError``."""
+# EXIF orientation codes as (x, y) -> (a·x + b·y, c·x + d·y) on centred pixel coordinates
+# (y pointing down): the transform that turns stored pixels upright.
+_MATRICES: dict[int, tuple[int, int, int, int]] = {
+    1: (1, 0, 0, 1),
+    2: (-1, 0, 0, 1),
+    3: (-1, 0, 0, -1),
+    4: (1, 0, 0, -1),
+    5: (0, 1, 1, 0),
+    6: (0, -1, 1, 0),
+    7: (0, -1, -1, 0),
+    8: (0, 1, -1, 0),
+}
+_CODES = {matrix: code for code, matrix in _MATRICES.items()}
+# The same transforms as "mirror left-right (or not), then rotate clockwise by so many degrees".
+_STEPS: dict[int, tuple[bool, int]] = {
+    1: (False, 0),
+    2: (True, 0),
+    3: (False, 180),
+    4: (True, 180),
+    5: (True, 270),
+    6: (False, 90),
+    7: (True, 90),
+    8: (False, 270),
+}
+# HEIF properties as EXIF codes: irot turns anticlockwise; imir 1 mirrors left-right, 0 top-bottom.
+_HEIF_CODES: dict[tuple[str, int], int] = {
+    ("irot", 0): 1,
+    ("irot", 90): 8,
+    ("irot", 180): 3,
+    ("irot", 270): 6,
+    ("imir", 0): 4,
+    ("imir", 1): 2,
+}
+
+
+def _then(first: int, second: int) -> int:
+    """The EXIF orientation code of applying ``first`` and then ``second``."""
+    a, b, c, d = _MATRICES[first]
+    e, f, g, h = _MATRICES[second]
+    return _CODES[(e * a + f * c, e * b + f * d, g * a + h * c, g * b + h * d)]
+
+
+def heif_transforms(image: Image.Image) -> tuple[tuple[Any, ...], ...] | None:
+    """The rotations and mirrorings (irot, imir) of a HEIF image's container, in order.
+
+    None when ``image`` is not an unloaded HEIF image from pillow-heif, or when pillow-heif
+    does not tell (its ``transformations`` are not public API: libheif applies them while
+    decoding, and pillow-heif then resets the EXIF orientation to 1).
+    """
+    heif_file = getattr(image, "_heif_file", None)
+    if heif_file is None:
+        return None
+    try:
+        transforms = heif_file[image.tell()]._c_image.transformations
+    except (AttributeError, IndexError, TypeError):
+        return None
+    return tuple(t for t in transforms if t[0] in {"irot", "imir"})
+
+
+@dataclass(frozen=True)
+class Upright:
+    """What turns a photo's stored pixels upright: an EXIF orientation code and who applies it.
+
+    ``by`` is ``"heif"`` when the HEIF decoder applies the container's irot/imir (the pixels
+    Pillow gives are upright already), ``"exif"`` when the Orientation tag asks for it (EXIF,
+    or XMP in a HEIC; the caller applies it to Pillow's pixels) and None for a photo stored
+    upright. Recorded as ``image.applied_rotation``.
+    """
+
+    orientation: int = 1
+    by: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """The orientation code still to apply to the pixels Pillow decodes."""
+        return self.orientation if self.by == "exif" else 1
+
+    def stored_size(self, decoded: tuple[int, int]) -> tuple[int, int]:
+        """The stored pixel size (as exiftool reports it) from the size Pillow gives."""
+        width, height = decoded
+        return (height, width) if self.by == "heif" and self.orientation >= 5 else (width, height)
+
+    def record(self) -> dict[str, Any]:
+        """``image.applied_rotation``: mirror left-right first when ``mirror``, then rotate."""
+        mirror, degrees = _STEPS[self.orientation]
+        return {
+            "orientation": self.orientation,
+            "mirror": mirror,
+            "rotate_cw": degrees,
+            "by": self.by,
+        }
+
+
+def upright(image: Image.Image, exif: Image.Exif) -> Upright:
+    """How ``image`` (opened, not yet loaded) becomes upright, without rotating twice.
+
+    A HEIF container's irot/imir wins over the EXIF tag (the HEIF rule, and what libheif
+    applies); a HEIC without them follows its EXIF (or XMP) orientation like a JPEG does.
+    """
+    transforms = heif_transforms(image)
+    if transforms is None and "original_orientation" in image.info:
+        return Upright()  # pillow-heif does not say: like it, take the container as rotating
+    if transforms:
+        code = 1
+        for transform in transforms:
+            code = _then(code, _HEIF_CODES.get(transform, 1))
+        return Upright(code, "heif") if code != 1 else Upright()
+    if "original_orientation" in image.info:  # pillow-heif moved the tag here
+        code = orientation(image.info["original_orientation"]) or 1
+    else:
+        code = orientation(exif.get(Base.Orientation)) or 1
+    return Upright(code, "exif") if code != 1 else Upright()
+
+
+def _stored_exif(image: Image.Image, exif: Image.Exif) -> Image.Exif:
+    """``exif`` with the Orientation tag as stored: pillow-heif resets it to 1 in a HEIC.
+
+    pillow-heif keeps the EXIF value, or the XMP one when EXIF says 1, so a HEIC whose EXIF
+    says 1 and whose XMP says otherwise is read with the XMP value.
+    """
+    original = orientation(image.info.get("original_orientation"))
+    if original is not None and Base.Orientation in exif:
+        exif[Base.Orientation] = original
+    return exif
+
+
+def image_failure(exc: BaseException) -> str | None:
+    """A plain one-line reason, naming no file, for what a bad photo makes Pillow or
+    pillow-heif raise (truncated, a decompression bomb, no image); None for anything else."""
+    if isinstance(exc, Image.DecompressionBombError):
+        found = _BOMB.search(str(exc))
+        count = f" {int(found[1]):,} (limit {int(found[2]):,})," if found else ""
+        return f"too many pixels:{count} possibly a decompression bomb"
+    if isinstance(exc, UnidentifiedImageError):
+        return NOT_AN_IMAGE
+    if isinstance(exc, EOFError):
+        return TRUNCATED
+    if isinstance(exc, OSError) and exc.errno is None and "truncated" in str(exc).lower():
+        return TRUNCATED  # Pillow's decoders: "image file is truncated", "Truncated File Read"
+    return None
+
+
+def image_error(exc: BaseException) -> str:
+    """A plain one-line reason, naming no file, for any exception raised reading a photo."""
+    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
+        return f"cannot read: {exc.strerror.lower()}"
+    reason = image_failure(exc)
+    if reason is not None:
+        return reason
+    text = " ".join(str(exc).split())
+    if "end of file" in text.lower():  # libheif: "Unexpected end of file"
+        return TRUNCATED
+    if len(text) > 160:
+        text = text[:160] + "…"
+    return f"cannot decode image ({type(exc).__name__}: {text})"
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open a photo lazily (headers only), HEIC included.
+
+    Whatever stops it raises ``I2IError`` with a plain reason that does not name the file: the
+    caller does.
+    """
+    try:
+        status = path.stat()
+    except OSError as exc:
+        raise I2IError(f"cannot read: {(exc.strerror or str(exc)).lower()}") from exc
+    if not stat.S_ISREG(status.st_mode):
+        raise I2IError("not a regular file")
+    if status.st_size == 0:
+        raise I2IError("empty file (0 bytes), not an image")
+    register_heif()
     try:
         return Image.open(path)
-    except UnidentifiedImageError as exc:
-        raise I2IError(
-            f"{path}: not an image Pillow can read (JPEG, HEIC, PNG, TIFF, WebP)"
-        ) from exc
+    except MemoryError:
+        raise
     except Exception as exc:  # plugins raise OSError, SyntaxError, ValueError, RuntimeError, ...
-        raise I2IError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from exc
+        raise I2IError(image_error(exc)) from exc
+
+
+def _open_named(path: Path) -> Image.Image:
+    """:func:`open_image`, its error naming the file."""
+    try:
+        return open_image(path)
+    except I2IError as exc:
+        raise I2IError(f"{path}: {exc}") from exc
 
 
 def read_metadata(path: str | os.PathLike[str], source_path: str | None = None) -> dict[str, Any]:
     """Everything the later stages and the catalog need to know about one photo."""
     path = Path(path)
-    register_heif()
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise I2IError(f"{path}: cannot read: {exc.strerror}") from exc
-    if not path.is_file():
-        raise I2IError(f"{path}: not a regular file")
-    if size == 0:
-        raise I2IError(f"{path}: empty file (0 bytes), not an image")
     problems: list[str] = []
-    with _warnings_as_problems(problems), _open(path) as image:
+    with image_warnings_as_problems(problems), _open_named(path) as image:
+        exif = _read_exif(image, problems)
+        turn = upright(image, exif)
+        width, height = turn.stored_size(image.size)
         image_section = {
-            "width": image.width,
-            "height": image.height,
+            "width": width,
+            "height": height,
             "format": image.format,
             "mode": image.mode,
             "icc_description": icc_description(image.info.get("icc_profile")),
+            "applied_rotation": turn.record(),
         }
-        exif = _read_exif(image, problems)
+        exif = _stored_exif(image, exif)
         exif_section = exif_fields(exif, problems)
         gps_section = gps_fields(exif, problems)
         _check_pixels(image, problems)
     record = {
         "schema_version": SCHEMA_VERSION,
         "source_path": source_path if source_path is not None else str(path),
-        "file": {"name": path.name, "size": size, "sha256": sha256_file(path)},
+        "file": {"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)},
         "image": image_section,
         "exif": exif_section,
         "gps": gps_section,
@@ -426,6 +706,7 @@ def year_taken(record: Mapping[str, Any]) -> int | None:
 
 
 def has_position(record: Mapping[str, Any]) -> bool:
-    """True if the record holds usable GPS coordinates."""
+    """True if the record holds usable GPS coordinates (0,0 is no fix, also in old records)."""
     gps = record.get("gps") or {}
-    return gps.get("lat") is not None and gps.get("lon") is not None
+    lat, lon = gps.get("lat"), gps.get("lon")
+    return lat is not None and lon is not None and not (lat == 0 and lon == 0)

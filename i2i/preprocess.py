@@ -1,4 +1,8 @@
-"""The preprocess stage: oriented, sRGB, resized WebP ready for a style backend."""
+"""The preprocess stage: oriented, sRGB, resized WebP ready for a style backend.
+
+:func:`check_photo` and :func:`load_for_styling` open, size-check and decode a photo the same
+way, so a photo the library inventory takes is one this stage can read.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,27 @@ import logging
 import os
 from pathlib import Path
 
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageCms
 
 from i2i import I2IError
 from i2i.files import atomic_path
-from i2i.metadata import register_heif
+from i2i.logs import failure_reason
+from i2i.metadata import image_error, open_image, upright
 
 log = logging.getLogger(__name__)
 
 MULTIPLE = 16
+SIXTEEN_BIT_GREY = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def target_size(
@@ -28,8 +44,55 @@ def target_size(
     return new_w, new_h
 
 
+def check_size(width: int, height: int) -> None:
+    """Refuse a photo too small for the sizes the styles work in (multiples of 16 px)."""
+    if width < MULTIPLE or height < MULTIPLE:
+        raise I2IError(f"too small: {width}×{height} px, at least {MULTIPLE}×{MULTIPLE} needed")
+
+
+def decode(image: Image.Image) -> None:
+    """Decode every pixel; truncated or corrupt data raises ``I2IError`` (a plain reason)."""
+    try:
+        image.load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, EOFError, ...
+        raise I2IError(image_error(exc)) from exc
+
+
+def check_photo(path: str | os.PathLike[str]) -> None:
+    """Raise ``I2IError`` if the photo at ``path`` cannot be used; its message is one line
+    with the reason only (the caller names the file).
+
+    Refused: a file that cannot be opened or read, is empty or not an image, is a possible
+    decompression bomb, is smaller than 16×16 px, or whose pixels do not fully decode. A JPEG
+    is decoded at 1/8 scale: DCT scaling still reads the whole entropy-coded data, so a
+    truncated or corrupt file is still caught, at a fraction of the cost.
+    """
+    with open_image(Path(path)) as image:
+        check_size(*image.size)
+        if image.format == "JPEG":
+            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
+        decode(image)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (``I;16*``, ``I``) scaled to 8-bit ``L``; other modes unchanged.
+
+    Pillow's own conversion clips at 255, which turns a 16-bit photo white. (Pillow already
+    reads 16-bit RGB as 8-bit RGB from the high bytes.)
+    """
+    if image.mode not in SIXTEEN_BIT_GREY:
+        return image
+    values = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+    scaled = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8))
+    scaled.info = dict(image.info)
+    return scaled
+
+
 def to_srgb(image: Image.Image, path: Path) -> Image.Image:
     """Convert to RGB in sRGB, through the embedded ICC profile when there is one."""
+    image = to_8bit(image)
     icc = image.info.get("icc_profile")
     if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
@@ -49,18 +112,31 @@ def to_srgb(image: Image.Image, path: Path) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_for_styling(path: str | os.PathLike[str]) -> Image.Image:
-    """Open a photo, apply its EXIF orientation and bring it to sRGB RGB; fully decoded."""
-    path = Path(path)
-    register_heif()
+def _exif(image: Image.Image) -> Image.Exif:
+    """The image's EXIF, empty when unreadable (the metadata stage records why)."""
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = ImageOps.exif_transpose(opened)
-            image.info.setdefault("icc_profile", opened.info.get("icc_profile"))
+        return image.getexif()
+    except Exception:  # Pillow raises many types on corrupt EXIF
+        return Image.Exif()
+
+
+def load_for_styling(path: str | os.PathLike[str]) -> Image.Image:
+    """Open a photo, turn it upright and bring it to sRGB RGB; fully decoded.
+
+    Upright as :func:`i2i.metadata.upright` says: by the EXIF orientation, or by the HEIF
+    container's rotation that the decoder applies (never both). What makes the photo
+    unusable raises ``I2IError`` naming the file once.
+    """
+    path = Path(path)
+    try:
+        with open_image(path) as opened:
+            check_size(*opened.size)
+            turn = upright(opened, _exif(opened))
+            decode(opened)
+            image = opened.transpose(TRANSPOSE[turn.pending]) if turn.pending != 1 else opened
             return to_srgb(image, path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise I2IError(f"{path}: cannot decode image ({exc})") from exc
+    except I2IError as exc:
+        raise I2IError(f"{path}: {exc}") from exc
 
 
 def preprocess(
@@ -71,6 +147,12 @@ def preprocess(
     size = target_size(*image.size, long_side)
     if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    with atomic_path(target) as tmp:
-        image.save(tmp, "WEBP", quality=quality, method=4)
+    try:
+        with atomic_path(target) as tmp:
+            image.save(tmp, "WEBP", quality=quality, method=4)
+    except OSError as exc:
+        reason = failure_reason(exc)
+        if reason is None:
+            raise
+        raise I2IError(f"{Path(source)}: {reason}") from exc
     return size

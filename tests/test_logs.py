@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,9 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image, UnidentifiedImageError
+from test_preprocess import BAD, GOOD
 
 from i2i import I2IError, dag_gc
 from i2i.logs import JobFailed, job_log
+from i2i.metadata import NOT_AN_IMAGE, read_metadata
+from i2i.preprocess import preprocess
 from i2i.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
 
 from conftest import REPO
@@ -50,6 +57,119 @@ def test_expected_errors_become_one_line_job_failures(tmp_path: Path) -> None:
         raise I2IError("not an image")
     text = (tmp_path / "x.log").read_text()
     assert "ERROR i2i: photo.jpg: not an image" in text and "finished" not in text
+
+
+PHOTO = "Space Coast/x.jpg"
+FAILURES = {
+    "truncated": (EOFError(), "truncated image file"),
+    "bomb": (
+        Image.DecompressionBombError(
+            "Image size (200000000 pixels) exceeds limit of 178956970 pixels, "
+            "could be decompression bomb DOS attack."
+        ),
+        "too many pixels: 200,000,000 (limit 178,956,970), possibly a decompression bomb",
+    ),
+    "not an image": (
+        UnidentifiedImageError(f"cannot identify image file '/albums/{PHOTO}'"),
+        NOT_AN_IMAGE,
+    ),
+    "disk full": (
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "results/.x.abc.tmp.webp"),
+        "disk full (no space left on device)",
+    ),
+    "decoder": (OSError("image file is truncated (3 bytes not processed)"), "truncated image file"),
+    "named by the stage": (I2IError(f"{PHOTO}: empty file (0 bytes), not an image"), None),
+}
+
+
+def one_error_line(log_file: Path, photo: str) -> str:
+    """The log's only line, an ERROR naming ``photo`` once, without a traceback."""
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1, lines
+    assert " ERROR i2i: " in lines[0] and lines[0].count(photo) == 1, lines[0]
+    return lines[0].split(" ERROR i2i: ", 1)[1]
+
+
+@pytest.mark.parametrize("name", list(FAILURES))
+def test_bad_input_and_full_disk_are_one_line_naming_the_file_once(
+    name: str, tmp_path: Path
+) -> None:
+    exc, reason = FAILURES[name]
+    expected = f"{PHOTO}: {reason}" if reason else str(exc)
+    with pytest.raises(JobFailed) as failed, job_log(str(tmp_path / "x.log"), PHOTO):
+        raise exc
+    assert str(failed.value) == expected
+    assert one_error_line(tmp_path / "x.log", "x.jpg") == expected
+
+
+def test_a_real_full_disk_is_one_line(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    with pytest.raises(JobFailed) as failed, job_log(str(tmp_path / "x.log"), PHOTO):
+        Path("/dev/full").write_bytes(b"metadata record")
+    assert str(failed.value) == f"{PHOTO}: disk full (no space left on device)"
+    assert one_error_line(tmp_path / "x.log", "x.jpg") == str(failed.value)
+
+
+@pytest.mark.parametrize("name", list(BAD))
+@pytest.mark.parametrize("stage", ["metadata", "preprocess"])
+def test_bad_photos_fail_stages_with_one_line(stage: str, name: str, tmp_path: Path) -> None:
+    make, reason = BAD[name]
+    album = tmp_path / "Space Coast"
+    album.mkdir()
+    photo = make(album / name)
+    log_file = tmp_path / "job.log"
+    try:
+        with job_log(str(log_file), str(photo)):
+            if stage == "metadata":
+                read_metadata(photo)
+            else:
+                preprocess(photo, tmp_path / "out.webp", 512, 90)
+    except JobFailed as failed:
+        assert re.fullmatch(rf"{re.escape(str(photo))}: {reason}", str(failed))
+        assert one_error_line(log_file, name) == str(failed)
+    else:
+        assert stage == "metadata" and name in {"cut.jpg", "dot.png", "sliver.jpg"}, (
+            "the metadata stage records what it can of a damaged or tiny photo"
+        )
+
+
+def test_full_disk_while_preprocessing_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = GOOD["good.png"](tmp_path / "good.png")
+
+    def full(image: Image.Image, target: object, *args: object, **kwargs: object) -> None:
+        Path(str(target)).write_bytes(b"RIFF")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    with pytest.raises(JobFailed) as failed, job_log(str(tmp_path / "x.log"), str(photo)):
+        preprocess(photo, tmp_path / "out" / "good.webp", 512, 90)
+    assert str(failed.value) == f"{photo}: disk full (no space left on device)"
+    assert one_error_line(tmp_path / "x.log", "good.png") == str(failed.value)
+    assert list((tmp_path / "out").iterdir()) == [], "no partial output left"
+
+
+def test_unexpected_failures_keep_their_traceback(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="a bug"), job_log(str(tmp_path / "x.log"), PHOTO):
+        raise ValueError("a bug")
+    text = (tmp_path / "x.log").read_text()
+    assert f"ERROR i2i: {PHOTO}: unexpected failure" in text and "Traceback" in text
+
+
+def test_script_jobs_give_the_same_one_line(tmp_path: Path) -> None:
+    code = (
+        "from i2i.logs import job\n"
+        f"with job([{str(tmp_path / 'x.log')!r}], {PHOTO!r}):\n"
+        "    raise EOFError\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert one_error_line(tmp_path / "x.log", "x.jpg") == f"{PHOTO}: truncated image file"
 
 
 def test_stop_file_asks_for_a_graceful_stop_once(tmp_path: Path) -> None:

@@ -11,12 +11,16 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
+import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import piexif
+import PIL
 import pytest
 from PIL import Image, ImageCms
 
@@ -30,6 +34,7 @@ from i2i.metadata import (
     gps_timestamp,
     has_position,
     icc_description,
+    image_warnings_as_problems,
     orientation,
     read_metadata,
     register_heif,
@@ -226,12 +231,54 @@ def save(path: Path, exif: bytes | Image.Exif, fmt: str = "JPEG", **options: Any
 
 SYDNEY = gps(-33.8568, 151.2153, GPSAltitudeRef=0, GPSAltitude=(5, 1))
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def marked() -> Image.Image:
+    """96×64 red with a blue top-left and a green top-right corner, so orientation shows."""
+    image = Image.new("RGB", (96, 64), (200, 0, 0))
+    image.paste((0, 0, 200), (0, 0, 24, 24))
+    image.paste((0, 200, 0), (72, 0, 96, 24))
+    return image
+
+
+def upright_of(image: Image.Image, code: int) -> Image.Image:
+    """What ``image`` stored with EXIF orientation ``code`` looks like upright."""
+    return image.transpose(UPRIGHT[code]) if code != 1 else image.copy()
+
+
+def heic(path: Path, code: int, container: bool = True) -> Path:
+    """A HEIC storing :func:`marked` with EXIF Orientation ``code``.
+
+    ``container``: the rotation is also in the HEIF container (irot/imir), as phones and
+    pillow-heif write it; otherwise only the EXIF tag says it (patched in after saving).
+    """
+    block = exif_block(zeroth={piexif.ImageIFD.Orientation: code if container else 1})
+    marked().save(path, "HEIF", exif=block, quality=95)
+    if not container and code != 1:
+        data = path.read_bytes()
+        entry = b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x01"  # Orientation SHORT 1, big-endian
+        assert data.count(entry) == 1
+        path.write_bytes(data.replace(entry, entry[:-2] + struct.pack(">H", code)))
+    return path
+
 
 EDGE_CASES: dict[str, Callable[[Path], Path]] = {
     "tiff.tif": lambda p: save(p, exif_block(gps_ifd=SYDNEY), "TIFF"),
     "webp.webp": lambda p: save(p, exif_block(gps_ifd=SYDNEY), "WEBP", quality=80),
     "png_exif.png": lambda p: save(p, exif_block(gps_ifd=SYDNEY), "PNG", icc_profile=SRGB),
     "heic.heic": lambda p: save(p, exif_block(gps_ifd=gps(-22.9519, -43.2105)), "HEIF"),
+    "heic_rotated.heic": lambda p: heic(p, 6),
+    "heic_transverse.heic": lambda p: heic(p, 7),
+    "heic_exif_only.heic": lambda p: heic(p, 6, container=False),
     "south_west.jpg": lambda p: save(p, exif_block(gps_ifd=gps(-54.8019, -68.3030))),
     "below_sea_level.jpg": lambda p: save(
         p, exif_block(gps_ifd=gps(31.5, 35.5, GPSAltitudeRef=1, GPSAltitude=(4305, 10)))
@@ -369,12 +416,55 @@ BROKEN_CASES: dict[str, Callable[[Path], Path]] = {
 }
 
 
+def corrupted_exif(path: Path, seed: int) -> Path:
+    """A JPEG with random bytes flipped inside its EXIF segment."""
+    data = bytearray(save(path.with_suffix(".whole"), exif_block(gps_ifd=SYDNEY)).read_bytes())
+    path.with_suffix(".whole").unlink()
+    start = data.index(b"Exif\x00\x00") + 6
+    end = start + struct.unpack(">H", data[start - 8 : start - 6])[0] - 8
+    rng = random.Random(seed)
+    for _ in range(rng.randint(1, 12)):
+        data[rng.randrange(start, end)] = rng.randrange(256)
+    path.write_bytes(bytes(data))
+    return path
+
+
+PARIS = (48.8530, 2.3499)
+NO_FIX_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "null_island.jpg": (
+        lambda p: save(p, exif_block(gps_ifd=gps(0.0, 0.0, GPSAltitude=(0, 1)))),
+        "gps: position 0,0 (no fix), GPS fields dropped",
+    ),
+    "void.jpg": (
+        lambda p: save(p, exif_block(gps_ifd=gps(*PARIS, GPSStatus="V", GPSTrack=(90, 1)))),
+        "gps: GPSStatus V (void: no fix), GPS fields dropped",
+    ),
+    "no_measure_mode.jpg": (
+        lambda p: save(p, exif_block(gps_ifd=gps(*PARIS, GPSMeasureMode="0"))),
+        "gps: GPSMeasureMode '0' is neither 2 nor 3 (no fix), GPS fields dropped",
+    ),
+}
+FIX_CASES: dict[str, Callable[[Path], Path]] = {
+    "equator.jpg": lambda p: save(p, exif_block(gps_ifd=gps(0.0, 9.4536))),
+    "greenwich.jpg": lambda p: save(p, exif_block(gps_ifd=gps(51.4779, 0.0))),
+    "active_3d.jpg": lambda p: save(
+        p, exif_block(gps_ifd=gps(*PARIS, GPSStatus="A", GPSMeasureMode="3"))
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every edge case written once into a temp folder."""
     register_heif()
     folder = tmp_path_factory.mktemp("edge cases")
-    return {name: make(folder / name) for name, make in {**EDGE_CASES, **BROKEN_CASES}.items()}
+    makers = {
+        **EDGE_CASES,
+        **BROKEN_CASES,
+        **FIX_CASES,
+        **{name: make for name, (make, _) in NO_FIX_CASES.items()},
+    }
+    return {name: make(folder / name) for name, make in makers.items()}
 
 
 @pytest.fixture(scope="module")
@@ -640,14 +730,7 @@ def test_cut_inside_header(tmp_path: Path) -> None:
 @pytest.mark.parametrize("seed", range(40))
 def test_corrupted_exif_never_crashes(seed: int, tmp_path: Path) -> None:
     """Random bytes flipped inside the EXIF segment: I2IError or a JSON-safe record."""
-    data = bytearray(save(tmp_path / "source.jpg", exif_block(gps_ifd=SYDNEY)).read_bytes())
-    start = data.index(b"Exif\x00\x00") + 6
-    end = start + struct.unpack(">H", data[start - 8 : start - 6])[0] - 8
-    rng = random.Random(seed)
-    for _ in range(rng.randint(1, 12)):
-        data[rng.randrange(start, end)] = rng.randrange(256)
-    path = tmp_path / "corrupt.jpg"
-    path.write_bytes(bytes(data))
+    path = corrupted_exif(tmp_path / "corrupt.jpg", seed)
     try:
         record = read_metadata(path)
     except I2IError as exc:
@@ -655,3 +738,179 @@ def test_corrupted_exif_never_crashes(seed: int, tmp_path: Path) -> None:
     else:
         json.dumps(record, allow_nan=False)
         assert isinstance(record["problems"], list)
+
+
+# --- orientation and size of HEICs -----------------------------------------------------------
+
+HEIC_ORIENTATIONS = [(code, container) for code in range(1, 9) for container in (True, False)]
+
+
+@pytest.fixture(scope="module")
+def heics(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, bool], Path]:
+    """:func:`heic` for every orientation, rotated by the container and by EXIF only."""
+    register_heif()
+    folder = tmp_path_factory.mktemp("heic orientations")
+    return {
+        (code, container): heic(
+            folder / f"o{code}_{'heif' if container else 'exif'}.heic", code, container
+        )
+        for code, container in HEIC_ORIENTATIONS
+    }
+
+
+@pytest.mark.parametrize(("code", "container"), HEIC_ORIENTATIONS)
+def test_heic_orientation_is_recorded_as_stored(
+    code: int, container: bool, heics: dict[tuple[int, bool], Path]
+) -> None:
+    record = read_metadata(heics[code, container])
+    assert record["problems"] == []
+    assert record["exif"]["orientation"] == code
+    assert (record["image"]["width"], record["image"]["height"]) == (96, 64)
+    by = None if code == 1 else "heif" if container else "exif"
+    mirror, rotate_cw = {
+        1: (False, 0),
+        2: (True, 0),
+        3: (False, 180),
+        4: (True, 180),
+        5: (True, 270),
+        6: (False, 90),
+        7: (True, 90),
+        8: (False, 270),
+    }[code]
+    assert record["image"]["applied_rotation"] == {
+        "orientation": code,
+        "mirror": mirror,
+        "rotate_cw": rotate_cw,
+        "by": by,
+    }
+    turned = marked()
+    if mirror:
+        turned = turned.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    turned = turned.rotate(-rotate_cw, expand=True)
+    assert turned.tobytes() == upright_of(marked(), code).tobytes(), "the steps describe it"
+
+
+@needs_exiftool
+def test_heic_orientation_and_size_match_exiftool(heics: dict[tuple[int, bool], Path]) -> None:
+    result = subprocess.run(
+        [EXIFTOOL, "-json", "-n", "-G1", *map(str, heics.values())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    tags = {Path(entry["SourceFile"]): entry for entry in json.loads(result.stdout)}
+    for path in heics.values():
+        record = read_metadata(path)
+        assert record["exif"]["orientation"] == tags[path]["IFD0:Orientation"], path.name
+        size = f"{record['image']['width']} {record['image']['height']}"
+        assert size == tags[path]["Composite:ImageSize"], path.name
+
+
+# --- GPS without a fix -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(NO_FIX_CASES))
+def test_gps_without_a_fix_is_no_position(name: str, generated: dict[str, Path]) -> None:
+    record = read_metadata(generated[name])
+    assert record["problems"] == [NO_FIX_CASES[name][1]]
+    assert set(record["gps"].values()) == {None}
+    assert not has_position(record)
+    assert record["exif"]["make"] == "Canon"
+
+
+@needs_exiftool
+@pytest.mark.parametrize("name", [*NO_FIX_CASES, *FIX_CASES])
+def test_gps_fix_cases_match_exiftool(
+    name: str, generated: dict[str, Path], exiftool: dict[Path, dict[str, Any]]
+) -> None:
+    record = read_metadata(generated[name])
+    gps_keys = frozenset(k for k in (*NUMBER_TAGS, *DATE_TAGS, "gps.speed_kmh") if "gps." in k)
+    assert_matches_exiftool(
+        record, exiftool[generated[name]], gps_keys if name in NO_FIX_CASES else frozenset()
+    )
+
+
+@pytest.mark.parametrize("name", list(FIX_CASES))
+def test_a_zero_coordinate_alone_is_a_position(name: str, generated: dict[str, Path]) -> None:
+    record = read_metadata(generated[name])
+    assert record["problems"] == []
+    assert has_position(record)
+
+
+def test_old_records_at_null_island_have_no_position() -> None:
+    assert not has_position({"gps": {"lat": 0.0, "lon": 0.0}})
+    assert not has_position({"gps": {"lat": 0, "lon": -0.0}})
+    assert has_position({"gps": {"lat": 0.0, "lon": 1e-7}})
+
+
+# --- warnings captured per thread ------------------------------------------------------------
+
+PIL_IMAGE_PY = str(Path(PIL.__file__).parent / "Image.py")
+NOISE = ("unclosed", "resource_in_pil", "deprecation_in_pil", "own_code")
+
+
+def noisy_capture(kind: str, scratch: Path) -> list[str]:
+    """A capture in which only warnings it must not record happen; what it recorded."""
+    problems: list[str] = []
+    with image_warnings_as_problems(problems):
+        if kind == "unclosed":
+            handle = scratch.open("rb")
+            del handle  # a ResourceWarning from the finalizer, in this thread
+        elif kind == "resource_in_pil":
+            warnings.warn_explicit(
+                f"unclosed file <{scratch}>", ResourceWarning, PIL_IMAGE_PY, 1, "PIL.Image"
+            )
+        elif kind == "deprecation_in_pil":
+            warnings.warn_explicit("old API", DeprecationWarning, PIL_IMAGE_PY, 2, "PIL.Image")
+        else:
+            warnings.warn("a warning from other code", UserWarning, stacklevel=1)
+    return problems
+
+
+def test_each_capture_records_only_its_own_warnings(
+    generated: dict[str, Path], tmp_path: Path
+) -> None:
+    """Reads of damaged photos in many threads, among threads whose captures see only other
+    warnings: every record's problems are exactly those of a read on its own, repeated
+    warnings included, and the other warnings are shown as usual."""
+    photos = [
+        generated["bad_offsets.jpg"],
+        generated["garbage_types.jpg"],
+        generated["everything.jpg"],
+        corrupted_exif(tmp_path / "corrupt15.jpg", 15),
+        corrupted_exif(tmp_path / "corrupt29.jpg", 29),
+    ]
+    alone = {path: read_metadata(path)["problems"] for path in photos}
+    assert alone == {path: read_metadata(path)["problems"] for path in photos}, "repeatable"
+    for path in photos[:2] + photos[3:]:
+        assert any(p.startswith("UserWarning: ") for p in alone[path]), path.name
+    for path in (photos[0], photos[3], photos[4]):
+        warned = [p for p in alone[path] if p.startswith("UserWarning: ")]
+        assert len(set(warned)) < len(warned), f"{path.name} repeats a warning"
+    scratch = tmp_path / "scratch.bin"
+    scratch.write_bytes(b"x")
+    tasks = [("read", photos[i % len(photos)]) for i in range(60)]
+    tasks += [(NOISE[i % len(NOISE)], scratch) for i in range(60)]
+    random.Random(1).shuffle(tasks)
+
+    def run(task: tuple[str, Path]) -> tuple[str, Path, list[str]]:
+        kind, path = task
+        if kind == "read":
+            return kind, path, read_metadata(path)["problems"]
+        return kind, path, noisy_capture(kind, path)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                results = list(pool.map(run, tasks))
+    finally:
+        sys.setswitchinterval(interval)
+    for kind, path, problems in results:
+        assert problems == (alone[path] if kind == "read" else []), (kind, path.name)
+    categories = [w.category for w in shown]
+    assert categories.count(ResourceWarning) == 30 and categories.count(DeprecationWarning) == 15
+    assert not any("PIL" in w.filename and w.category is UserWarning for w in shown)
