@@ -1,6 +1,16 @@
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+sys.path.insert(0, workflow.basedir)
+
+from i2i import runcontrol
+
+# A real run holds .i2i/run.lock from before Snakemake checks its own locks: a second run in
+# this folder stops at once, and a run after a crash clears the stale locks and temp files.
+runcontrol.lock_real_runs(workflow)
 
 
 configfile: "config.yaml"

@@ -13,11 +13,15 @@ process or a thread of the Snakemake process (the per-image rules run in threads
 
 A job reserves its request slot in an ``IMMEDIATE`` transaction (read the next free time, push
 it one interval further, commit) and then sleeps outside the transaction, so no lock is held
-while waiting. Fetches of the same key are made one at a time by a POSIX byte-range lock on
-a sidecar ``.lock`` file (across processes) taken under a per-key thread lock (across threads:
-POSIX locks belong to the process, so two threads would both get it). The lock file is opened
-once per process and never closed, since closing any descriptor of it would drop every lock
-the process holds on it.
+while waiting. SQLite's own locks are taken without blocking (a busy timeout retries them), so
+any number of processes, threads and workflow folders can share the file.
+
+Fetches of the same key are made one at a time: a per-slot thread lock (a hash of the key picks
+one of ``LOCK_SLOTS`` slots), then ``flock`` on that slot's file in the ``<cache>.locks``
+folder, opened anew for each fetch. ``flock`` belongs to the open file, so it excludes threads
+of one process as well as other processes, the kernel drops it when a process dies, and unlike
+POSIX record locks (``lockf``), which belong to the whole process, it has no deadlock detection
+that could fail a wait with ``EDEADLK`` when threads of two processes wait on each other.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from i2i import I2IError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 60.0
-LOCK_SLOTS = 1 << 20
+LOCK_SLOTS = 256
+LOCKS_SUFFIX = ".locks"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -64,21 +69,28 @@ CREATE TABLE IF NOT EXISTS providers (
 Key = tuple[str, str]
 
 _guard = threading.Lock()
-_lock_files: dict[Path, int] = {}
-_thread_locks: dict[int, threading.Lock] = {}
+_thread_locks: dict[Path, threading.Lock] = {}
 
 
-def _lock_file(path: Path) -> int:
-    """This process's descriptor of ``path`` (opened on first use, kept open)."""
+def _thread_lock(path: Path) -> threading.Lock:
+    """This process's thread lock for the lock file ``path``."""
     with _guard:
-        if path not in _lock_files:
-            _lock_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        return _lock_files[path]
+        return _thread_locks.setdefault(path, threading.Lock())
 
 
-def _thread_lock(slot: int) -> threading.Lock:
-    with _guard:
-        return _thread_locks.setdefault(slot, threading.Lock())
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    """Hold ``path`` locked against every other thread and process (waits for it)."""
+    with _thread_lock(path):
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+        finally:
+            os.close(descriptor)
 
 
 @dataclass(frozen=True)
@@ -211,17 +223,21 @@ class GeoCache:
             return None
         return f"{row[1]} (skipped for another {row[0] - time.time():.0f} s)"
 
+    def slot_file(self, provider: str, key: Key) -> Path:
+        """The lock file of the slot that (``provider``, ``key``) falls in."""
+        slot = zlib.crc32(f"{provider}|{key[0]}|{key[1]}".encode()) % LOCK_SLOTS
+        return self.path.with_name(self.path.name + LOCKS_SUFFIX) / f"{slot:03d}.lock"
+
     @contextlib.contextmanager
     def key_lock(self, provider: str, key: Key) -> Iterator[None]:
         """Hold the lock of one (provider, key) across threads and processes while fetching it."""
-        descriptor = _lock_file(self.path.with_name(self.path.name + ".lock"))
-        offset = zlib.crc32(f"{provider}|{key[0]}|{key[1]}".encode()) % LOCK_SLOTS
-        with _thread_lock(offset):
-            fcntl.lockf(descriptor, fcntl.LOCK_EX, 1, offset)
-            try:
-                yield
-            finally:
-                fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, offset)
+        path = self.slot_file(provider, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise I2IError(f"places cache: cannot create {path.parent} ({exc})") from exc
+        with _flocked(path):
+            yield
 
 
 def _retry_locked(action: Any, attempts: int = 50) -> Any:

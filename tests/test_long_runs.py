@@ -1,7 +1,8 @@
-"""Long runs: interrupts at random moments, the graceful stop file, bad inputs, the report."""
+"""Long runs: interrupts and kill -9 at random moments, graceful stops, bad inputs, the report."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 from i2i.files import sha256_file
+from i2i.runcontrol import RUN_LOCK, is_temp_name
 
 from conftest import copy_workflow, snakemake
 
@@ -23,6 +25,10 @@ pytestmark = pytest.mark.workflow
 
 STYLES = "styles=[cartoon,oil_paint,pencil_sketch]"
 EXTRA_COPIES = 4
+KILL_TRIALS = 5
+# The per-photo stages, whose bytes depend on the photo and the settings alone (catalogs,
+# publish records and the report also hold times and paths).
+PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
 
 
 def long_workflow(destination: Path) -> Path:
@@ -56,6 +62,48 @@ def finals(workdir: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*.webp"))}
 
 
+def stage_outputs(workdir: Path) -> dict[str, str]:
+    """sha256 of every output of the per-photo stages."""
+    root = workdir / "results"
+    return {
+        str(p.relative_to(root)): sha256_file(p)
+        for stage in PHOTO_STAGES
+        for p in sorted((root / stage).rglob("*"))
+        if p.is_file()
+    }
+
+
+def half_done(workdir: Path) -> dict[Path, int]:
+    """Outputs that exist although Snakemake marks their job as unfinished: {path: mtime_ns}."""
+    markers = workdir / ".snakemake" / "incomplete"
+    found = {}
+    for marker in markers.rglob("*"):
+        if marker.is_file() and marker.name != "migration_underway":
+            encoded = "".join(part.lstrip("@") for part in marker.relative_to(markers).parts)
+            path = workdir / base64.urlsafe_b64decode(encoded).decode()
+            if path.exists():
+                found[path] = path.stat().st_mtime_ns
+    return found
+
+
+def wait_for_run_lock(process: subprocess.Popen, workdir: Path) -> None:
+    """Wait until the run holds the run lock (its details are in the lock file)."""
+    deadline = time.monotonic() + 120
+    while not ((workdir / RUN_LOCK).exists() and (workdir / RUN_LOCK).read_text()):
+        assert process.poll() is None, (workdir / "run.log").read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def wait_for_first_final(process: subprocess.Popen, workdir: Path) -> None:
+    """Wait until the run has written its first final image."""
+    deadline = time.monotonic() + 120
+    while not list((workdir / "results" / "final").rglob("*.webp")):
+        assert process.poll() is None, (workdir / "run.log").read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def assert_no_partial_targets(workdir: Path) -> None:
     """Every file standing at a target path is whole: images decode, JSON parses."""
     for path in (workdir / "results").rglob("*"):
@@ -69,11 +117,17 @@ def assert_no_partial_targets(workdir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """sha256 of every final image of an uninterrupted run."""
+def reference_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workflow copy after an uninterrupted run."""
     workdir = long_workflow(tmp_path_factory.mktemp("reference"))
     snakemake(workdir, "--config", STYLES)
-    result = finals(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def reference(reference_workdir: Path) -> dict[str, str]:
+    """sha256 of every final image of an uninterrupted run."""
+    result = finals(reference_workdir)
     assert len(result) == 6 * (1 + EXTRA_COPIES) * 3
     return result
 
@@ -99,16 +153,57 @@ def test_interrupted_runs_resume_to_identical_files(
     assert finals(workdir) == reference
 
 
+def test_kill_9_at_random_moments_resumes_without_unlock(
+    reference_workdir: Path, tmp_path: Path
+) -> None:
+    """kill -9 of the whole run (a crash, a power cut), then plain ``snakemake`` each time."""
+    workdir = long_workflow(tmp_path / "work")
+    rng = random.Random(20261125)
+    rewritten: dict[Path, int] = {}
+    for trial in range(KILL_TRIALS):
+        process = start(workdir)
+        if trial == 0:
+            wait_for_run_lock(process, workdir)  # one kill at least lands after the lock
+        time.sleep(rng.uniform(1.0, 8.0))
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        assert_no_partial_targets(workdir)
+        rewritten.update(half_done(workdir))
+    final = snakemake(workdir, "--config", STYLES)
+    log = (workdir / "run.log").read_text() + final.stdout + final.stderr
+    for refusal in ("LockException", "cannot be locked", "another i2i run"):
+        assert refusal not in log, refusal
+    assert "did not end cleanly" in log, "a kill after the lock was taken is cleaned up"
+    assert stage_outputs(workdir) == stage_outputs(reference_workdir)
+    assert not [p for p in (workdir / "results").rglob(".*") if is_temp_name(p.name)]
+    for path, mtime in rewritten.items():
+        assert path.stat().st_mtime_ns != mtime, f"half-done {path} was not rebuilt"
+
+
+def test_sigterm_finishes_jobs_in_flight_and_exits_cleanly(
+    reference: dict[str, str], tmp_path: Path
+) -> None:
+    workdir = long_workflow(tmp_path / "work")
+    process = start(workdir)
+    wait_for_first_final(process, workdir)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0, (workdir / "run.log").read_text()[-3000:]
+    log = (workdir / "run.log").read_text()
+    assert "SIGTERM: finishing the jobs in flight" in log and "stopped on request" in log
+    assert "Error in rule" not in log and "did not complete successfully" not in log
+    assert_no_partial_targets(workdir)
+    assert len(finals(workdir)) < len(reference), "the stop came before the end"
+    snakemake(workdir, "--config", STYLES)
+    assert finals(workdir) == reference
+
+
 def test_stop_file_finishes_jobs_in_flight_and_exits_cleanly(
     reference: dict[str, str], tmp_path: Path
 ) -> None:
     workdir = long_workflow(tmp_path / "work")
     process = start(workdir)
-    deadline = time.monotonic() + 120
-    while not list((workdir / "results" / "final").rglob("*.webp")):
-        assert process.poll() is None, (workdir / "run.log").read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_first_final(process, workdir)
     subprocess.run([sys.executable, "-m", "i2i.cli", "-d", str(workdir), "stop"], check=True)
     assert process.wait(timeout=120) == 0, (workdir / "run.log").read_text()[-3000:]
     log = (workdir / "run.log").read_text()
