@@ -20,6 +20,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/inventory.smk"
 include: "rules/metadata.smk"
 include: "rules/places.smk"
 include: "rules/captions.smk"
@@ -38,6 +39,7 @@ onstart:
 
 onsuccess:
     stop_flux_worker()
+    report_set_aside()
 
 
 onerror:
@@ -48,4 +50,4 @@ onerror:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        all_targets,

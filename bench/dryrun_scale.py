@@ -1,7 +1,8 @@
 """How ``snakemake -n`` grows with the library: seconds and peak memory of a dry run.
 
-Builds a library of N empty placeholder photos (a dry run never opens them) in albums of 500,
-then times ``snakemake -n`` with the default profile and the given styles. ``--floor`` also
+Builds a library of N tiny JPEG photos in albums of 500, runs the inventory checkpoint once
+(so the dry run sees every job, as it does on a library that has run before), then times
+``snakemake -n`` with the default profile and the given styles. ``--floor`` also
 times the same dry run of a one-rule workflow with as many jobs (each job one output file from
 one shared input), i.e. what Snakemake itself costs per job. Run from the repository root:
 
@@ -11,6 +12,7 @@ one shared input), i.e. what Snakemake itself costs per job. Run from the reposi
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import subprocess
 import sys
@@ -19,22 +21,35 @@ import threading
 import time
 from pathlib import Path
 
+from PIL import Image
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import copy_workflow  # noqa: E402
 
 ALBUM_SIZE = 500
+INVENTORY = "results/inventory.json"
 STYLES = ["cartoon", "oil_paint", "pencil_sketch", "watercolour", "detail_enhance", "soft_focus"]
 
 
 def placeholder_library(root: Path, photos: int) -> Path:
-    """``photos`` empty ``.jpg`` files in albums of ``ALBUM_SIZE``."""
+    """``photos`` copies of one 64×64 JPEG in albums of ``ALBUM_SIZE``."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 120, 150)).save(buffer, "JPEG")
     for number in range(photos):
         album = root / f"Album {number // ALBUM_SIZE:03d}"
         album.mkdir(parents=True, exist_ok=True)
-        (album / f"IMG_{number:06d}.jpg").touch()
+        (album / f"IMG_{number:06d}.jpg").write_bytes(buffer.getvalue())
     return root
+
+
+def take_inventory(workdir: Path, extra: list[str]) -> None:
+    """Run the inventory checkpoint (when the workflow has one), as a first run would."""
+    if not (workdir / "rules" / "inventory.smk").exists():
+        return
+    command = [sys.executable, "-m", "snakemake", INVENTORY, "--quiet", "all", *extra]
+    subprocess.run(command, cwd=workdir, check=True, capture_output=True)
 
 
 ONE_RULE = """
@@ -105,8 +120,10 @@ def main() -> None:
             library = placeholder_library(root / "library", count)
             workdir = copy_workflow(root / "workflow")
             albums = -(-count // ALBUM_SIZE)
-            jobs = count * (4 + 3 * len(args.styles)) + len(args.styles) + 4 + albums
+            styles = len(args.styles)
+            jobs = count * (4 + 3 * styles) + styles + 3 * albums + 4
             config = ["--config", f"albums_dir={library}", f"styles=[{','.join(args.styles)}]"]
+            take_inventory(workdir, config)
             row = timed_row(workdir, config, args.timeout)
         sys.stdout.write(f"| {count} | {len(args.styles)} | {jobs} | {row} |\n")
         sys.stdout.flush()

@@ -49,22 +49,41 @@ def photo_entry(
     }
 
 
-def master_catalog(
-    entries: Sequence[dict[str, Any]], manifests: Sequence[Mapping[str, Any]]
+def album_catalog(
+    album: str,
+    entries: Sequence[dict[str, Any]],
+    markers: Sequence[Mapping[str, Any]],
+    styles: Sequence[str],
 ) -> dict[str, Any]:
-    """The whole catalog: photos with their published images per style."""
-    by_key = {(e["album"], e["photo"]): e for e in entries}
-    for manifest in manifests:
-        for image in manifest["images"]:
-            entry = by_key.get((image["album"], image["photo"]))
-            if entry is not None:
-                entry["styles"][manifest["style"]] = {k: image.get(k) for k in MARKER_FIELDS}
-    photos = sorted(by_key.values(), key=lambda e: (e["album"], e["photo"]))
+    """One album's photos with their published images per style (from the upload markers)."""
+    by_photo = {e["photo"]: e for e in entries}
+    for marker in markers:
+        entry = by_photo.get(marker["photo"])
+        if entry is not None:
+            entry["styles"][marker["style"]] = {k: marker.get(k) for k in MARKER_FIELDS}
+    return {
+        "album": album,
+        "styles": sorted(styles),
+        "photos": sorted(by_photo.values(), key=lambda e: e["photo"]),
+    }
+
+
+def master_catalog(
+    albums: Sequence[Mapping[str, Any]],
+    styles: Sequence[str],
+    rejected: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The whole catalog from the album catalogs; photos the inventory set aside are listed."""
+    photos = sorted(
+        (entry for album in albums for entry in album["photos"]),
+        key=lambda e: (e["album"], e["photo"]),
+    )
     return {
         "generator": f"i2i {__version__}",
-        "albums": sorted({e["album"] for e in photos}),
-        "styles": sorted(m["style"] for m in manifests),
+        "albums": sorted({a["album"] for a in albums}),
+        "styles": sorted(styles),
         "photo_count": len(photos),
         "image_count": sum(len(e["styles"]) for e in photos),
         "photos": photos,
+        "rejected": sorted(rejected, key=lambda r: (r["album"], r["photo"])),
     }

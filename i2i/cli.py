@@ -16,7 +16,7 @@ from typing import Any
 
 from i2i import I2IError, __version__
 from i2i.config import load_registry, load_yaml, select_styles, validate_config
-from i2i.export import discover
+from i2i.export import Library, Photo, discover
 
 log = logging.getLogger("i2i.cli")
 
@@ -164,6 +164,16 @@ def check_publish(config: Mapping[str, Any]) -> Iterator[Check]:
         yield Check("OK", "publish", f"{target}: AWS credentials found ({credentials.method})")
 
 
+def check_inventory(workdir: Path, library: Library) -> Iterator[Check]:
+    """Every photo vetted as the workflow's inventory does (cached verdicts): those set aside."""
+    from i2i.inventory import CACHE, summary, vet_library
+
+    record, _ = vet_library(library.photos, workdir / CACHE, os.cpu_count() or 1)
+    yield Check("WARN" if record["rejected"] else "OK", "inventory", summary(record))
+    for rejected in record["rejected"]:
+        yield Check("WARN", "set aside", f"{rejected['file']}: {rejected['reason']}")
+
+
 def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     """Every check, in order; a broken config stops the rest."""
     try:
@@ -184,6 +194,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
                 f"albums, {len(library.skipped)} files skipped",
             )
         )
+        checks += check_inventory(workdir, library)
     except I2IError as exc:
         checks.append(Check("FAIL", "library", str(exc)))
     flux = {n: s for n, s in styles.items() if s["backend"] == "flux-kontext"}
@@ -220,13 +231,57 @@ def cmd_styles(args: argparse.Namespace) -> int:
     return 0
 
 
+def inventory_photos(
+    workdir: Path, config: Mapping[str, Any]
+) -> tuple[list[Photo], list[dict[str, Any]]]:
+    """The photos the last inventory took and those it set aside; every photo before one ran."""
+    from i2i.files import read_json
+    from i2i.inventory import RECORD, accepted
+
+    library = discover(workdir / config["albums_dir"], config["extensions"])
+    if not (workdir / RECORD).exists():
+        return library.photos, []
+    record = read_json(workdir / RECORD)
+    taken = set(accepted(record))
+    return [p for p in library.photos if (p.album, p.photo) in taken], record["rejected"]
+
+
 def cmd_progress(args: argparse.Namespace) -> int:
-    from i2i.progress import format_table, summarise
+    from i2i.fallbacks import find_fallbacks
+    from i2i.progress import format_rejected, format_table, summarise
 
     workdir, config, registry = load_workflow(args)
     styles = select_styles(registry, config["styles"])
-    library = discover(workdir / config["albums_dir"], config["extensions"])
-    out(format_table(summarise(workdir, library.photos, styles), args.cores))
+    photos, rejected = inventory_photos(workdir, config)
+    out(format_table(summarise(workdir, photos, styles), args.cores))
+    if rejected:
+        out(format_rejected(rejected))
+    fallbacks = find_fallbacks(workdir, [(p.album, p.photo) for p in photos])
+    if fallbacks:
+        out(
+            f"made by a network fallback: {len(fallbacks)} file(s); "
+            "`i2i redo --fallbacks` has the next run make them again"
+        )
+    return 0
+
+
+def cmd_redo(args: argparse.Namespace) -> int:
+    from i2i.fallbacks import find_fallbacks, redo_fallbacks
+
+    if not args.fallbacks:
+        raise I2IError("i2i redo needs --fallbacks")
+    workdir, config, _ = load_workflow(args)
+    photos, _ = inventory_photos(workdir, config)
+    found = find_fallbacks(workdir, [(p.album, p.photo) for p in photos])
+    for path in found:
+        out(f"{'would redo' if args.dry_run else 'redo'} {path.relative_to(workdir)}")
+    if not args.dry_run:
+        redo_fallbacks(found)
+    done = "would be removed (dry run)" if args.dry_run else "removed"
+    out(
+        f"{len(found)} file(s) made by a network fallback {done}: the next snakemake makes "
+        "them again, and what reads them"
+    )
     return 0
 
 
@@ -255,15 +310,22 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from i2i.publish import entries, plan, plan_lines, remove_markers, verify_lines, verify_markers
+    from i2i.publish_audit import (
+        entries,
+        plan,
+        plan_lines,
+        remove_markers,
+        verify_lines,
+        verify_markers,
+    )
 
     if not (args.dry_run or args.verify):
         raise I2IError("i2i publish needs --dry-run or --verify (snakemake publishes)")
     workdir, config, registry = load_workflow(args)
     styles = select_styles(registry, config["styles"])
-    library = discover(workdir / config["albums_dir"], config["extensions"])
+    photos, _ = inventory_photos(workdir, config)
     settings = config["publish"]
-    images = entries(workdir, [(p.album, p.photo) for p in library.photos], styles, settings)
+    images = entries(workdir, [(p.album, p.photo) for p in photos], styles, settings)
     if not args.verify:
         for line in plan_lines(plan(workdir, images, settings), settings["target"]):
             out(line)
@@ -289,6 +351,13 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("styles", help="the style registry as a table")
     progress = commands.add_parser("progress", help="images done/pending, s/image, ETA")
     progress.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    redo = commands.add_parser(
+        "redo", help="have the next run make again what a network fallback made (--fallbacks)"
+    )
+    redo.add_argument(
+        "--fallbacks", action="store_true", help="captions and places made by a fallback"
+    )
+    redo.add_argument("--dry-run", action="store_true", help="list them, remove nothing")
     commands.add_parser("stop", help="finish the images in flight, then stop the running workflow")
     publish = commands.add_parser(
         "publish", help="what publishing would change (--dry-run); check markers (--verify)"
@@ -313,6 +382,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "styles": cmd_styles,
     "progress": cmd_progress,
+    "redo": cmd_redo,
     "stop": cmd_stop,
     "publish": cmd_publish,
     "stylize": cmd_stylize,

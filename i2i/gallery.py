@@ -8,16 +8,18 @@ is the root or is shared with another album, it goes to ``_albums/<album>.html``
 
 from __future__ import annotations
 
+import hashlib
 import html
 import posixpath
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from i2i.files import atomic_path, is_safe_name, write_bytes
+from i2i.publish import DEFAULT_KEY_TEMPLATE, object_key, parse_target
 
 THUMB_SIZE = 360
 THUMB_DIR = "_thumbs"
@@ -69,27 +71,23 @@ def make_thumbnail(source: Path, target: Path) -> None:
         thumb.save(tmp, "WEBP", quality=80, method=4)
 
 
-def album_keys(photos: list[Mapping[str, Any]]) -> list[str]:
+def album_keys(photos: Sequence[Mapping[str, Any]]) -> list[str]:
     """Every image key of one album, in catalog order."""
     return [image["key"] for entry in photos for image in entry["styles"].values()]
 
 
-def album_pages(albums: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, str]:
-    """The page key of each album (see the module docstring for the layout)."""
-    folders = {
-        album: posixpath.commonpath([posixpath.dirname(k) for k in keys])
-        for album, photos in albums.items()
-        if (keys := album_keys(photos))
-    }
-    pages = {}
-    for number, (album, folder) in enumerate(folders.items()):
-        shared = sum(1 for other in folders.values() if other == folder) > 1
-        if folder and not shared:
-            pages[album] = f"{folder}/{INDEX}"
-        else:
-            name = album if is_safe_name(album) else f"album-{number}"
-            pages[album] = f"{ALBUM_DIR}/{name}.html"
-    return pages
+def album_page_key(album: str, keys: Sequence[str]) -> str:
+    """Where the page of ``album`` goes: the folder its images share when that folder is the
+    album's own (its name is one of the folder's parts), else ``_albums/<album>.html``.
+
+    It depends on this album's keys alone, so each album's page is built on its own.
+    """
+    folder = posixpath.commonpath([posixpath.dirname(k) for k in keys]) if keys else ""
+    if folder and album in folder.split("/"):
+        return f"{folder}/{INDEX}"
+    if is_safe_name(album):
+        return f"{ALBUM_DIR}/{album}.html"
+    return f"{ALBUM_DIR}/album-{hashlib.sha256(album.encode()).hexdigest()[:12]}.html"
 
 
 def album_page(album: str, photos: list[Mapping[str, Any]], styles: list[str], page: str) -> bytes:
@@ -121,40 +119,74 @@ def album_page(album: str, photos: list[Mapping[str, Any]], styles: list[str], p
     return _page(album, f"{back}<h1>{html.escape(album)}</h1>{''.join(rows)}")
 
 
-def index_page(
-    albums: Mapping[str, list[Mapping[str, Any]]],
-    covers: Mapping[str, str],
-    links: Mapping[str, str],
-) -> bytes:
-    """The gallery index (key ``index.html``): one card per album with a cover thumbnail."""
+def index_page(albums: Sequence[tuple[str, int, str, str]]) -> bytes:
+    """The gallery index (key ``index.html``): a card per album as ``(album, photos, page,
+    cover)``, the cover being the key of a thumbnail."""
     cards = []
-    for album, photos in albums.items():
-        if album not in links:
-            continue
-        cover = covers.get(album)
+    for album, count, page, cover in albums:
         img = f'<img src="{relative_href(cover, INDEX)}" alt="">' if cover else ""
         cards.append(
-            f'<div class="card"><a href="{relative_href(links[album], INDEX)}">{img}'
-            f'<h2>{html.escape(album)}</h2></a><p class="meta">{len(photos)} photos</p></div>'
+            f'<div class="card"><a href="{relative_href(page, INDEX)}">{img}'
+            f'<h2>{html.escape(album)}</h2></a><p class="meta">{count} photos</p></div>'
         )
     return _page("i2i gallery", f'<h1>i2i gallery</h1><div class="grid">{"".join(cards)}</div>')
 
 
+def build_album(catalog: Mapping[str, Any], root: Path) -> str:
+    """Thumbnails and the page of one album catalog under ``root``; return the page's key."""
+    photos = catalog["photos"]
+    keys = album_keys(photos)
+    for key in keys:
+        make_thumbnail(root / key, root / thumb_key(key))
+    page = album_page_key(catalog["album"], keys)
+    write_bytes(root / page, album_page(catalog["album"], photos, catalog["styles"], page))
+    return page
+
+
+def build_index(albums: Mapping[str, tuple[int, Sequence[str]]], root: Path) -> str:
+    """The index page from each album's photo count and image keys; return its key.
+
+    It needs no album to be finished: the cover is the thumbnail of the album's first image.
+    """
+    cards = [
+        (album, count, album_page_key(album, keys), thumb_key(keys[0]) if keys else "")
+        for album, (count, keys) in albums.items()
+    ]
+    write_bytes(root / INDEX, index_page(cards))
+    return INDEX
+
+
+def planned_keys(
+    photos: Sequence[Mapping[str, str]], styles: Sequence[str], publish: Mapping[str, Any]
+) -> dict[str, tuple[int, list[str]]]:
+    """Each album's photo count and image keys in catalog order (photos, then styles, sorted),
+    from the inventory's photos and the publish settings: what the album pages will hold."""
+    target = parse_target(publish["target"])
+    template = publish.get("key_template") or DEFAULT_KEY_TEMPLATE
+    albums: dict[str, list[str]] = {}
+    for photo in sorted(photos, key=lambda p: (p["album"], p["photo"])):
+        albums.setdefault(photo["album"], []).append(photo["photo"])
+    return {
+        album: (
+            len(names),
+            [
+                object_key(template, target.prefix, album, name, style)
+                for name in names
+                for style in sorted(styles)
+            ],
+        )
+        for album, names in albums.items()
+    }
+
+
 def build_gallery(catalog: Mapping[str, Any], root: Path) -> list[str]:
-    """Write thumbnails and pages under ``root``; return the pages written (relative keys)."""
+    """Every album page and the index for a whole catalog; return the pages written."""
     albums: dict[str, list[Mapping[str, Any]]] = {}
     for entry in catalog["photos"]:
         albums.setdefault(entry["album"], []).append(entry)
-    pages = album_pages(albums)
-    covers: dict[str, str] = {}
-    for album, photos in albums.items():
-        for key in album_keys(photos):
-            make_thumbnail(root / key, root / thumb_key(key))
-            covers.setdefault(album, thumb_key(key))
-    written = []
-    for album, page in pages.items():
-        write_bytes(root / page, album_page(album, albums[album], catalog["styles"], page))
-        written.append(page)
-    write_bytes(root / INDEX, index_page(albums, covers, pages))
-    written.append(INDEX)
-    return written
+    pages = [
+        build_album({"album": album, "photos": photos, "styles": catalog["styles"]}, root)
+        for album, photos in albums.items()
+    ]
+    pages.append(build_index({a: (len(p), album_keys(p)) for a, p in albums.items()}, root))
+    return pages

@@ -9,19 +9,35 @@ output, so each per-image rule's ``run:`` block is a single call.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path as FilePath
 from typing import Any
 
 from i2i.captions import make_caption
+from i2i.export import Photo
 from i2i.files import read_json, write_json
 from i2i.flux_client import render
+from i2i.inventory import summary, vet_library
 from i2i.metadata import read_metadata
 from i2i.places import locate
+from i2i.preprocess import preprocess as prepare
 from i2i.publish import publish_to_marker
 from i2i.watermark import watermark as draw_and_tag
 
 Path = str | os.PathLike[str]
+
+log = logging.getLogger(__name__)
+
+
+def inventory(photos: Sequence[Photo], output: Path, cache_file: Path, workers: int) -> None:
+    """checkpoint inventory: vet every photo (cached verdicts), list those set aside."""
+    record, vetted = vet_library(photos, FilePath(cache_file), workers)
+    for rejected in record["rejected"]:
+        log.warning("set aside %s: %s", rejected["file"], rejected["reason"])
+    log.info("%s; %d photo(s) decoded, the rest from the cache", summary(record), vetted)
+    write_json(output, record)
 
 
 def metadata(photo: Path, output: Path, source_ref: str) -> None:
@@ -29,20 +45,27 @@ def metadata(photo: Path, output: Path, source_ref: str) -> None:
     write_json(output, read_metadata(photo, source_ref))
 
 
-def places(metadata_file: Path, output: Path, settings: Mapping[str, Any]) -> None:
+def places(metadata_file: Path, output: Path, config: Mapping[str, Any]) -> None:
     """rule places: the places record from the metadata record's GPS position."""
+    settings = config["places"]
     write_json(output, locate(read_json(metadata_file), settings["providers"], settings))
 
 
-def captions(inputs: Any, output: Path, params: Any) -> None:
+def captions(inputs: Any, output: Path, config: Mapping[str, Any]) -> None:
     """rule captions: the watermark text record (inputs: metadata, places)."""
     record = make_caption(
-        read_json(inputs.metadata), read_json(inputs.places), params.watermark, params.ollama
+        read_json(inputs.metadata), read_json(inputs.places), config["watermark"], config["ollama"]
     )
     write_json(output, record)
 
 
-def watermark(inputs: Any, output: Path, params: Any) -> None:
+def preprocess(photo: Path, output: Path, config: Mapping[str, Any]) -> None:
+    """rule preprocess: the oriented, resized WebP the styles start from."""
+    settings = config["preprocess"]
+    prepare(photo, output, settings["long_side"], settings["quality"])
+
+
+def watermark(inputs: Any, output: Path, config: Mapping[str, Any]) -> None:
     """rule watermark: the final image (inputs: styled, metadata, caption).
 
     The source reference for the EXIF comes from the metadata record, not a per-job param:
@@ -55,19 +78,20 @@ def watermark(inputs: Any, output: Path, params: Any) -> None:
         output,
         metadata_record,
         caption,
-        params.watermark,
+        config["watermark"],
         metadata_record["source_path"],
-        params.keep_gps,
+        config["publish"]["keep_gps"],
     )
 
 
-def publish(final: Path, marker: Path, wildcards: Any, params: Any) -> None:
+def publish(final: Path, marker: Path, wildcards: Any, config: Mapping[str, Any]) -> None:
     """rule publish: upload one final image and write its marker once verified."""
-    publish_to_marker(
-        final, marker, wildcards.album, wildcards.photo, wildcards.style, params.publish
-    )
+    album, photo, style = wildcards.album, wildcards.photo, wildcards.style
+    publish_to_marker(final, marker, album, photo, style, config["publish"])
 
 
-def stylize_flux(source: Path, output: Path, wildcards: Any, params: Any) -> None:
+def stylize_flux(
+    source: Path, output: Path, wildcards: Any, params: Any, config: Mapping[str, Any]
+) -> None:
     """rule stylize_flux: hand the image to the run's FLUX worker (no torch in this process)."""
-    render(source, output, wildcards.style, params.style, params.flux, params.run_dir)
+    render(source, output, wildcards.style, params.style, config["flux"])

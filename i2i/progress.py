@@ -2,11 +2,13 @@
 
 Counts come from the target files that exist, with one ``stat`` per file: about a second for
 10,000 photos × 6 styles, where ``snakemake -n`` first builds 220,000 job objects
-(bench/dryrun_scale.py). That is exact for what an interrupted run left to do, since targets
-are written atomically; a file that exists but is out of date (changed params, code or input
-content) still counts as done, and ``snakemake -n`` tells those apart. Timings come from the rules'
-``benchmark:`` files where a rule has them (stylize), else from the last line of the jobs'
-logs, where :func:`i2i.logs.job_log` writes each job's seconds.
+(bench/dryrun_scale.py). A missing file is pending, and so is every stage that reads it
+(Snakemake reruns what depends on a job it reruns). That is exact for what an interrupted
+run left to do and for deleted outputs, since targets are written atomically; a file that
+exists but is out of date (changed params, code or input content) still counts as done, and
+``snakemake -n`` tells those apart. Timings come from the rules' ``benchmark:`` files where
+a rule has them (stylize), else from the last line of the jobs' logs, where
+:func:`i2i.logs.job_log` writes each job's seconds.
 """
 
 from __future__ import annotations
@@ -93,33 +95,72 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+# The stages each stage reads: a pending stage makes every stage that reads it pending too,
+# since Snakemake reruns whatever depends on a job it reruns.
+UPSTREAM = {
+    "metadata": (),
+    "places": ("metadata",),
+    "captions": ("metadata", "places"),
+    "preprocess": (),
+    "stylize": ("preprocess",),
+    "watermark": ("stylize", "metadata", "captions"),
+    "publish": ("watermark",),
+}
+
+
+def pending_stages(
+    workdir: Path, photo: Photo, styles: Sequence[str]
+) -> tuple[set[str], dict[str, set[str]]]:
+    """The photo's pending stages, and each style's pending per-style stages.
+
+    A stage is pending when its file is missing or a stage it reads is pending.
+    """
+    photo_pending: set[str] = set()
+    for stage, pattern in PHOTO_STAGES.items():
+        missing = not (workdir / pattern.format(album=photo.album, photo=photo.photo)).exists()
+        if missing or photo_pending.intersection(UPSTREAM[stage]):
+            photo_pending.add(stage)
+    per_style: dict[str, set[str]] = {}
+    for style in styles:
+        pending = set(photo_pending)
+        for stage, pattern in STYLE_STAGES.items():
+            path = workdir / pattern.format(album=photo.album, photo=photo.photo, style=style)
+            if not path.exists() or pending.intersection(UPSTREAM[stage]):
+                pending.add(stage)
+        per_style[style] = pending - photo_pending
+    return photo_pending, per_style
+
+
 def summarise(
     workdir: Path,
     photos: Sequence[Photo],
     styles: Mapping[str, Mapping[str, Any]],
 ) -> list[Row]:
     """The summary rows for ``photos`` × ``styles`` under ``workdir``."""
+    photo_counts = dict.fromkeys(PHOTO_STAGES, 0)
+    style_counts = {(style, stage): 0 for style in styles for stage in STYLE_STAGES}
+    for photo in photos:
+        photo_pending, per_style = pending_stages(workdir, photo, list(styles))
+        for stage in photo_pending:
+            photo_counts[stage] += 1
+        for style, pending in per_style.items():
+            for stage in pending:
+                style_counts[(style, stage)] += 1
     rows = []
-    for stage, pattern in PHOTO_STAGES.items():
-        done = sum(
-            (workdir / pattern.format(album=p.album, photo=p.photo)).exists() for p in photos
-        )
+    for stage, pending in photo_counts.items():
         timings = stage_seconds(workdir, stage, "*/*")
-        rows.append(Row(stage, "", done, len(photos) - done, _mean(timings)))
+        rows.append(Row(stage, "", len(photos) - pending, pending, _mean(timings)))
     for style, definition in styles.items():
         serial = definition.get("backend") == "flux-kontext"
-        for stage, pattern in STYLE_STAGES.items():
-            done = sum(
-                (workdir / pattern.format(album=p.album, photo=p.photo, style=style)).exists()
-                for p in photos
-            )
+        for stage in STYLE_STAGES:
+            pending = style_counts[(style, stage)]
             timings = stage_seconds(workdir, stage, f"*/{glob.escape(style)}/*")
             rows.append(
                 Row(
                     stage,
                     style,
-                    done,
-                    len(photos) - done,
+                    len(photos) - pending,
+                    pending,
                     _mean(timings),
                     serial and stage == "stylize",
                 )
@@ -157,8 +198,21 @@ def format_table(rows: Sequence[Row], cores: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_html(rows: Sequence[Row], cores: int) -> str:
+def format_rejected(rejected: Sequence[Mapping[str, Any]]) -> str:
+    """Lines naming each photo the inventory set aside, with its reason."""
+    if not rejected:
+        return ""
+    lines = [f"set aside by the inventory: {len(rejected)} photo(s)"]
+    lines += [f"  {r['file']}: {r['reason']}" for r in rejected]
+    return "\n".join(lines) + "\n"
+
+
+def format_html(rows: Sequence[Row], cores: int, rejected: Sequence[Mapping[str, Any]] = ()) -> str:
     """The summary as an HTML page for the Snakemake report."""
+    aside = "".join(
+        f"<li>{html.escape(r['file'])}: {html.escape(r['reason'])}</li>" for r in rejected
+    )
+    aside = f"<h2>Set aside ({len(rejected)})</h2><ul>{aside}</ul>" if rejected else ""
     cells = "".join(
         f"<tr><td>{html.escape(r.stage)}</td><td>{html.escape(r.style)}</td><td>{r.done}</td>"
         f"<td>{r.pending}</td><td>{'' if r.mean_seconds is None else f'{r.mean_seconds:.2f}'}"
@@ -172,5 +226,5 @@ def format_html(rows: Sequence[Row], cores: int) -> str:
         "<h1>Progress and timings</h1><table><tr><th>stage</th><th>style</th><th>done</th>"
         f"<th>pending</th><th>seconds per image</th></tr>{cells}</table>"
         f"<p>ETA on {cores} core(s): {format_duration(eta_seconds(rows, cores))}</p>"
-        "</body></html>\n"
+        f"{aside}</body></html>\n"
     )

@@ -16,9 +16,8 @@ The key layout is the same for every target: ``publish.key_template`` with ``pre
 (same sha256 and size; for S3 also the same headers) is left alone and the marker says
 ``uploaded: false``. A marker is returned only once the copy has been read back and verified.
 
-``i2i publish --dry-run`` (:func:`plan`) compares the finals with the target and changes nothing;
-``i2i publish --verify`` (:func:`verify_markers`) finds markers whose copy at the target is gone
-or differs, so that removing them makes the next run publish those images again.
+``i2i publish --dry-run`` and ``--verify`` live in :mod:`i2i.publish_audit`, so that editing
+them changes nothing the publish jobs run (their code digest, see :mod:`i2i.provenance`).
 """
 
 from __future__ import annotations
@@ -27,15 +26,13 @@ import datetime as dt
 import logging
 import mimetypes
 import os
-import re
 import shutil
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 import botocore.config
@@ -50,7 +47,7 @@ from botocore.exceptions import (
 from PIL import Image
 
 from i2i import I2IError, __version__
-from i2i.files import atomic_path, is_safe_name, read_json, sha256_file, write_json
+from i2i.files import atomic_path, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +56,9 @@ DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
 DEFAULT_MAX_ATTEMPTS = 3
-FINAL = "results/final/{album}/{style}/{photo}.webp"
-MARKER = "results/published/{album}/{style}/{photo}.json"
-KEY_FIELDS = ("album", "photo", "style")
 SHA256_META = "sha256"
 MIB = 1 << 20
 MAX_POOL_CONNECTIONS = 32
-CHECK_WORKERS = 16
 AWS_CHAIN = (
     "the standard AWS credential chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
     "(and AWS_SESSION_TOKEN), AWS_PROFILE with ~/.aws/credentials or ~/.aws/config (SSO too), "
@@ -89,8 +82,6 @@ CLIENT_FIELDS = (
     "read_timeout",
 )
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
@@ -148,36 +139,6 @@ class S3Options:
         return tuple(getattr(self, name) for name in CLIENT_FIELDS)
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One image of the workflow: its final file, its marker and its key at the target."""
-
-    album: str
-    photo: str
-    style: str
-    final: Path
-    marker: Path
-    key: str
-
-
-@dataclass(frozen=True)
-class Change:
-    """One line of the publish plan: ``new``, ``changed``, ``unchanged``, ``removed`` or
-    ``not built`` (the final does not exist yet), the key and why."""
-
-    action: str
-    key: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class BadMarker:
-    """A marker whose copy at the target is gone or differs."""
-
-    marker: Path
-    reason: str
-
-
 def parse_target(target: str) -> Target:
     """``file://results/gallery`` or ``s3://bucket/some/prefix``."""
     scheme, sep, rest = target.partition("://")
@@ -216,6 +177,12 @@ def content_type(path: Path) -> str:
     return mime or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
+def timestamp(moment: dt.datetime | None) -> str | None:
+    """When the copy at the target was written, in UTC: it changes only when the copy does, so
+    a marker written again for an unchanged copy has the same bytes."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds") if moment else None
+
+
 def publish_file(source: Path, root: Path, key: str) -> dict[str, Any]:
     """Copy ``source`` to ``root/key`` unless an identical copy is already there."""
     destination = root / key
@@ -231,6 +198,7 @@ def publish_file(source: Path, root: Path, key: str) -> dict[str, Any]:
         "sha256": digest,
         "etag": None,
         "size": source.stat().st_size,
+        "time": timestamp(dt.datetime.fromtimestamp(destination.stat().st_mtime, dt.UTC)),
         "uploaded": uploaded,
     }
 
@@ -424,6 +392,7 @@ def publish_s3(
         "size": size,
         "content_type": headers["ContentType"],
         "cache_control": options.cache_control,
+        "time": timestamp((head or {}).get("LastModified")),
         "uploaded": reason is not None,
     }
 
@@ -458,7 +427,6 @@ def publish(
         "album": album,
         "photo": photo,
         "style": style,
-        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **result,
     }
 
@@ -473,260 +441,17 @@ def publish_to_marker(
     *,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Publish and write the marker JSON; on any failure no marker is written."""
+    """Publish and write the marker JSON; on any failure no marker is written.
+
+    The marker describes the copy at the target, not this job: whether this job uploaded it
+    is logged, not recorded, so a marker written again for an unchanged copy has the same
+    bytes.
+    """
     record = publish(final, album, photo, style, settings, overrides=overrides)
-    write_json(marker, record)
+    write_json(marker, {k: v for k, v in record.items() if k != "uploaded"})
     return record
 
 
 def template_of(settings: Mapping[str, Any]) -> str:
     """``publish.key_template``, or the default when it is unset or empty."""
     return settings.get("key_template") or DEFAULT_KEY_TEMPLATE
-
-
-def entries(
-    workdir: Path,
-    photos: Iterable[tuple[str, str]],
-    styles: Iterable[str],
-    settings: Mapping[str, Any],
-) -> list[Entry]:
-    """Every ``(album, photo)`` in every style: its final, its marker and its key."""
-    target = parse_target(settings["target"])
-    template = template_of(settings)
-    names = list(styles)
-    return [
-        Entry(
-            album,
-            photo,
-            style,
-            workdir / FINAL.format(album=album, style=style, photo=photo),
-            workdir / MARKER.format(album=album, style=style, photo=photo),
-            object_key(template, target.prefix, album, photo, style),
-        )
-        for album, photo in photos
-        for style in names
-    ]
-
-
-def key_shape(template: str, prefix: str) -> str:
-    """The key ``template`` gives under ``prefix`` with each field as ``\\0name\\0``."""
-    return object_key(template, prefix, *(f"\0{name}\0" for name in KEY_FIELDS))
-
-
-def key_pattern(template: str, prefix: str) -> re.Pattern[str]:
-    """A regex that matches every key ``template`` gives under ``prefix``; fields are groups."""
-    pieces = re.split(f"\0({'|'.join(KEY_FIELDS)})\0", key_shape(template, prefix))
-    regex, seen = [], set()
-    for index, piece in enumerate(pieces):
-        if index % 2 == 0:
-            regex.append(re.escape(piece))
-        elif piece in seen:
-            regex.append(f"(?P={piece})")
-        else:
-            seen.add(piece)
-            regex.append(f"(?P<{piece}>[^/]+)")
-    return re.compile("".join(regex))
-
-
-def image_key(pattern: re.Pattern[str], key: str) -> bool:
-    """True if the template could have given ``key``: its fields are safe names (this leaves
-    out gallery pages and thumbnails, hidden and temporary files)."""
-    match = pattern.fullmatch(key)
-    return match is not None and all(is_safe_name(v) for v in match.groupdict().values())
-
-
-def listing_prefix(template: str, prefix: str) -> str:
-    """The literal start that every key of ``template`` under ``prefix`` shares."""
-    return key_shape(template, prefix).split("\0")[0]
-
-
-def parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``function`` over ``items`` in threads (network and disk bound), results in order."""
-    if len(items) < 2:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(min(CHECK_WORKERS, len(items))) as pool:
-        return list(pool.map(function, items))
-
-
-class Store:
-    """Read-only access to the target of a ``publish`` config section, for plans and checks."""
-
-    def __init__(self, workdir: Path, settings: Mapping[str, Any]) -> None:
-        self.target = parse_target(settings["target"])
-        self.template = template_of(settings)
-        self.root = workdir / self.target.location
-        self.options = S3Options()
-        self.client: Any = None
-        if self.target.scheme == "s3":
-            self.options = S3Options.from_settings(settings)
-            self.client = s3_client(self.options)
-
-    def failure(self, exc: Exception, key: str) -> I2IError:
-        """A botocore failure in plain words."""
-        endpoint = self.client.meta.endpoint_url
-        return explain(exc, self.target.location, key, endpoint, self.options)
-
-    def listing(self) -> dict[str, int]:
-        """The size of every object at the target that the key template could have given."""
-        pattern = key_pattern(self.template, self.target.prefix)
-        start = listing_prefix(self.template, self.target.prefix)
-        return {key: size for key, size in self.objects(start) if image_key(pattern, key)}
-
-    def objects(self, start: str) -> Iterator[tuple[str, int]]:
-        """Every file or object at the target (under ``start`` for S3) with its size."""
-        if self.target.scheme == "file":
-            if self.root.is_dir():
-                for folder, _, names in os.walk(self.root):
-                    for name in names:
-                        path = Path(folder, name)
-                        if path.is_file():
-                            yield path.relative_to(self.root).as_posix(), path.stat().st_size
-            return
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.target.location, Prefix=start
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    yield item["Key"], item["Size"]
-        except (ClientError, BotoCoreError) as exc:
-            raise self.failure(exc, start) from exc
-
-    def head(self, key: str) -> dict[str, Any] | None:
-        """The object's HEAD answer, or None when it does not exist."""
-        try:
-            return head_object(self.client, self.target.location, key)
-        except (ClientError, BotoCoreError) as exc:
-            raise self.failure(exc, key) from exc
-
-    def difference(self, source: Path, key: str) -> str | None:
-        """Why publishing ``source`` at ``key`` would change what is there, or None."""
-        digest, size = sha256_file(source), source.stat().st_size
-        if self.target.scheme == "file":
-            copy = self.root / key
-            if not copy.is_file():
-                return "new object"
-            same = copy.stat().st_size == size and sha256_file(copy) == digest
-            return None if same else "content differs"
-        headers = s3_headers(source, self.options)
-        return upload_reason(self.head(key), digest, size, headers)
-
-    def mismatch(self, key: str, digest: str, size: int) -> str | None:
-        """What is wrong with the copy at ``key`` against a marker's sha256 and size, or None."""
-        if self.target.scheme == "file":
-            copy = self.root / key
-            if not copy.is_file():
-                return f"{copy} is missing"
-            found_size, found_digest = copy.stat().st_size, sha256_file(copy)
-        else:
-            head = self.head(key)
-            if head is None:
-                return f"s3://{self.target.location}/{key} is missing"
-            found_size = head.get("ContentLength")
-            found_digest = head.get("Metadata", {}).get(SHA256_META)
-        if found_digest != digest:
-            return f"{key}: sha256 {found_digest} at the target, {digest} in the marker"
-        if found_size != size:
-            return f"{key}: {found_size} bytes at the target, {size} in the marker"
-        return None
-
-
-def plan(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) -> list[Change]:
-    """What publishing ``images`` would do at the target, read-only: ``new``, ``changed``,
-    ``unchanged`` and ``not built`` per image, then ``removed`` for each image object at the
-    target that no image maps to (publishing leaves those in place)."""
-    store = Store(workdir, settings)
-    present = store.listing()
-
-    def change(entry: Entry) -> Change:
-        if not entry.final.is_file():
-            return Change("not built", entry.key)
-        if entry.key not in present:
-            return Change("new", entry.key)
-        if store.target.scheme == "s3" and present[entry.key] != entry.final.stat().st_size:
-            return Change("changed", entry.key, "content differs")
-        reason = store.difference(entry.final, entry.key)
-        return Change("changed", entry.key, reason) if reason else Change("unchanged", entry.key)
-
-    changes = parallel(change, images)
-    wanted = {entry.key for entry in images}
-    changes += [Change("removed", key) for key in sorted(present) if key not in wanted]
-    return changes
-
-
-def marker_problem(store: Store, entry: Entry, settings: Mapping[str, Any]) -> str | None:
-    """Why the marker of ``entry`` no longer stands for a good copy at the target, or None."""
-    try:
-        record = read_json(entry.marker)
-        digest, size = str(record["sha256"]), int(record["size"])
-        published_to = (record["target"], record["key"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"unreadable marker ({one_line(exc)})"
-    if published_to != (settings["target"], entry.key):
-        return (
-            f"published to {published_to[0]} as {published_to[1]}; the config now gives "
-            f"{settings['target']} as {entry.key}"
-        )
-    return store.mismatch(entry.key, digest, size)
-
-
-def verify_markers(
-    workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]
-) -> tuple[int, list[BadMarker]]:
-    """Check the copy behind every existing marker of ``images``; nothing is changed.
-
-    Returns how many markers were checked and the bad ones. A failure to reach the target
-    raises :class:`I2IError`: only a definite answer (missing, different) makes a marker bad.
-    """
-    store = Store(workdir, settings)
-    marked = [entry for entry in images if entry.marker.is_file()]
-    problems = parallel(lambda entry: marker_problem(store, entry, settings), marked)
-    bad = [BadMarker(e.marker, p) for e, p in zip(marked, problems, strict=True) if p]
-    return len(marked), bad
-
-
-def remove_markers(bad: Iterable[BadMarker]) -> None:
-    """Delete bad markers: the next ``snakemake`` run publishes their images again."""
-    for item in bad:
-        item.marker.unlink(missing_ok=True)
-        log.info("removed %s", item.marker)
-
-
-def plan_lines(changes: Sequence[Change], target: str) -> list[str]:
-    """The plan as text: one line per image to upload or object left over, then a summary."""
-    lines = [
-        f"{c.action:<8} {c.key}" + (f"  ({c.detail})" if c.detail else "")
-        for c in changes
-        if c.action in {"new", "changed", "removed"}
-    ]
-    counts = {action: 0 for action in ("new", "changed", "unchanged", "removed", "not built")}
-    for c in changes:
-        counts[c.action] += 1
-    summary = ", ".join(f"{n} {action}" for action, n in counts.items())
-    lines.append(f"dry run for {target}: {summary}; nothing was written or deleted")
-    if counts["removed"]:
-        lines.append(
-            "removed: no current photo and style maps to them (publishing deletes nothing)"
-        )
-    return lines
-
-
-def verify_lines(checked: int, bad: Sequence[BadMarker], workdir: Path, removed: bool) -> list[str]:
-    """The check as text: one line per bad marker, then a summary."""
-    lines = [f"bad {relative(item.marker, workdir)}: {item.reason}" for item in bad]
-    summary = f"{checked} marker(s) checked, {checked - len(bad)} good, {len(bad)} bad"
-    if bad:
-        summary += (
-            "; removed them: the next snakemake run publishes those images again"
-            if removed
-            else "; dry run: kept them"
-        )
-    return [*lines, summary]
-
-
-def relative(path: Path, workdir: Path) -> str:
-    """``path`` relative to ``workdir`` when it is inside it."""
-    try:
-        return str(path.relative_to(workdir))
-    except ValueError:
-        return str(path)

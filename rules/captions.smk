@@ -10,8 +10,8 @@ rule captions:
     conda:
         "../envs/i2i.yaml"
     params:
-        watermark=config["watermark"],
-        ollama=config["ollama"],
+        settings=output_settings("captions"),
+        code=rule_code("captions"),
     run:
         with job_log(log[0], input.metadata):
-            jobs.captions(input, output[0], params)
+            jobs.captions(input, output[0], config)

@@ -1,5 +1,6 @@
 localrules:
     style_manifest,
+    album_catalog,
     catalog,
 
 
@@ -12,20 +13,46 @@ rule style_manifest:
     output:
         "results/catalog/styles/{style}.json",
     log:
-        "logs/catalog/{style}.log",
+        "logs/catalog/styles/{style}.log",
     conda:
         "../envs/i2i.yaml"
+    params:
+        code=rule_code("style_manifest"),
     script:
         "../scripts/style_manifest.py"
 
 
-rule catalog:
-    """The whole catalog, gathered from the per-photo files: results/catalog/master.json."""
+rule album_catalog:
+    """One album's photos, places, captions and published images: a failed image holds back
+    its own album's catalog, never another album's."""
     input:
-        metadata=per_photo("results/metadata/{album}/{photo}.json"),
-        places=per_photo("results/places/{album}/{photo}.json"),
-        captions=per_photo("results/captions/{album}/{photo}.json"),
-        manifests=[f"results/catalog/styles/{style}.json" for style in STYLES],
+        metadata=lambda wc: per_photo("results/metadata/{album}/{photo}.json", wc.album),
+        places=lambda wc: per_photo("results/places/{album}/{photo}.json", wc.album),
+        captions=lambda wc: per_photo("results/captions/{album}/{photo}.json", wc.album),
+        markers=lambda wc: per_style(
+            "results/published/{album}/{style}/{photo}.json", wc.album
+        ),
+    output:
+        "results/catalog/albums/{album}.json",
+    log:
+        "logs/catalog/albums/{album}.log",
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        photos=lambda wc: [p.photo for p in accepted_photos(wc.album)],
+        styles=list(STYLES),
+        code=rule_code("album_catalog"),
+    script:
+        "../scripts/album_catalog.py"
+
+
+rule catalog:
+    """The whole catalog, gathered from the album catalogs: results/catalog/master.json."""
+    input:
+        albums=lambda wc: [
+            f"results/catalog/albums/{a}.json" for a in accepted_albums()
+        ],
+        inventory="results/inventory.json",
     output:
         "results/catalog/master.json",
     log:
@@ -33,6 +60,7 @@ rule catalog:
     conda:
         "../envs/i2i.yaml"
     params:
-        photos=photo_keys(),
+        styles=list(STYLES),
+        code=rule_code("catalog"),
     script:
         "../scripts/catalog.py"

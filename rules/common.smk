@@ -8,12 +8,15 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.logging import logger
 
-from i2i import I2IError, dag_gc, jobs, runcontrol
+from i2i import I2IError, dag_gc, jobs, provenance, runcontrol
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
-from i2i.flux_client import host_run_dir, stop
+from i2i.files import read_json
+from i2i.flux_client import RUN_DIR, host_run_dir, stop
+from i2i.inventory import CACHE as INVENTORY_CACHE
+from i2i.inventory import RECORD as INVENTORY
+from i2i.inventory import accepted, split_present, summary
 from i2i.logs import job_log, warnings_to_console
-from i2i.preprocess import preprocess
 from i2i.publish import parse_target
 from i2i.stylize import stylize
 
@@ -29,10 +32,12 @@ except I2IError as error:
     raise WorkflowError(str(error)) from None
 
 PHOTOS = LIBRARY.by_key()
-ALBUMS = LIBRARY.albums()
+# Photos that can be opened go to the inventory checkpoint; a dangling link or an unreadable
+# file must never become a rule input (Snakemake would stop the whole run), so it is set aside
+# here and listed by the inventory with its reason.
+PRESENT, UNUSABLE = split_present(LIBRARY.photos)
 CLASSIC_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "classic")
 FLUX_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "flux-kontext")
-FLUX_RUN_DIR = ".i2i/worker"
 
 
 def _alternatives(names):
@@ -65,33 +70,121 @@ def source_ref(wildcards):
     return f"{found.album}/{found.path.name}"
 
 
+STYLE_SETTINGS = {name: provenance.style_settings(s) for name, s in REGISTRY.items()}
+
+
 def style_definition(wildcards):
-    return REGISTRY[wildcards.style]
+    """The style's registry entry as the stylize rules' params (its rerun trigger)."""
+    return STYLE_SETTINGS[wildcards.style]
+
+
+def output_settings(rule):
+    """The config values that ``rule``'s outputs are made from (its ``params`` rerun trigger)."""
+    return provenance.output_settings(config, rule)
+
+
+def rule_code(rule):
+    """Digest of the code that makes ``rule``'s outputs: an edit there reruns the rule."""
+    return provenance.rule_code(rule)
+
+
+PHOTO_OUTPUTS = (
+    "results/metadata/{album}/{photo}.json",
+    "results/places/{album}/{photo}.json",
+    "results/captions/{album}/{photo}.json",
+    "results/preprocessed/{album}/{photo}.webp",
+)
+STYLE_OUTPUTS = (
+    "results/styled/{album}/{style}/{photo}.webp",
+    "results/final/{album}/{style}/{photo}.webp",
+    "results/published/{album}/{style}/{photo}.json",
+)
+
+
+_accepted_cache = {}
+
+
+def accepted_photos(album=None):
+    """The photos the inventory took (of one album when given), in library order.
+
+    Calling it makes the caller wait for the inventory checkpoint. The inventory file is read
+    once per version (its path and modification time), not once per job.
+    """
+    path = checkpoints.inventory.get().output[0]
+    stamp = (path, Path(path).stat().st_mtime_ns)
+    if stamp not in _accepted_cache:
+        keys = set(accepted(read_json(path)))
+        taken = [p for p in LIBRARY.photos if (p.album, p.photo) in keys]
+        by_album = {}
+        for p in taken:
+            by_album.setdefault(p.album, []).append(p)
+        _accepted_cache.clear()
+        _accepted_cache[stamp] = (taken, by_album)
+    taken, by_album = _accepted_cache[stamp]
+    return taken if album is None else by_album.get(album, [])
+
+
+def accepted_albums():
+    """Albums with at least one photo the inventory took, sorted."""
+    return sorted({p.album for p in accepted_photos()})
 
 
 def per_photo(pattern, album=None, **fields):
-    """``pattern`` filled for every photo (of one album when given), plus ``fields``."""
+    """``pattern`` filled for every accepted photo (of one album when given), plus ``fields``."""
     return [
         pattern.format(album=p.album, photo=p.photo, **fields)
-        for p in LIBRARY.photos
-        if album is None or p.album == album
+        for p in accepted_photos(album)
     ]
 
 
-def photo_keys():
-    return [[p.album, p.photo] for p in LIBRARY.photos]
+def per_style(pattern, album=None):
+    """``pattern`` filled for every accepted photo (of one album when given) and style."""
+    return [
+        pattern.format(album=p.album, photo=p.photo, style=style)
+        for p in accepted_photos(album)
+        for style in STYLES
+    ]
 
 
-def all_targets():
-    targets = ["results/catalog/master.json"]
-    targets += [f"results/report/contact_sheets/{album}.jpg" for album in ALBUMS]
-    targets.append("results/report/progress.html")
+def photo_targets(photos):
+    """Every per-photo and per-image output: a deleted one is rebuilt by plain ``snakemake``."""
+    targets = []
+    for p in photos:
+        targets += [
+            pattern.format(album=p.album, photo=p.photo) for pattern in PHOTO_OUTPUTS
+        ]
+        targets += [
+            pattern.format(album=p.album, photo=p.photo, style=style)
+            for style in STYLES
+            for pattern in STYLE_OUTPUTS
+        ]
+    return targets
+
+
+def all_targets(wildcards):
+    """Everything the workflow builds for the photos the inventory took."""
+    photos = accepted_photos()
+    albums = accepted_albums()
+    targets = photo_targets(photos)
+    targets += [f"results/catalog/albums/{album}.json" for album in albums]
+    targets += [f"results/catalog/styles/{style}.json" for style in STYLES]
+    targets += [f"results/report/contact_sheets/{album}.jpg" for album in albums]
+    targets += ["results/catalog/master.json", "results/report/progress.html"]
     if TARGET.scheme == "file":
+        targets += [f"results/published/gallery/{album}.json" for album in albums]
         targets.append("results/published/gallery.json")
     return targets
 
 
+def report_set_aside():
+    """At the end of a run: one line on the photos the inventory set aside, if any."""
+    if Path(INVENTORY).exists():
+        record = read_json(INVENTORY)
+        if record["rejected"]:
+            logger.warning(f"i2i: {summary(record)}")
+
+
 def stop_flux_worker():
     """The run is over: free the GPU now instead of after the worker's idle timeout."""
-    if stop(host_run_dir(FLUX_RUN_DIR)):
+    if stop(host_run_dir(RUN_DIR)):
         logger.info("stopped the FLUX worker")

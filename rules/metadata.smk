@@ -10,6 +10,7 @@ rule metadata:
         "../envs/i2i.yaml"
     params:
         source_ref=source_ref,
+        code=rule_code("metadata"),
     run:
         with job_log(log[0], input.photo):
             jobs.metadata(input.photo, output[0], params.source_ref)

@@ -9,7 +9,8 @@ rule places:
     conda:
         "../envs/i2i.yaml"
     params:
-        places=config["places"],
+        settings=output_settings("places"),
+        code=rule_code("places"),
     run:
         with job_log(log[0], input.metadata):
-            jobs.places(input.metadata, output[0], params.places)
+            jobs.places(input.metadata, output[0], config)

@@ -9,8 +9,8 @@ rule preprocess:
     conda:
         "../envs/i2i.yaml"
     params:
-        long_side=config["preprocess"]["long_side"],
-        quality=config["preprocess"]["quality"],
+        settings=output_settings("preprocess"),
+        code=rule_code("preprocess"),
     run:
         with job_log(log[0], input.photo):
-            preprocess(input.photo, output[0], params.long_side, params.quality)
+            jobs.preprocess(input.photo, output[0], config)

@@ -9,26 +9,46 @@ rule publish:
     conda:
         "../envs/i2i.yaml"
     params:
-        publish=config["publish"],
+        settings=output_settings("publish"),
+        code=rule_code("publish"),
     run:
         with job_log(log[0], input[0]):
-            jobs.publish(input[0], output[0], wildcards, params)
+            jobs.publish(input[0], output[0], wildcards, config)
 
 
-rule gallery:
-    """Browsable pages (index + one per album) with thumbnails for a file:// target."""
+rule gallery_album:
+    """One album's page and thumbnails for a file:// target."""
     input:
-        "results/catalog/master.json",
+        "results/catalog/albums/{album}.json",
     output:
-        "results/published/gallery.json",
+        "results/published/gallery/{album}.json",
     log:
-        "logs/gallery/gallery.log",
-    benchmark:
-        "benchmarks/gallery/gallery.tsv"
+        "logs/gallery/{album}.log",
     conda:
         "../envs/i2i.yaml"
     params:
         root=TARGET.location,
+        code=rule_code("gallery"),
+    script:
+        "../scripts/gallery_album.py"
+
+
+rule gallery:
+    """The gallery's index page for a file:// target: every album the inventory took, so it
+    never waits for an album that failed."""
+    input:
+        INVENTORY,
+    output:
+        "results/published/gallery.json",
+    log:
+        "logs/gallery/index.log",
+    conda:
+        "../envs/i2i.yaml"
+    params:
+        root=TARGET.location,
+        styles=sorted(STYLES),
+        settings=output_settings("publish"),
+        code=rule_code("gallery"),
     script:
         "../scripts/gallery.py"
 

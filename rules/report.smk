@@ -23,8 +23,9 @@ rule contact_sheet:
     conda:
         "../envs/i2i.yaml"
     params:
-        photos=lambda wc: [p.photo for p in LIBRARY.photos if p.album == wc.album],
+        photos=lambda wc: [p.photo for p in accepted_photos(wc.album)],
         styles=list(STYLES),
+        code=rule_code("contact_sheet"),
     script:
         "../scripts/contact_sheet.py"
 
@@ -32,7 +33,8 @@ rule contact_sheet:
 rule progress_report:
     """Images done and pending per stage and style, seconds per image and the ETA."""
     input:
-        "results/catalog/master.json",
+        catalog="results/catalog/master.json",
+        inventory="results/inventory.json",
     output:
         report(
             "results/report/progress.html",
@@ -44,8 +46,7 @@ rule progress_report:
     conda:
         "../envs/i2i.yaml"
     params:
-        photos=LIBRARY.photos,
         styles=STYLES,
-        cores=workflow.cores,
+        code=rule_code("progress_report"),
     script:
         "../scripts/progress_report.py"

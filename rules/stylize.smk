@@ -15,6 +15,7 @@ rule stylize_classic:
     threads: 1
     params:
         style=style_definition,
+        code=rule_code("stylize_classic"),
     run:
         with job_log(log[0], input[0]):
             stylize(input[0], output[0], params.style, threads)
@@ -40,8 +41,8 @@ rule stylize_flux:
         gpu=1,
     params:
         style=style_definition,
-        flux=config["flux"],
-        run_dir=FLUX_RUN_DIR,
+        settings=output_settings("stylize_flux"),
+        code=rule_code("stylize_flux"),
     run:
         with job_log(log[0], input[0]):
-            jobs.stylize_flux(input[0], output[0], wildcards, params)
+            jobs.stylize_flux(input[0], output[0], wildcards, params, config)

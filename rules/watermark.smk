@@ -17,8 +17,8 @@ rule watermark:
     conda:
         "../envs/i2i.yaml"
     params:
-        watermark=config["watermark"],
-        keep_gps=config["publish"]["keep_gps"],
+        settings=output_settings("watermark"),
+        code=rule_code("watermark"),
     run:
         with job_log(log[0], input.styled):
-            jobs.watermark(input, output[0], params)
+            jobs.watermark(input, output[0], config)

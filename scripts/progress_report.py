@@ -1,11 +1,16 @@
 """Snakemake entry point of rule progress_report."""
 
+import os
 from pathlib import Path
 
-from i2i.files import write_bytes
+from i2i.export import Photo
+from i2i.files import read_json, write_bytes
 from i2i.logs import job
 from i2i.progress import format_html, summarise
 
 with job(snakemake.log, snakemake.output[0]):
-    rows = summarise(Path.cwd(), snakemake.params.photos, snakemake.params.styles)
-    write_bytes(snakemake.output[0], format_html(rows, snakemake.params.cores).encode("utf-8"))
+    inventory = read_json(snakemake.input.inventory)
+    photos = [Photo(p["album"], p["photo"], Path(p["file"])) for p in inventory["photos"]]
+    rows = summarise(Path.cwd(), photos, snakemake.params.styles)
+    page = format_html(rows, os.cpu_count() or 1, inventory["rejected"])
+    write_bytes(snakemake.output[0], page.encode("utf-8"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -72,6 +73,51 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+NOBODY = 65534
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """``command`` run as user nobody when the tests run as root (root reads any file)."""
+    if os.geteuid() != 0:
+        return command
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *command]
+
+
+@pytest.fixture
+def shared_tmp() -> Path:
+    """A temp folder that user nobody can enter and write (pytest's own is root-only)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="i2i-shared-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The ``Job stats`` table of a dry run as ``{rule: count}`` (empty: nothing to be done)."""
+    if "Job stats:" not in dry_run_output:
+        assert "Nothing to be done" in dry_run_output, dry_run_output[-2000:]
+        return {}
+    table = dry_run_output.split("Job stats:")[-1]
+    counts = {}
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+        if line.strip().startswith("total"):
+            break
+    return counts
+
+
+def planned(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs per rule that ``snakemake -n`` plans in ``workdir`` (``all`` left out)."""
+    result = snakemake(workdir, "-n", *args)
+    counts = job_counts(result.stdout + result.stderr)
+    counts.pop("all", None)
+    return counts
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
     """A headless Chromium page (skipped with the install command when Chromium is missing)."""
@@ -82,3 +128,30 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     pytest.importorskip("websocket", reason="pip install websocket-client")
     with running_browser(tmp_path_factory.mktemp("chromium-profile")) as tools:
         yield tools
+
+
+def _skips_fail() -> bool:
+    """Under CI (``CI=true``) a skipped test is a failure: CI installs everything tests need."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Turn a skip into a failure under CI, naming why it would have been skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if _skips_fail() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """A module skipped while it is collected (``importorskip``) fails under CI too."""
+    outcome = yield
+    report = outcome.get_result()
+    if _skips_fail() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from i2i.catalog import master_catalog, photo_entry, style_manifest
+from i2i.catalog import album_catalog, master_catalog, photo_entry, style_manifest
 from i2i.contact_sheet import contact_sheet
 
 
@@ -53,9 +53,15 @@ def test_master_catalog_gathers_photos_and_styles() -> None:
     }
     caption = {"watermark_text": "i2i © 2024 ♋ Paris, France", "source": "template"}
     entries = [photo_entry("A", "p", metadata(), places, caption)]
-    manifests = [style_manifest(s, [marker("A", "p", s)]) for s in ("ink", "oil")]
-    catalog = master_catalog(entries, manifests)
-    assert catalog["photo_count"] == 1 and catalog["image_count"] == 2
+    markers = [marker("A", "p", s) for s in ("oil", "ink")]
+    album = album_catalog("A", entries, markers, ["oil", "ink"])
+    assert album["styles"] == ["ink", "oil"]
+    other = album_catalog("B", [photo_entry("B", "q", metadata(), places, caption)], [], ["ink"])
+    rejected = [{"album": "B", "photo": "bad", "file": "B/bad.jpg", "reason": "truncated"}]
+    catalog = master_catalog([other, album], ["oil", "ink"], rejected)
+    assert catalog["albums"] == ["A", "B"] and catalog["rejected"] == rejected
+    assert catalog["photo_count"] == 2 and catalog["image_count"] == 2
+    assert "time" not in catalog["photos"][0]["styles"]["ink"]
     entry = catalog["photos"][0]
     assert entry["location_formatted"] == "Paris, France"
     assert entry["watermark_text"].startswith("i2i ©")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,67 @@ def test_eta_spreads_cpu_work_but_not_gpu_work() -> None:
     assert eta_seconds(rows[:1], 2) == 5.0
     assert eta_seconds(rows, 2) == 300.0
     assert format_duration(3723) == "1h 02m 03s" and format_duration(65) == "1m 05s"
+
+
+def odd_album(root: Path, repo: Path) -> Path:
+    """An album of one good photo, one empty file and one text file named .jpg."""
+    album = root / "albums" / "Mixed"
+    album.mkdir(parents=True)
+    source = repo / "sample" / "albums" / "Space Coast" / "falcon9_launch.jpg"
+    (album / "good.jpg").write_bytes(source.read_bytes())
+    (album / "empty.jpg").touch()
+    (album / "notes.jpg").write_text("not a photo\n", encoding="utf-8")
+    return root / "albums"
+
+
+def test_check_lists_the_photos_the_inventory_sets_aside(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    albums = odd_album(tmp_path, repo)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump({"albums_dir": str(albums), "styles_file": str(repo / "styles.yaml")})
+    )
+    main(["-d", str(tmp_path), "--configfile", str(config), "check"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "WARN inventory: 1 photo(s) taken, 2 set aside (see results/inventory.json)" in lines
+    assert "WARN set aside: Mixed/empty.jpg: empty file (0 bytes), not an image" in lines
+    assert any(line.startswith("WARN set aside: Mixed/notes.jpg: not an image") for line in lines)
+    assert (tmp_path / "cache" / "inventory.json").is_file()
+
+
+def test_progress_shows_set_aside_photos_and_fallbacks(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    albums = odd_album(tmp_path, repo)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"albums_dir": str(albums), "styles_file": str(repo / "styles.yaml"), "styles": []}
+        )
+    )
+    results = tmp_path / "results"
+    (results / "captions" / "Mixed").mkdir(parents=True)
+    (results / "inventory.json").write_text(
+        json.dumps(
+            {
+                "photos": [{"album": "Mixed", "photo": "good", "file": "Mixed/good.jpg"}],
+                "rejected": [
+                    {"album": "Mixed", "photo": "empty", "file": "Mixed/empty.jpg", "reason": "x"}
+                ],
+            }
+        )
+    )
+    caption = results / "captions" / "Mixed" / "good.json"
+    caption.write_text(json.dumps({"fallback": True, "watermark_text": "t"}))
+    args = ["-d", str(tmp_path), "--configfile", str(config)]
+    assert main([*args, "progress"]) == 0
+    text = capsys.readouterr().out
+    assert "set aside by the inventory: 1 photo(s)\n  Mixed/empty.jpg: x" in text
+    assert "made by a network fallback: 1 file(s)" in text
+    assert main([*args, "redo", "--fallbacks", "--dry-run"]) == 0
+    assert "would redo results/captions/Mixed/good.json" in capsys.readouterr().out
+    assert caption.exists()
+    assert main([*args, "redo", "--fallbacks"]) == 0
+    assert "1 file(s) made by a network fallback removed" in capsys.readouterr().out
+    assert not caption.exists()

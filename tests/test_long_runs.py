@@ -218,27 +218,6 @@ def test_stop_file_finishes_jobs_in_flight_and_exits_cleanly(
     assert finals(workdir) == reference
 
 
-def test_bad_photos_fail_alone_and_the_rest_completes(tmp_path: Path) -> None:
-    workdir = copy_workflow(tmp_path / "work")
-    album = workdir / "sample" / "albums" / "Space Coast"
-    good = (album / "falcon9_launch.jpg").read_bytes()
-    (album / "corrupt.jpg").write_bytes(good[:200] + b"\x00" * 5000 + good[5200:])
-    (album / "truncated.heic").write_bytes((album / "deep_field.heic").read_bytes()[:3000])
-    (album / "empty.jpg").write_bytes(b"")
-    (album / "notes.jpg").write_text("shopping list, not a photo\n")
-    result = snakemake(workdir, "--config", "styles=[cartoon]", check=False)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    for name in ("truncated.heic", "empty.jpg", "notes.jpg"):
-        assert name in output, name
-    final = workdir / "results" / "final"
-    for photo in ("falcon9_launch", "eileen_collins", "deep_field"):
-        assert (final / "Space Coast" / "cartoon" / f"{photo}.webp").is_file()
-    assert len(list((final / "Côte d'Azur & Paris" / "cartoon").glob("*.webp"))) == 3
-    for photo in ("truncated", "empty", "notes"):
-        assert not (final / "Space Coast" / "cartoon" / f"{photo}.webp").exists()
-
-
 def test_report_opens_in_chromium(browser, tmp_path: Path) -> None:
     from chromium import open_page, problems
 

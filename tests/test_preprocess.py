@@ -8,6 +8,8 @@ import os
 import random
 import re
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,8 @@ from test_metadata import heic, marked, upright_of
 from i2i import I2IError
 from i2i.metadata import NOT_AN_IMAGE, register_heif
 from i2i.preprocess import check_photo, load_for_styling, preprocess, target_size
+
+from conftest import REPO, unprivileged
 
 
 @pytest.mark.parametrize(
@@ -260,18 +264,16 @@ def test_a_low_pixel_limit_makes_a_bomb(tmp_path: Path, monkeypatch: pytest.Monk
         check_photo(path)
 
 
-@pytest.mark.skipif(
-    os.geteuid() == 0,
-    reason="root reads files whatever their permissions; see test_permission_denied_is_a_reason",
-)
-def test_unreadable_file_is_refused(tmp_path: Path) -> None:
-    path = GOOD["good.jpg"](tmp_path / "locked.jpg")
+def test_unreadable_file_is_refused(shared_tmp: Path) -> None:
+    path = GOOD["good.jpg"](shared_tmp / "locked.jpg")
     path.chmod(0)
-    try:
-        with pytest.raises(I2IError, match=r"^cannot read: permission denied$"):
-            check_photo(path)
-    finally:
-        path.chmod(0o644)
+    script = (
+        "import sys\nfrom i2i import I2IError\nfrom i2i.preprocess import check_photo\n"
+        "try:\n    check_photo(sys.argv[1])\nexcept I2IError as exc:\n    print(exc)\n"
+    )
+    command = unprivileged([sys.executable, "-c", script, str(path)])
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == "cannot read: permission denied"
 
 
 def test_permission_denied_is_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

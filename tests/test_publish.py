@@ -34,13 +34,13 @@ from i2i.publish import (
     S3Options,
     clear_s3_clients,
     explain,
-    key_pattern,
     object_key,
     parse_target,
     publish,
     publish_to_marker,
     s3_client,
 )
+from i2i.publish_audit import key_pattern
 
 moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
 
@@ -294,6 +294,20 @@ def test_dropped_connection_is_retried_and_marker_follows_success(
     assert marker_path.is_file()
     assert record["uploaded"] is True
     assert s3.head_object(Bucket=bucket, Key=KEY)["Metadata"]["sha256"] == record["sha256"]
+
+
+def test_a_marker_written_again_for_an_unchanged_copy_has_the_same_bytes(
+    proxy: FaultProxy, bucket: str, image: Path, tmp_path: Path
+) -> None:
+    for config in ({"target": f"file://{tmp_path / 'site'}"}, settings(proxy, bucket)):
+        marker_path = tmp_path / "marker.json"
+        first = publish_to_marker(image, marker_path, ALBUM, PHOTO, STYLE, config)
+        written = marker_path.read_bytes()
+        time.sleep(1.1)
+        second = publish_to_marker(image, marker_path, ALBUM, PHOTO, STYLE, config)
+        assert (first["uploaded"], second["uploaded"]) == (True, False)
+        assert marker_path.read_bytes() == written
+        assert "uploaded" not in json.loads(written) and json.loads(written)["time"]
 
 
 def test_no_marker_when_the_upload_keeps_failing(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -16,24 +15,11 @@ from i2i.export import discover
 from i2i.files import sha256_file
 from i2i.progress import summarise
 
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.workflow
 
 STYLE = "cartoon"
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    """The ``Job stats`` table of a dry run as ``{rule: count}``."""
-    table = dry_run_output.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines():
-        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if match and match.group(1) != "total":
-            counts[match.group(1)] = int(match.group(2))
-        if line.strip().startswith("total"):
-            break
-    return counts
 
 
 @pytest.fixture(scope="module")

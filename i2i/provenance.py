@@ -1,0 +1,237 @@
+"""What a rule's outputs depend on besides its input files: settings and code.
+
+Snakemake reruns a job when its ``params`` differ from those recorded when it last ran (the
+``params`` rerun trigger). Each rule's params are built here from exactly the config values
+that change its output bytes, plus a digest of the code that produces them. Operational
+settings (timeouts, endpoints of services, caches, devices, retries) are left out, so changing
+them reruns nothing; changing the code of a stage reruns that stage and what depends on it,
+with no version to bump by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+PACKAGE = "i2i"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# The config values each rule's outputs are made from, as {section: keys}. Every key of the
+# config schema is either here, in OPERATIONAL, or in LIBRARY_KEYS (tests/test_rebuild.py
+# checks that, and that a dry run after changing each key reruns exactly these rules).
+RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
+    "places": {"places": ("providers", "precision", "landmarks_radius_m")},
+    "captions": {
+        "watermark": ("brand", "template"),
+        "ollama": ("enabled", "model", "seed", "temperature", "max_length"),
+    },
+    "preprocess": {"preprocess": ("long_side", "quality")},
+    "stylize_flux": {"flux": ("model", "dtype", "quantize")},
+    "watermark": {
+        "watermark": (
+            "brand",
+            "artist",
+            "copyright",
+            "font",
+            "position",
+            "opacity",
+            "size",
+            "margin",
+            "quality",
+        ),
+        "publish": ("keep_gps",),
+    },
+    "publish": {
+        "publish": ("target", "key_template", "endpoint_url", "region", "acl", "cache_control"),
+    },
+}
+
+# Registry entry fields that describe a style and change none of its images.
+STYLE_NOTES: frozenset[str] = frozenset({"description", "source"})
+
+# Publish settings that only an s3:// target reads.
+S3_ONLY: frozenset[str] = frozenset({"endpoint_url", "region", "acl", "cache_control"})
+
+# Settings that change how a job runs, never what it writes.
+OPERATIONAL: frozenset[str] = frozenset(
+    {
+        "places.cache",
+        "places.cache_only",
+        "places.user_agent",
+        "places.timeout",
+        "places.rate_limits",
+        "places.endpoints",
+        "places.retries",
+        "places.backoff",
+        "ollama.endpoint",
+        "ollama.timeout",
+        "ollama.retries",
+        "ollama.backoff",
+        "flux.device",
+        "flux.offload",
+        "flux.idle_timeout",
+        "publish.connect_timeout",
+        "publish.read_timeout",
+        "publish.max_attempts",
+    }
+)
+
+# Keys that decide which photos and styles there are (which jobs exist), not what a job writes.
+LIBRARY_KEYS: frozenset[str] = frozenset({"albums_dir", "extensions", "styles_file", "styles"})
+
+# The modules whose code makes each rule's outputs; the package modules they import count too.
+RULE_CODE: dict[str, tuple[str, ...]] = {
+    "inventory": ("i2i.inventory",),
+    "metadata": ("i2i.metadata",),
+    "places": ("i2i.places",),
+    "captions": ("i2i.captions",),
+    "preprocess": ("i2i.preprocess",),
+    "stylize_classic": ("i2i.stylize", "i2i.backends.classic"),
+    "stylize_flux": ("i2i.flux_client", "i2i.flux_worker", "i2i.backends.flux"),
+    "watermark": ("i2i.watermark",),
+    "publish": ("i2i.publish",),
+    "style_manifest": ("i2i.catalog",),
+    "album_catalog": ("i2i.catalog",),
+    "catalog": ("i2i.catalog",),
+    "contact_sheet": ("i2i.contact_sheet",),
+    "progress_report": ("i2i.progress",),
+    "gallery": ("i2i.gallery",),
+}
+
+# Modules that only run jobs (logging, scheduling, run control, the geocode cache's storage
+# and locks): they never change an output.
+NOT_OUTPUT_CODE: frozenset[str] = frozenset(
+    {
+        "i2i.logs",
+        "i2i.dag_gc",
+        "i2i.runcontrol",
+        "i2i.cli",
+        "i2i.jobs",
+        "i2i.provenance",
+        "i2i.geocache",
+    }
+)
+
+
+def output_settings(config: Mapping[str, Any], rule: str) -> dict[str, dict[str, Any]]:
+    """The config values that ``rule``'s outputs are made from, as ``{section: {key: value}}``.
+
+    Ollama's settings count only while it is enabled (a disabled model writes nothing), and
+    the S3 settings only for an ``s3://`` target.
+    """
+    chosen: dict[str, dict[str, Any]] = {}
+    for section, keys in RULE_SETTINGS.get(rule, {}).items():
+        values = config.get(section, {})
+        if section == "ollama" and not values.get("enabled"):
+            keys = ("enabled",)
+        if section == "publish" and not str(values.get("target", "")).startswith("s3://"):
+            keys = tuple(k for k in keys if k not in S3_ONLY)
+        chosen[section] = {key: values.get(key) for key in keys}
+    return chosen
+
+
+def canonical(value: Any) -> Any:
+    """``value`` with every mapping's keys sorted: the same params whatever the YAML order."""
+    if isinstance(value, Mapping):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    return value
+
+
+def style_settings(style: Mapping[str, Any]) -> dict[str, Any]:
+    """A registry entry as the stylize rules' params: what renders the style, in a canonical
+    order; the description and the source note write nothing."""
+    return canonical({k: v for k, v in style.items() if k not in STYLE_NOTES})
+
+
+def module_file(name: str) -> Path:
+    """The source file of package module ``name`` (``i2i.backends.classic``)."""
+    relative = Path(*name.split(".")[1:])
+    package = PACKAGE_DIR / relative / "__init__.py"
+    return package if package.exists() else (PACKAGE_DIR / relative).with_suffix(".py")
+
+
+def _imported_modules(tree: ast.Module, name: str) -> set[str]:
+    """Package modules that module ``name`` imports (absolute and relative imports)."""
+    found: set[str] = set()
+    is_package = module_file(name).name == "__init__.py"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name if is_package else name.rsplit(".", 1)[0]
+                parts = anchor.split(".")[: len(anchor.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {
+        module
+        for module in found
+        if (module == PACKAGE or module.startswith(PACKAGE + ".")) and module_file(module).exists()
+    }
+
+
+def _without_docstrings(tree: ast.Module) -> ast.Module:
+    """``tree`` with module, class and function docstrings removed (they change no output)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+@cache
+def _parsed(name: str) -> tuple[str, frozenset[str]]:
+    """The normalised code of one module (no comments, docstrings or layout) and its imports."""
+    path = module_file(name)
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    imports = frozenset(_imported_modules(tree, name))
+    return ast.dump(_without_docstrings(tree)), imports
+
+
+def module_closure(roots: Iterable[str]) -> list[str]:
+    """``roots`` and every package module they import, directly or not, sorted."""
+    seen: set[str] = set()
+    queue = [r for r in roots if r not in NOT_OUTPUT_CODE]
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        queue.extend(m for m in _parsed(name)[1] if m not in seen and m not in NOT_OUTPUT_CODE)
+    return sorted(seen)
+
+
+def code_digest(roots: Iterable[str]) -> str:
+    """A digest of the code of ``roots`` and the package modules they import.
+
+    Comments, docstrings and formatting do not count; any other change does.
+    """
+    digest = hashlib.sha256()
+    for name in module_closure(roots):
+        digest.update(f"{name}\n{_parsed(name)[0]}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def rule_code(rule: str) -> str:
+    """The code digest of ``rule`` (a rule without an entry in RULE_CODE has none)."""
+    roots = RULE_CODE.get(rule, ())
+    return code_digest(roots) if roots else ""
+
+
+def rule_params(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
+    """``params`` entries for ``rule``: its output settings and its code digest."""
+    return {**output_settings(config, rule), "code": rule_code(rule)}

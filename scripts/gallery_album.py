@@ -1,0 +1,12 @@
+"""Snakemake entry point of rule gallery_album."""
+
+from pathlib import Path
+
+from i2i.files import read_json, write_json
+from i2i.gallery import build_album
+from i2i.logs import job
+
+with job(snakemake.log, f"album {snakemake.wildcards.album}"):
+    root = Path(snakemake.params.root)
+    page = build_album(read_json(snakemake.input[0]), root)
+    write_json(snakemake.output[0], {"root": str(root), "pages": [page]})
