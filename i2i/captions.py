@@ -1,8 +1,10 @@
 """The captions stage: the watermark text for one photo.
 
 The template ``{brand} © {year} {astro_symbol} {location}`` is filled from the metadata and
-places records; the astro symbol is the zodiac sign of the day the photo was taken. Fields that
-are unknown (no date, no GPS) are left out and the spacing is tidied.
+places records; the astro symbol is the zodiac sign of the day the photo was taken. ``{location}``
+names the city a person would say (Paris for the Eiffel Tower); ``{locality}`` is the finer
+name the geocoder found (a neighbourhood such as Mitte or Sol), empty when there is none. Fields
+that are unknown (no date, no GPS) are left out and the spacing is tidied.
 
 With ``ollama.enabled`` a local Ollama server writes a short description of the place and
 moment from structured facts only (place, POI, landmarks, date, camera); it replaces the
@@ -38,7 +40,7 @@ from i2i.files import read_json, write_json
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = 2
+PROMPT_VERSION = 3
 DEFAULT_CACHE_DIR = Path("cache/captions")
 DOWN_FILE = ".ollama-down.json"
 COOL_DOWN_S = 60.0
@@ -61,7 +63,7 @@ _ZODIAC = [
     (31, 12, "♑", "Capricorn"),
 ]
 
-TEMPLATE_FIELDS = {"brand", "year", "astro_symbol", "astro_sign", "location", "date"}
+TEMPLATE_FIELDS = {"brand", "year", "astro_symbol", "astro_sign", "location", "locality", "date"}
 
 OLLAMA_DEFAULTS: dict[str, Any] = {
     "enabled": False,
@@ -149,14 +151,18 @@ def template_fields(
         fields["year"], fields["date"] = str(moment.year), moment.date().isoformat()
         fields["astro_symbol"], fields["astro_sign"] = zodiac(moment.month, moment.day)
     fields["location"] = places.get("location_formatted") or ""
+    fields["locality"] = str((places.get("location") or {}).get("locality") or "")
     return fields
 
 
 def fill_template(template: str, fields: Mapping[str, str]) -> str:
-    """Fill the template and tidy what empty fields leave behind (double spaces, stray ©)."""
+    """Fill the template and tidy what empty fields leave behind (double spaces, empty
+    comma-separated parts, a stray ©)."""
     check_template(template)
     text = template.format(**fields)
     text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s*,(?:\s*,)+", ",", text)
+    text = re.sub(r"\s+,", ",", text)
     text = re.sub(r"\s*©\s*$", "", text)
     return re.sub(r"^[\s,;:·-]+|[\s,;:·-]+$", "", text)
 
@@ -192,6 +198,7 @@ def prompt_facts(metadata: Mapping[str, Any], places: Mapping[str, Any]) -> dict
     ) or clean_fact(places.get("location_formatted"))
     facts = {
         "place": place,
+        "neighbourhood": clean_fact(location.get("locality")),
         "point of interest": clean_fact(location.get("poi")),
         "landmarks": ", ".join(_landmark_names(places.get("landmarks"))),
     }

