@@ -25,7 +25,7 @@ pytestmark = pytest.mark.workflow
 
 STYLES = "styles=[cartoon,oil_paint,pencil_sketch]"
 EXTRA_COPIES = 4
-KILL_TRIALS = 5
+KILL_TRIALS = 10
 # The per-photo stages, whose bytes depend on the photo and the settings alone (catalogs,
 # publish records and the report also hold times and paths).
 PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
@@ -164,7 +164,7 @@ def test_kill_9_at_random_moments_resumes_without_unlock(
         process = start(workdir)
         if trial == 0:
             wait_for_run_lock(process, workdir)  # one kill at least lands after the lock
-        time.sleep(rng.uniform(1.0, 8.0))
+        time.sleep(rng.uniform(1.0, 5.0))
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
