@@ -48,6 +48,16 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "publish": {
         "publish": ("target", "key_template", "endpoint_url", "region", "acl", "cache_control"),
     },
+    # The album's rule reads only its own album's entry of gallery.covers (rules/publish.smk).
+    "gallery_album": {
+        "gallery": ("title", "brand", "covers"),
+        "watermark": ("brand",),
+    },
+    "gallery": {
+        "gallery": ("title", "brand"),
+        "watermark": ("brand",),
+        "publish": ("target", "key_template"),
+    },
 }
 
 # Registry entry fields that describe a style and change none of its images.

@@ -17,9 +17,17 @@ rule publish:
 
 
 rule gallery_album:
-    """One album's page and thumbnails for a file:// target."""
+    """One album's page, image sizes, original copies and cover for a file:// target."""
     input:
-        "results/catalog/albums/{album}.json",
+        catalog="results/catalog/albums/{album}.json",
+        originals=lambda wc: per_photo(
+            "results/preprocessed/{album}/{photo}.webp", wc.album
+        ),
+        templates=sorted(
+            str(p)
+            for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
+            if p.is_file()
+        ),
     output:
         "results/published/gallery/{album}.json",
     log:
@@ -28,6 +36,22 @@ rule gallery_album:
         "../envs/i2i.yaml"
     params:
         root=TARGET.location,
+        photos=lambda wc: [p.photo for p in accepted_photos(wc.album)],
+        # gallery.covers counts for this album's own entry only.
+        settings=lambda wc: provenance.output_settings(
+            {
+                **config,
+                "gallery": {
+                    **config["gallery"],
+                    "covers": {
+                        a: c
+                        for a, c in config["gallery"]["covers"].items()
+                        if a == wc.album
+                    },
+                },
+            },
+            "gallery_album",
+        ),
         code=rule_code("gallery"),
     script:
         "../scripts/gallery_album.py"
@@ -35,9 +59,14 @@ rule gallery_album:
 
 rule gallery:
     """The gallery's index page for a file:// target: every album the inventory took, so it
-    never waits for an album that failed."""
+    never waits for an album that failed (each album's own rule writes its cover)."""
     input:
-        INVENTORY,
+        inventory=INVENTORY,
+        templates=sorted(
+            str(p)
+            for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
+            if p.is_file()
+        ),
     output:
         "results/published/gallery.json",
     log:
@@ -47,7 +76,7 @@ rule gallery:
     params:
         root=TARGET.location,
         styles=sorted(STYLES),
-        settings=output_settings("publish"),
+        settings=output_settings("gallery"),
         code=rule_code("gallery"),
     script:
         "../scripts/gallery.py"

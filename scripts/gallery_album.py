@@ -3,10 +3,16 @@
 from pathlib import Path
 
 from i2i.files import read_json, write_json
-from i2i.gallery import build_album
+from i2i.gallery import build_album, gallery_settings
 from i2i.logs import job
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)
-    page = build_album(read_json(snakemake.input[0]), root)
-    write_json(snakemake.output[0], {"root": str(root), "pages": [page]})
+    originals = dict(zip(snakemake.params.photos, snakemake.input.originals, strict=True))
+    built = build_album(
+        read_json(snakemake.input.catalog),
+        root,
+        originals,
+        gallery_settings(snakemake.params.settings),
+    )
+    write_json(snakemake.output[0], {"root": str(root), **built})

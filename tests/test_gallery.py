@@ -1,20 +1,47 @@
-"""The file:// gallery: links right for any key depth, no external assets, and every image
-decodes in a real headless Chromium (DevTools protocol over a websocket)."""
+"""The file:// gallery: pages from templates with relative links right for any key depth, no
+external assets, human titles, dates and camera lines, the original beside its styles,
+responsive images, chosen covers, deterministic builds; and in a real headless Chromium
+(DevTools protocol over a websocket) every image decodes, the viewer walks a whole album by
+keyboard and by swipes, nothing logs an error, and the pages fit a 390 px phone. Screenshots
+at 390 and 1280 px are kept under the test's temp folder and in tests/artefacts/ (ignored)."""
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
 import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
-from i2i.gallery import ALBUM_DIR, INDEX, build_gallery, relative_href
+from i2i import gallery
+from i2i.gallery import (
+    ALBUM_DIR,
+    COVER_SIZES,
+    INDEX,
+    album_keys,
+    build_album,
+    build_gallery,
+    build_index,
+    camera_line,
+    cover_key,
+    date_span,
+    gallery_settings,
+    human_date,
+    planned_keys,
+    relative_href,
+    taken,
+    tidy_name,
+)
 from i2i.publish import publish
 
-from chromium import DevTools, open_page, problems
+from chromium import LOAD_ALL_IMAGES, DevTools, open_page, problems
+from conftest import REPO, copy_workflow, planned, snakemake
 
 STYLES = ["oil_paint", "pencil_sketch"]
 ALBUMS = {"Côte d'Azur & Paris": ["café crème", "chelsea"], "100% #1 ?q": ["deep_field"]}
@@ -23,67 +50,133 @@ LAYOUTS = {
     "deep": "site/v1/{album}/{style}/{photo}.webp",
     "flat": "{photo}_{style}.webp",
 }
+SETTINGS = {"title": "Travels <2024>", "brand": "Jane & Co", "covers": {}}
+EXIF = {
+    "date_taken": "2024-07-05T09:12:30.250+02:00",
+    "make": "FUJIFILM",
+    "model": "X-T4",
+    "lens_model": "XF23mmF1.4 R",
+    "focal_length": 23.0,
+    "focal_length_35mm": 35,
+    "f_number": 2.0,
+    "shutter_speed": "1/125",
+    "iso": 320,
+}
+ARTEFACTS = REPO / "tests" / "artefacts"
 
 
 class Links(HTMLParser):
-    """Every href and src of a page."""
+    """Every href, src and srcset URL of a page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.urls: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.urls += [v for k, v in attrs if k in {"href", "src"} and v is not None]
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name in {"href", "src"}:
+                self.urls.append(value)
+            elif name in {"srcset", "data-srcset"}:
+                self.urls += [part.split()[0] for part in value.split(",")]
 
 
-def make_gallery(root: Path, template: str, tmp: Path) -> list[str]:
-    """Publish synthetic images with ``template`` into ``root`` and build the gallery."""
-    settings = {"target": f"file://{root}", "key_template": template}
-    photos = []
+class Text(HTMLParser):
+    """The text a page shows (scripts and styles left out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hidden += tag in {"script", "style", "title"}
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in {"script", "style", "title"}
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def shown(html_text: str) -> str:
+    parser = Text()
+    parser.feed(html_text)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def colour(number: int, shade: int) -> tuple[int, int, int]:
+    return (40 * shade + 60, 90 + 40 * number, 200 - 30 * number)
+
+
+def make_gallery(root: Path, template: str, tmp: Path, settings: dict | None = None) -> list[str]:
+    """Publish synthetic images with ``template`` into ``root`` and build the gallery; the
+    originals are flat colours (photo ``chelsea`` is a favourite, ``café crème`` has a Photos
+    title, ``deep_field`` is portrait and undated)."""
+    target = {"target": f"file://{root}", "key_template": template}
+    photos, originals = [], {}
     for number, (album, names) in enumerate(ALBUMS.items()):
-        for photo in names:
+        for index, photo in enumerate(names):
+            size = (640, 960) if photo == "deep_field" else (960, 640)
             styles = {}
             for shade, style in enumerate(STYLES):
                 source = tmp / f"{number}-{photo}-{style}.webp"
-                colour = (40 * shade + 60, 90, 200 - 30 * number)
-                Image.new("RGB", (480, 320), colour).save(source, "WEBP")
-                styles[style] = publish(source, album, photo, style, settings)
-            photos.append(
-                {
-                    "album": album,
-                    "photo": photo,
-                    "styles": styles,
-                    "watermark_text": f"i2i © 2024 {photo}",
-                    "location_formatted": "Paris, France",
-                    "exif": {"date_taken": "2024-07-05T09:12:30+02:00"},
-                }
-            )
-    return build_gallery({"photos": photos, "styles": STYLES}, root)
+                Image.new("RGB", size, colour(number, shade + 1)).save(source, "WEBP")
+                styles[style] = publish(source, album, photo, style, target)
+            original = tmp / f"{number}-{photo}-original.webp"
+            Image.new("RGB", size, colour(number, index + 3)).save(original, "WEBP")
+            originals[album, photo] = original
+            entry = {
+                "album": album,
+                "photo": photo,
+                "source_path": f"{album}/{photo}.jpg",
+                "styles": styles,
+                "watermark_text": f"i2i © 2024 {photo} Paris, France",
+                "caption_source": "template",
+                "location_formatted": "Paris, France",
+                "exif": {**EXIF, "date_taken": f"2024-07-0{5 - index}T09:12:30+02:00"},
+            }
+            if photo == "café crème":
+                entry["title"] = "Morning <coffee>"
+            if photo == "chelsea":
+                entry["favorite"] = True
+            if photo == "deep_field":
+                entry["exif"] = {}
+                entry["location_formatted"] = ""
+            photos.append(entry)
+    catalog = {"photos": photos, "styles": STYLES}
+    return build_gallery(catalog, root, originals, settings or SETTINGS)
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
-def gallery(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, list[str]]:
+def built(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, list[str]]:
     root = tmp_path / "site with space"
     return root, make_gallery(root, LAYOUTS[request.param], tmp_path)
 
 
-def test_every_link_resolves_locally(gallery: tuple[Path, list[str]]) -> None:
-    root, pages = gallery
+def page_text(root: Path, page: str) -> str:
+    return (root / page).read_text(encoding="utf-8")
+
+
+def test_every_link_resolves_locally(built: tuple[Path, list[str]]) -> None:
+    root, pages = built
     assert INDEX in pages
     assert len(pages) == len(ALBUMS) + 1
     for page in pages:
         parser = Links()
-        parser.feed((root / page).read_text(encoding="utf-8"))
+        parser.feed(page_text(root, page))
         assert parser.urls
         for url in parser.urls:
-            if url.startswith("data:"):
+            if url.startswith(("data:", "#")):
                 continue
             parts = urllib.parse.urlsplit(url)
             assert not parts.scheme and not parts.netloc, f"{page}: external URL {url}"
             target = (root / page).parent / urllib.parse.unquote(parts.path)
             assert target.is_file(), f"{page}: {url} does not resolve"
         if page != INDEX:
-            assert f'href="{relative_href(INDEX, page)}"' in (root / page).read_text()
+            assert f'href="{relative_href(INDEX, page)}"' in page_text(root, page)
 
 
 def test_albums_sharing_a_folder_get_their_own_pages(tmp_path: Path) -> None:
@@ -97,7 +190,241 @@ def test_relative_href_quotes_and_climbs() -> None:
     assert relative_href("b/y.webp", "a/index.html") == "../b/y.webp"
 
 
-@pytest.mark.parametrize("layout", ["default", "deep", "flat"])
+def test_derived_images_are_never_image_keys(built: tuple[Path, list[str]]) -> None:
+    """Gallery-made files sit one level deeper than every key the template gives, so the
+    publish audit never takes them for published images."""
+    root, _ = built
+    files = [p.relative_to(root) for p in root.rglob("*.webp")]
+    made = [p for p in files if gallery.DERIVED_DIR in p.parts]
+    published = [p for p in files if gallery.DERIVED_DIR not in p.parts]
+    assert made and published
+    (depth,) = {len(p.parts) for p in published}
+    assert {len(p.parts) for p in made} == {depth + 1}
+
+
+def test_words_are_human() -> None:
+    assert tidy_name("deep_field") == "Deep field"
+    assert tidy_name("IMG_0042") == "IMG 0042"
+    assert tidy_name("falcon9_launch") == "Falcon9 launch"
+    moment = taken({"exif": {"date_taken": "2024-03-21T21:45:10.250-04:00"}})
+    assert human_date(moment) == "21 March 2024, 21:45"
+    assert human_date(None) == ""
+    assert taken({"exif": {"date_taken": "not a date"}}) is None
+    july = taken({"exif": {"date_taken": "2024-07-05T09:12:30"}})
+    assert date_span([moment, july]) == "March – July 2024"
+    assert date_span([july]) == "July 2024"
+    assert date_span([taken({"exif": {"date_taken": "2015-05-01T10:00:00"}}), july]) == (
+        "May 2015 – July 2024"
+    )
+    assert camera_line(EXIF) == (
+        "FUJIFILM X-T4 · XF23mmF1.4 R · 35\u00a0mm · ƒ/2 · 1/125\u00a0s · ISO\u00a0320"
+    )
+    iphone = {
+        "make": "Apple",
+        "model": "iPhone 15 Pro",
+        "lens_model": "iPhone 15 Pro back triple camera 6.765mm f/1.78",
+        "focal_length": 6.765,
+        "f_number": 1.78,
+    }
+    assert camera_line(iphone) == "Apple iPhone 15 Pro · Back triple camera 6.765mm f/1.78 · " + (
+        "6.8\u00a0mm · ƒ/1.8"
+    )
+    assert camera_line({}) == ""
+    assert gallery_settings({"watermark": {"brand": "Ann"}, "gallery": {"brand": ""}}) == {
+        "title": "Gallery",
+        "brand": "Ann",
+        "covers": {},
+    }
+
+
+def test_album_page_reads_like_an_album(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path)
+    text = page_text(root, "Côte d'Azur & Paris/index.html")
+    assert "<title>Côte d&#x27;Azur &amp; Paris · Travels &lt;2024&gt;</title>" in text
+    assert "Jane &amp; Co" in text
+    assert "Morning &lt;coffee&gt;" in text, "the Photos title"
+    assert "<h2>Chelsea</h2>" in text, "a tidied file name"
+    assert "5 July 2024, 09:12" in text
+    assert text.count("2024-07-05T09:12:30") == text.count('datetime="2024-07-05T09:12:30')
+    visible = shown(text)
+    assert visible.count("Paris, France") == 2, "the place once per photo, not the caption too"
+    assert "i2i © 2024" not in text, "a template caption repeats the place: not shown"
+    assert "Chelsea 4 July 2024, 09:12 · Paris, France FUJIFILM X-T4" in visible
+    assert "FUJIFILM X-T4 · XF23mmF1.4 R" in text
+    assert text.count('class="original"') == 2, "the original beside the styles"
+    assert text.index("<h2>Chelsea</h2>") < text.index("Morning &lt;coffee&gt;"), "by date"
+    srcsets = re.findall(r' srcset="([^"]+)"', text)
+    assert srcsets and all(len(s.split(",")) >= 2 for s in srcsets), "at least two sizes"
+    assert "http" not in text.replace("http-equiv", "")
+    index = page_text(root, INDEX)
+    assert "<h1>Travels &lt;2024&gt;</h1>" in index and "Jane &amp; Co" in index
+    assert "Côte d&#x27;Azur &amp; Paris" in index
+
+
+def test_portrait_and_undated_photos(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path)
+    text = page_text(root, "100% #1 ?q/index.html")
+    assert "<h2>Deep field</h2>" in text
+    assert "<time" not in text and 'class="camera"' not in text and 'class="meta"' not in text
+    assert 'width="267" height="400"' in text, "the 400 px copy keeps the portrait's shape"
+
+
+def mean(path: Path) -> tuple[int, ...]:
+    with Image.open(path) as image:
+        small = image.convert("RGB").resize((1, 1), Image.Resampling.BOX)
+        return small.getpixel((0, 0))
+
+
+def cover_of(root: Path, album: str) -> Path:
+    keys = planned_keys(
+        [{"album": a, "photo": p} for a, names in ALBUMS.items() for p in names],
+        STYLES,
+        {"target": f"file://{root}", "key_template": LAYOUTS["default"]},
+    )
+    return root / cover_key(keys[album][1][0], COVER_SIZES[0][0])
+
+
+def close(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(abs(x - y) <= 6 for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("covers", "album", "expected"),
+    [
+        ({}, "Côte d'Azur & Paris", colour(0, 4)),  # the favourite (chelsea)'s original
+        ({}, "100% #1 ?q", colour(1, 3)),  # the first photo's original
+        ({"Côte d'Azur & Paris": "café crème"}, "Côte d'Azur & Paris", colour(0, 3)),
+        ({"Côte d'Azur & Paris": "café crème/pencil_sketch"}, "Côte d'Azur & Paris", colour(0, 2)),
+        ({"Côte d'Azur & Paris": "nobody"}, "Côte d'Azur & Paris", colour(0, 4)),
+    ],
+)
+def test_covers(tmp_path: Path, covers: dict, album: str, expected: tuple) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path, {**SETTINGS, "covers": covers})
+    cover = cover_of(root, album)
+    with Image.open(cover) as image:
+        assert image.size == COVER_SIZES[0]
+    assert close(mean(cover), expected), (mean(cover), expected)
+    assert urllib.parse.quote(cover.relative_to(root).as_posix()) in page_text(root, INDEX)
+
+
+def test_the_index_needs_only_the_inventory(tmp_path: Path) -> None:
+    """The index built from the inventory alone names the covers and pages the album builds
+    write, and it is the same page that a build from the catalog gives."""
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["deep"], tmp_path)
+    whole = page_text(root, INDEX)
+    inventory = [{"album": a, "photo": p} for a, names in ALBUMS.items() for p in names]
+    publish_settings = {"target": f"file://{root}", "key_template": LAYOUTS["deep"]}
+    (root / INDEX).unlink()
+    build_index(planned_keys(inventory, STYLES, publish_settings), root, SETTINGS)
+    assert page_text(root, INDEX) == whole
+
+
+def test_builds_are_deterministic(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "site", tmp_path / "b" / "site"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    make_gallery(first, LAYOUTS["default"], tmp_path / "a")
+    make_gallery(second, LAYOUTS["default"], tmp_path / "b")
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for relative in files:
+        assert (first / relative).read_bytes() == (second / relative).read_bytes(), relative
+    stamps = {p: p.stat().st_mtime_ns for p in first.rglob("*.webp")}
+    make_gallery(first, LAYOUTS["default"], tmp_path / "a")
+    touched = [p for p, t in stamps.items() if p.stat().st_mtime_ns != t]
+    assert all(gallery.DERIVED_DIR not in p.parts for p in touched), "unchanged copies stay"
+
+
+def test_album_build_lists_what_it_wrote(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path)
+    album = "100% #1 ?q"
+    entries = []
+    for photo in ALBUMS[album]:
+        keys = {s: f"{album}/{photo}_{s}.webp" for s in STYLES}
+        entries.append(
+            {"album": album, "photo": photo, "styles": {s: {"key": k} for s, k in keys.items()}}
+        )
+    built = build_album({"album": album, "photos": entries, "styles": STYLES}, root)
+    assert built["pages"] == [f"{album}/index.html"]
+    assert all((root / key).is_file() for key in built["assets"])
+    assert album_keys(entries)[0] == f"{album}/deep_field_oil_paint.webp"
+
+
+# ---------------------------------------------------------------------------------------------
+# Headless Chromium
+
+
+def keep(shot: Path) -> None:
+    """Keep a screenshot as a test artefact (tests/artefacts/ is ignored by git)."""
+    ARTEFACTS.mkdir(exist_ok=True)
+    shutil.copy2(shot, ARTEFACTS / shot.name)
+
+
+def capture(browser: DevTools, shot: Path, *, whole: bool = False) -> None:
+    params: dict = {"format": "png"}
+    if whole:
+        width = browser.evaluate("window.innerWidth")
+        height = min(browser.evaluate("document.documentElement.scrollHeight"), 6000)
+        params.update(
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        )
+    shot.write_bytes(base64.b64decode(browser.call("Page.captureScreenshot", **params)["data"]))
+    assert shot.stat().st_size > 1000
+    keep(shot)
+
+
+def viewport(browser: DevTools, width: int) -> None:
+    if width == 1280:
+        browser.call("Emulation.clearDeviceMetricsOverride")
+        browser.call("Emulation.setTouchEmulationEnabled", enabled=False)
+    else:
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=844,
+            deviceScaleFactor=2,
+            mobile=True,
+        )
+        browser.call("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
+
+
+VIEWER = """(async () => {
+  const viewer = document.getElementById("viewer");
+  const img = viewer.querySelector(".v-stage img");
+  if (img && !img.complete) await new Promise(done => { img.onload = img.onerror = done; });
+  if (img) { try { await img.decode(); } catch (e) {} }
+  return {open: !viewer.hidden, count: viewer.querySelector(".v-count").textContent,
+          hash: decodeURIComponent(location.hash.slice(1)),
+          width: img ? img.naturalWidth : 0, src: img ? img.currentSrc : "",
+          title: viewer.querySelector(".v-title").textContent};
+})()"""
+
+
+def key(browser: DevTools, name: str, code: int) -> None:
+    for kind in ("rawKeyDown", "keyUp"):
+        browser.call(
+            "Input.dispatchKeyEvent", type=kind, key=name, code=name, windowsVirtualKeyCode=code
+        )
+
+
+def swipe(browser: DevTools, dx: int) -> None:
+    y = browser.evaluate("innerHeight / 2")
+    x = browser.evaluate("innerWidth / 2")
+    browser.call("Input.dispatchTouchEvent", type="touchStart", touchPoints=[{"x": x, "y": y}])
+    browser.call(
+        "Input.dispatchTouchEvent", type="touchMove", touchPoints=[{"x": x + dx / 2, "y": y}]
+    )
+    browser.call("Input.dispatchTouchEvent", type="touchMove", touchPoints=[{"x": x + dx, "y": y}])
+    browser.call("Input.dispatchTouchEvent", type="touchEnd", touchPoints=[])
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_gallery_renders_in_chromium(browser: DevTools, tmp_path: Path, layout: str) -> None:
     root = tmp_path / "site with space"
     make_gallery(root, LAYOUTS[layout], tmp_path)
@@ -106,15 +433,152 @@ def test_gallery_renders_in_chromium(browser: DevTools, tmp_path: Path, layout: 
     assert len(images) == len(ALBUMS)
     assert all(width > 0 for _, width in images), images
     assert problems(browser) == []
-    albums = browser.evaluate("[...document.querySelectorAll('.card a')].map(a => a.href)")
+    albums = browser.evaluate("[...document.querySelectorAll('.album a')].map(a => a.href)")
     assert len(albums) == len(ALBUMS)
     for number, album_url in enumerate(albums):
         images = open_page(browser, album_url, tmp_path / f"album-{number}.png")
-        assert len(images) == len(STYLES) * len(ALBUMS[browser.evaluate("document.title")])
+        album = browser.evaluate("document.querySelector('h1').textContent")
+        assert len(images) == (len(STYLES) + 1) * len(ALBUMS[album])
         assert all(width > 0 for _, width in images), images
         assert problems(browser) == []
-        assert browser.evaluate("document.querySelector('p a').href") == index_url
-        full = browser.evaluate("[...document.querySelectorAll('figure a')].map(a => a.href)")
+        assert browser.evaluate("document.querySelector('a.back').href") == index_url
+        full = browser.evaluate("[...document.querySelectorAll('a[data-v]')].map(a => a.href)")
         for url in full:
             assert Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path)).is_file()
     assert (tmp_path / "index.png").stat().st_size > 1000
+
+
+def test_viewer_walks_a_whole_album_by_keyboard(browser: DevTools, tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path)
+    page = (root / "Côte d'Azur & Paris" / INDEX).as_uri()
+    open_page(browser, page, tmp_path / "album.png")
+    ids = browser.evaluate("[...document.querySelectorAll('a[data-v]')].map(a => a.id)")
+    assert len(ids) == (len(STYLES) + 1) * 2 == len(set(ids))
+    browser.evaluate("document.querySelector('a[data-v]').click()")
+    seen = [browser.evaluate(VIEWER)]
+    for _ in ids[1:]:
+        key(browser, "ArrowRight", 39)
+        seen.append(browser.evaluate(VIEWER))
+    key(browser, "ArrowRight", 39)  # at the end it stays
+    seen.append(browser.evaluate(VIEWER))
+    assert [s["hash"] for s in seen] == [*ids, ids[-1]]
+    assert [s["count"] for s in seen] == [f"{n} / {len(ids)}" for n in range(1, len(ids) + 1)] + [
+        f"{len(ids)} / {len(ids)}"
+    ]
+    assert all(s["open"] and s["width"] > 0 for s in seen), seen
+    assert len({s["src"] for s in seen}) == len(ids)
+    assert seen[0]["title"] == "Chelsea — Original"
+    key(browser, "ArrowLeft", 37)
+    assert browser.evaluate(VIEWER)["hash"] == ids[-2]
+    key(browser, "Escape", 27)
+    closed = browser.evaluate(VIEWER)
+    assert not closed["open"] and closed["hash"] == ""
+    assert browser.evaluate("document.activeElement.id") == ids[-2], "focus back on its tile"
+    browser.evaluate(f"document.getElementById({ids[3]!r}).click()")
+    assert browser.evaluate(VIEWER)["hash"] == ids[3]
+    browser.evaluate("document.querySelector('.v-back').click()")
+    assert not browser.evaluate(VIEWER)["open"], "the link back closes the viewer"
+    assert problems(browser) == []
+
+
+def test_a_link_to_an_image_opens_the_viewer(browser: DevTools, tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["deep"], tmp_path)
+    page = root / "site" / "v1" / "100% #1 ?q" / INDEX
+    browser.events.clear()
+    browser.call("Page.navigate", url=page.as_uri() + "#deep-field--pencil-sketch")
+    browser.wait_for("Page.loadEventFired")
+    state = browser.evaluate(VIEWER)
+    assert state["open"] and state["count"] == "3 / 3" and state["width"] > 0
+    key(browser, "Escape", 27)
+    assert not browser.evaluate(VIEWER)["open"]
+    assert problems(browser) == []
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_screenshots_at_phone_and_desktop_widths(
+    browser: DevTools, tmp_path: Path, width: int
+) -> None:
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path)
+    viewport(browser, width)
+    try:
+        for name, page in (
+            ("index", root / INDEX),
+            ("album", root / "Côte d'Azur & Paris" / INDEX),
+        ):
+            browser.events.clear()
+            browser.call("Page.navigate", url=page.as_uri())
+            browser.wait_for("Page.loadEventFired")
+            images = browser.evaluate(LOAD_ALL_IMAGES)
+            assert all(w > 0 for _, w in images), images
+            browser.evaluate("window.scrollTo(0, 0)")
+            assert browser.evaluate("document.documentElement.scrollWidth") <= width, (
+                "nothing scrolls sideways"
+            )
+            smallest = browser.evaluate(
+                "Math.min(...[...document.querySelectorAll('body *')]"
+                ".filter(e => e.childNodes.length && [...e.childNodes].some("
+                "n => n.nodeType === 3 && n.textContent.trim()))"
+                ".map(e => parseFloat(getComputedStyle(e).fontSize)))"
+            )
+            assert smallest >= 12, "readable text"
+            capture(browser, tmp_path / f"gallery-{name}-{width}.png", whole=True)
+            assert problems(browser) == []
+        browser.evaluate("document.querySelector('a[data-v]').click()")
+        assert browser.evaluate(VIEWER)["width"] > 0
+        if width == 390:
+            swipe(browser, -150)
+            assert browser.evaluate(VIEWER)["count"] == f"2 / {(len(STYLES) + 1) * 2}"
+            swipe(browser, 150)
+            assert browser.evaluate(VIEWER)["count"] == f"1 / {(len(STYLES) + 1) * 2}"
+        key(browser, "ArrowRight", 39)
+        state = browser.evaluate(VIEWER)
+        box = browser.evaluate(
+            "(() => { const r = document.querySelector('.v-stage img').getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom, innerWidth, innerHeight]; })()"
+        )
+        assert box[0] >= 0 and box[1] >= 0 and box[2] <= box[4] and box[3] <= box[5], box
+        assert state["width"] > 0
+        capture(browser, tmp_path / f"gallery-viewer-{width}.png")
+        assert problems(browser) == []
+    finally:
+        viewport(browser, 1280)
+
+
+# ---------------------------------------------------------------------------------------------
+# The gallery rules in the workflow
+
+
+@pytest.mark.workflow
+def test_gallery_rules_rerun_for_their_settings_and_templates(tmp_path: Path) -> None:
+    """Covers rerun one album's page, the title every page, a template edit the gallery
+    alone; the pages link the original and the covers of every album."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    styles = ("--config", "styles=[cartoon,oil_paint]")
+    snakemake(workdir, *styles)
+    site = workdir / "results" / "gallery"
+    index = (site / INDEX).read_text(encoding="utf-8")
+    for album in ("Space Coast", "Côte d'Azur & Paris"):
+        page = (site / album / INDEX).read_text(encoding="utf-8")
+        assert page.count('class="original"') == 3
+        assert "_gallery/" in page
+    covers = re.findall(r'<img src="([^"]+)"', index)
+    assert len(covers) == 2
+    assert all((site / urllib.parse.unquote(c)).is_file() for c in covers)
+
+    changed = workdir / "covers.yaml"
+    changed.write_text(
+        yaml.safe_dump({"gallery": {"covers": {"Space Coast": "deep_field"}}}), encoding="utf-8"
+    )
+    assert planned(workdir, *styles, "--configfile", str(changed)) == {"gallery_album": 1}
+    title = workdir / "title.yaml"
+    title.write_text(yaml.safe_dump({"gallery": {"title": "Trips"}}), encoding="utf-8")
+    assert planned(workdir, *styles, "--configfile", str(title)) == {
+        "gallery_album": 2,
+        "gallery": 1,
+    }
+    css = workdir / "i2i" / "templates" / "gallery.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\n.x { color: red; }\n", encoding="utf-8")
+    assert planned(workdir, *styles) == {"gallery_album": 2, "gallery": 1}

@@ -61,7 +61,7 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "ollama.seed": (7, ()),
     "ollama.temperature": (0.2, ()),
     "ollama.max_length": (60, ()),
-    "watermark.brand": ("Jane Doe", ("captions", "watermark")),
+    "watermark.brand": ("Jane Doe", ("captions", "watermark", "gallery")),
     "watermark.template": ("{brand} {year}", ("captions",)),
     "watermark.artist": ("Jane Doe", ("watermark",)),
     "watermark.copyright": ("© {year} {brand}", ("watermark",)),
@@ -87,6 +87,9 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "publish.connect_timeout": (3, ()),
     "publish.read_timeout": (3, ()),
     "publish.max_attempts": (2, ()),
+    "gallery.title": ("Holidays", ("gallery_album", "gallery")),
+    "gallery.brand": ("Jane Doe", ("gallery_album", "gallery")),
+    "gallery.covers": ({"Space Coast": "falcon9_launch"}, ("gallery_album",)),
 }
 
 
