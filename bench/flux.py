@@ -3,11 +3,15 @@
     python bench/flux.py --model black-forest-labs/FLUX.1-Kontext-dev   # or a local folder
     python bench/flux.py --random full      # real FLUX.1-Kontext-dev architecture, random weights
     python bench/flux.py --random tiny      # the tiny test pipeline (CPU, seconds)
+    python bench/flux.py --model … --compile \
+        --lora Kontext-Style/Ghibli_lora:Ghibli_lora_weights.safetensors  # LoRA, torch.compile
 
 ``--model`` goes through the same loading code as the worker (hub id or local folder, dtype,
-offload); ``--random`` builds the pipeline in memory (no download) and counts the build as the
-load. Images are square ``--size`` (1024 by default), conditioning image resized as in
-production. Prints one table row per image and a summary.
+offload, compile); ``--random`` builds the pipeline in memory (no download) and counts the build
+as the load. ``--lora`` (a .safetensors path or ``repo:weight_name``) renders through a style's
+LoRA as the worker does (with ``--compile``: hot-swapped into a slot of ``--lora-rank``). Images
+are square ``--size`` (1024 by default), conditioning image resized as in production. Prints one
+table row per image and a summary.
 """
 
 from __future__ import annotations
@@ -58,13 +62,36 @@ def load(args: argparse.Namespace) -> tuple[Backend, float]:
         dtype = select_dtype(args.dtype, device)
         pipe = build_pipeline(args.random, dtype=dtype).to(device)
         pipe.set_progress_bar_config(disable=True)
-        backend = Backend(pipe, device)
+        backend = Backend(pipe, device, settings(args))
+        if args.compile:
+            pipe.enable_lora_hotswap(target_rank=args.lora_rank)
     else:
-        settings = Settings(args.model, args.device, args.dtype, args.offload)
-        backend = Backend.load(settings)
+        backend = Backend.load(settings(args))
     if backend.device == "cuda":
         torch.cuda.synchronize()
     return backend, time.perf_counter() - started
+
+
+def settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        model=args.model or Settings.model,
+        device=args.device,
+        dtype=args.dtype,
+        offload=args.offload,
+        compile=args.compile,
+        lora_rank=args.lora_rank,
+    )
+
+
+def lora_style(spec: str | None) -> dict:
+    """A style for ``--lora``: a local file, or ``repo:weight_name`` on the hub."""
+    style = {"prompt": "Turn this image into the Ghibli style.", "lora_scale": 1.0}
+    if spec is None:
+        return style
+    if Path(spec).expanduser().is_file():
+        return {**style, "lora": {"path": spec}}
+    repo, _, weight = spec.partition(":")
+    return {**style, "lora": {"repo": repo, **({"weight_name": weight} if weight else {})}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,13 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         "--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"]
     )
     parser.add_argument("--offload", default="none", choices=["none", "model", "sequential"])
+    parser.add_argument("--lora", help="a LoRA .safetensors file or repo:weight_name")
+    parser.add_argument("--compile", action="store_true", help="torch.compile (flux.compile)")
+    parser.add_argument("--lora-rank", type=int, default=256, help="LoRA slot rank with --compile")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()
     try:
         backend, load_seconds = load(args)
-        style = {"prompt": "Turn this image into the Ghibli style.", "steps": args.steps}
-        style["size"] = args.size
+        style = {**lora_style(args.lora), "steps": args.steps, "size": args.size}
+        if args.lora:
+            backend.select("bench", style)
         image = test_image(args.size)
         _, warmup = backend.generate(image, style)
         times = [backend.generate(image, style)[1] for _ in range(args.images)]
@@ -97,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     dtype = next(backend.pipe.transformer.parameters()).dtype
     rows = [
         ("model", args.model or f"random {args.random}"),
+        ("LoRA / compile", f"{args.lora or 'none'} / {'yes' if args.compile else 'no'}"),
         ("device / dtype", f"{backend.device} / {str(dtype).removeprefix('torch.')}"),
         ("size / steps", f"{args.size}² / {args.steps}"),
         ("load (s)", f"{load_seconds:.2f}"),

@@ -294,17 +294,36 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from i2i.preprocess import preprocess
-    from i2i.stylize import stylize
+    """One photo through one style, as the workflow would (preprocess, then the classic backend
+    or the FLUX worker); the output format follows the output's extension."""
+    import contextlib
 
-    _, config, registry = load_workflow(args)
+    from PIL import Image
+
+    from i2i.flux_client import render_once
+    from i2i.preprocess import preprocess
+    from i2i.stylize import output_format, save_styled, stylize
+
+    workdir, config, registry = load_workflow(args)
     if args.style not in registry:
         raise I2IError(f"unknown style {args.style!r}; `i2i styles` lists them")
+    output_format(args.output)
+    style = registry[args.style]
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "preprocessed.webp"
         long_side = args.long_side or config["preprocess"]["long_side"]
         preprocess(args.photo, prepared, long_side, config["preprocess"]["quality"])
-        stylize(prepared, args.output, registry[args.style])
+        if style["backend"] == "classic":
+            stylize(prepared, args.output, style)
+        else:
+            styled = Path(tmp) / "styled.png"
+            # In the workflow folder, as Snakemake runs: relative model and LoRA paths resolve
+            # the same, and a worker of a running workflow (same settings) is shared.
+            with contextlib.chdir(workdir):
+                reply = render_once(prepared, styled, args.style, style, config["flux"])
+            with Image.open(styled) as image:
+                save_styled(image, args.output)
+            log.info("%s: %.2f s in the FLUX worker", args.style, reply["seconds"])
     out(f"wrote {args.output}")
     return 0
 

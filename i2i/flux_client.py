@@ -8,6 +8,11 @@ single line, over a Unix socket in the run folder (``.i2i/worker/`` by default).
 Starting is race-free: a job that finds no worker takes ``start.lock`` (flock), checks again, and
 only then spawns one, detached, and waits until it answers. A worker holds ``alive.lock`` for its
 whole life, so a stale socket of a crashed worker is told apart from a live one.
+
+A hung worker (a stuck GPU kernel, a stopped process) is told apart from a busy one: a live worker
+answers ``status`` within seconds even while it renders, so one that accepts a connection and does
+not answer is killed and replaced; a render that takes longer than ``flux.request_timeout`` fails
+its job with one line and the worker is killed, so the next job starts a fresh one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,28 +39,41 @@ from i2i import I2IError
 log = logging.getLogger("i2i.flux")
 
 RUN_DIR = ".i2i/worker"
+COMPILE_CACHE = "compile-cache"
 STARTUP_TIMEOUT = 120.0
 STATUS_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 1800.0
+READY_POLL = 5.0
+KILL_WAIT = 10.0
 MAX_SOCKET_PATH = 100
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """What identifies a loaded model: the ``flux`` config keys other than ``idle_timeout``."""
+    """What identifies a loaded model: the ``flux`` config keys other than the timeouts."""
 
     model: str = "black-forest-labs/FLUX.1-Kontext-dev"
     device: str = "auto"
     dtype: str = "auto"
     offload: str = "none"
     quantize: str = "none"
+    compile: bool = False
+    lora_rank: int = 256
 
     @classmethod
     def from_config(cls, flux: Mapping[str, Any]) -> Settings:
         """Settings from the config's ``flux`` mapping; other keys are ignored."""
-        return cls(**{k: str(flux[k]) for k in cls.__dataclass_fields__ if k in flux})
+        kinds = {"compile": _flag, "lora_rank": int}
+        return cls(**{k: kinds.get(k, str)(flux[k]) for k in cls.__dataclass_fields__ if k in flux})
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -90,7 +109,8 @@ def request(
 ) -> dict[str, Any] | None:
     """Send ``message`` to the worker and return its reply (None if it hung up without one).
 
-    Raises OSError when no worker listens.
+    Raises OSError when no worker listens, TimeoutError (an OSError) when one accepts the
+    connection and sends nothing for ``timeout`` seconds.
     """
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
@@ -99,12 +119,64 @@ def request(
         return receive(sock)
 
 
-def status(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+def status(
+    run_dir: str | os.PathLike[str], timeout: float = STATUS_TIMEOUT
+) -> dict[str, Any] | None:
     """The worker's status, or None when no worker answers."""
     try:
-        return request(run_dir, {"op": "status"}, STATUS_TIMEOUT)
+        return request(run_dir, {"op": "status"}, timeout)
     except (OSError, ValueError):
         return None
+
+
+def _probe(run_dir: Path, timeout: float, kill_hung: bool = True) -> dict[str, Any] | None:
+    """The worker's status; None when none listens. A worker that accepts the connection and
+    does not answer within ``timeout`` is hung (a live one answers status while it renders):
+    with ``kill_hung`` it is killed; None either way."""
+    try:
+        return request(run_dir, {"op": "status"}, timeout)
+    except TimeoutError:
+        if not kill_hung:
+            return None
+        pid = _recorded_pid(run_dir)
+        log.warning("FLUX worker %s does not answer within %g s: killing it", pid, timeout)
+        if pid is not None:
+            kill(run_dir, pid)
+        return None
+    except (OSError, ValueError):
+        return None
+
+
+def _recorded_pid(run_dir: Path) -> int | None:
+    """The pid in ``worker.pid``, if a worker holds the run folder and it is that process."""
+    try:
+        pid = int((run_dir / "worker.pid").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not worker_alive(run_dir):
+        return None
+    if Path("/proc/self/cmdline").exists():  # Linux: make sure the pid is still the worker
+        try:
+            if b"i2i.flux_worker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return None
+        except OSError:
+            return None
+    return pid
+
+
+def kill(run_dir: str | os.PathLike[str], pid: int) -> None:
+    """Kill a hung worker (and what it started: it leads its own session) and wait until its
+    ``alive.lock`` is free, so that the next request starts a fresh worker."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    deadline = time.monotonic() + KILL_WAIT
+    while worker_alive(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def stop(run_dir: str | os.PathLike[str], wait: float = 30.0) -> bool:
@@ -155,10 +227,20 @@ def locked(path: Path, timeout: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def spawn(run_dir: Path, settings: Settings, idle_timeout: float) -> subprocess.Popen:
-    """Start a detached worker process; its output goes to ``worker.log`` in the run folder."""
+def spawn(
+    run_dir: Path, settings: Settings, idle_timeout: float, cache_dir: Path | None = None
+) -> subprocess.Popen:
+    """Start a detached worker process; its output goes to ``worker.log`` in the run folder.
+
+    torch.compile's caches (Inductor, Triton) go to ``cache_dir`` (default: ``compile-cache`` in
+    the run folder) unless TORCHINDUCTOR_CACHE_DIR / TRITON_CACHE_DIR are set: a restarted worker
+    compiles from the cache in a fraction of the time.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+    cache = Path(cache_dir or run_dir / COMPILE_CACHE).resolve()
+    env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+    env.setdefault("TRITON_CACHE_DIR", str(Path(env["TORCHINDUCTOR_CACHE_DIR"]) / "triton"))
     command = [
         sys.executable,
         "-m",
@@ -192,11 +274,14 @@ def _log_tail(run_dir: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def _wait_for(run_dir: Path, process: subprocess.Popen | None, timeout: float) -> dict[str, Any]:
-    """Wait until a worker answers; fail when ours exits first or time runs out."""
+def _wait_for(
+    run_dir: Path, process: subprocess.Popen | None, timeout: float, probe: float = STATUS_TIMEOUT
+) -> dict[str, Any] | None:
+    """Wait until a worker answers; fail when ours exits first or time runs out. Without a
+    process of ours (another job's worker, starting): None when it goes away."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answer = status(run_dir)
+        answer = _probe(run_dir, probe)
         if answer is not None:
             return answer
         if process is not None and process.poll() is not None:
@@ -205,7 +290,7 @@ def _wait_for(run_dir: Path, process: subprocess.Popen | None, timeout: float) -
                 + _log_tail(run_dir)
             )
         if process is None and not worker_alive(run_dir):
-            raise I2IError("the FLUX worker exited while starting:\n" + _log_tail(run_dir))
+            return None
         time.sleep(0.05)
     raise I2IError(f"the FLUX worker did not answer within {timeout:.0f} s:\n" + _log_tail(run_dir))
 
@@ -215,22 +300,71 @@ def ensure_worker(
     settings: Settings,
     idle_timeout: float,
     startup_timeout: float = STARTUP_TIMEOUT,
+    probe: float = STATUS_TIMEOUT,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The status of a worker with ``settings``: the running one, or one started now."""
+    """The status of a worker with ``settings``: the running one, or one started now. A worker
+    that does not answer ``status`` within ``probe`` seconds twice is hung: killed and replaced."""
     folder = Path(run_dir)
-    answer = status(folder)
+    answer = _probe(folder, probe, kill_hung=False)
     if answer is not None and answer.get("settings") == settings.as_dict():
         return answer
     with locked(folder / "start.lock", startup_timeout):
-        answer = status(folder)
+        answer = _probe(folder, probe)
         if answer is None and worker_alive(folder):
-            answer = _wait_for(folder, None, startup_timeout)
+            answer = _wait_for(folder, None, startup_timeout, probe)
         if answer is not None:
             if answer.get("settings") == settings.as_dict():
                 return answer
             log.info("the running worker has other settings %s: stopping it", answer["settings"])
             stop(folder)
-        return _wait_for(folder, spawn(folder, settings, idle_timeout), startup_timeout)
+        process = spawn(folder, settings, idle_timeout, cache_dir)
+        answer = _wait_for(folder, process, startup_timeout, probe)
+        assert answer is not None  # _wait_for raises when our own process fails
+        return answer
+
+
+def _load_failure(run_dir: Path, pid: int) -> str | None:
+    """The model-load error worker ``pid`` recorded before it stopped, if that is why."""
+    try:
+        record = read_stats(run_dir)
+    except (OSError, ValueError):
+        return None
+    if record.get("pid") == pid and record.get("state") == "failed":
+        return record.get("error")
+    return None
+
+
+def read_stats(run_dir: Path) -> dict[str, Any]:
+    """The last ``stats.json`` a worker of ``run_dir`` wrote."""
+    return json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
+
+
+def wait_ready(run_dir: Path, answer: dict[str, Any], probe: float) -> dict[str, Any] | None:
+    """Wait while the worker loads the model (the first download can take long: not bounded,
+    but the worker must keep answering); its status once loaded, None if it went away.
+    A failed load raises its one-line error."""
+    pid = answer.get("pid")
+    while answer.get("state") == "loading":
+        try:
+            reply = request(run_dir, {"op": "ready", "wait": READY_POLL}, READY_POLL + probe)
+        except TimeoutError:
+            kill(run_dir, pid)
+            raise I2IError(
+                f"the FLUX worker (pid {pid}) stopped answering while it loaded the model: "
+                "it was killed, the next FLUX job starts a new one"
+            ) from None
+        except (OSError, ValueError):
+            reply = None
+        if reply is None:
+            error = _load_failure(run_dir, pid)
+            if error:
+                raise I2IError(error)
+            return None
+        answer = reply
+    if answer.get("state") == "failed":
+        raise I2IError(answer.get("error") or "the FLUX worker failed to load the model")
+    return answer
 
 
 def host_run_dir(run_dir: str | os.PathLike[str]) -> Path:
@@ -250,11 +384,16 @@ def render(
 ) -> dict[str, Any]:
     """Render one image through the worker (started if needed); return the worker's reply.
 
-    A worker that vanishes without replying (crash, or idle stop in the same instant) is
-    restarted once; an image the worker reports as failed raises I2IError.
+    ``target`` ends in ``.webp`` (the workflow's styled images) or ``.png`` (lossless, for
+    ``i2i stylize``). A worker that vanishes without replying (crash, or idle stop in the same
+    instant) is restarted once; an image the worker reports as failed raises I2IError; a render
+    that takes more than ``flux.request_timeout`` seconds raises I2IError and kills the worker.
     """
     settings = Settings.from_config(flux)
+    cache_dir = Path(run_dir) / COMPILE_CACHE
     run_dir = host_run_dir(run_dir)
+    timeout = float(flux.get("request_timeout", REQUEST_TIMEOUT))
+    probe = min(STATUS_TIMEOUT, timeout)
     message = {
         "op": "render",
         "source": str(Path(source).resolve()),
@@ -262,17 +401,28 @@ def render(
         "style_name": style_name,
         "style": dict(style),
     }
+    idle_timeout = float(flux.get("idle_timeout", 600))
     for attempt in (1, 2):
-        worker = ensure_worker(run_dir, settings, float(flux.get("idle_timeout", 600)))
+        worker = ensure_worker(run_dir, settings, idle_timeout, probe=probe, cache_dir=cache_dir)
+        pid = worker.get("pid")
+        ready = wait_ready(run_dir, worker, probe)
+        reply = None
         started = time.perf_counter()
-        try:
-            reply = request(run_dir, message, None)
-        except OSError as exc:
-            reply = None
-            log.warning("FLUX worker %s: %s", worker.get("pid"), exc)
+        if ready is not None:
+            try:
+                reply = request(run_dir, message, timeout)
+            except TimeoutError:
+                kill(run_dir, pid)
+                raise I2IError(
+                    f"the FLUX worker (pid {pid}) did not finish {Path(source).name} in "
+                    f"{style_name} within {timeout:g} s (flux.request_timeout): it was killed, "
+                    "the next FLUX job starts a new one"
+                ) from None
+            except OSError as exc:
+                log.warning("FLUX worker %s: %s", pid, exc)
         if reply is not None:
             break
-        log.warning("FLUX worker %s stopped without a reply (attempt %d)", worker["pid"], attempt)
+        log.warning("FLUX worker %s stopped without a reply (attempt %d)", pid, attempt)
     else:
         raise I2IError(
             f"the FLUX worker stopped twice while rendering {source}:\n" + _log_tail(Path(run_dir))
@@ -288,3 +438,24 @@ def render(
         time.perf_counter() - started,
     )
     return reply
+
+
+def render_once(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    style_name: str,
+    style: Mapping[str, Any],
+    flux: Mapping[str, Any],
+    run_dir: str | os.PathLike[str] = RUN_DIR,
+) -> dict[str, Any]:
+    """:func:`render` for a one-off command (``i2i stylize``): a worker it starts is stopped at
+    the end; one that was already running with the same settings (a workflow's) is used and
+    left running."""
+    folder = host_run_dir(run_dir)
+    before = status(folder)
+    try:
+        return render(source, target, style_name, style, flux, run_dir)
+    finally:
+        now = status(folder)
+        if now is not None and (before is None or now.get("pid") != before.get("pid")):
+            stop(folder)

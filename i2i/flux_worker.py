@@ -9,7 +9,8 @@ next job retries). A failed image is reported to its job only; the worker keeps 
 Counters (base-model loads, images, failures) are kept per process and summed over every worker
 of the run folder in ``stats.json``.
 
-Requests: ``{"op": "status"}``, ``{"op": "stop"}``, ``{"op": "render", "source", "target",
+Requests: ``{"op": "status"}``, ``{"op": "ready", "wait": seconds}`` (the status once the model
+is loaded, or after ``wait`` seconds), ``{"op": "stop"}``, ``{"op": "render", "source", "target",
 "style_name", "style"}``. Also usable by hand: ``python -m i2i.flux_worker status|stop``.
 """
 
@@ -45,6 +46,7 @@ from i2i.flux_client import (
 log = logging.getLogger("i2i.flux_worker")
 
 TOTALS = ("base_model_loads", "workers_started", "images", "failures")
+MAX_READY_WAIT = 60.0
 
 
 class Worker:
@@ -115,7 +117,9 @@ class Worker:
                 "idle_timeout": self.idle_timeout,
                 "started_at": self.started_at,
                 "load_seconds": self.load_seconds,
+                "error": self.load_error,
                 "adapters": dict(self.backend.adapters) if self.backend else {},
+                **(self.backend.info() if self.backend else {}),
                 **self.counters,
                 "totals": self.totals(),
             }
@@ -160,6 +164,9 @@ class Worker:
         """Dispatch one request."""
         op = message.get("op")
         if op == "status":
+            return self.status()
+        if op == "ready":
+            self.loaded.wait(min(float(message.get("wait", 5)), MAX_READY_WAIT))
             return self.status()
         if op == "stop":
             log.info("stop requested")
@@ -233,9 +240,10 @@ def serve(run_dir: Path, settings: Settings, idle_timeout: float) -> int:
             return 3
         worker = Worker(run_dir, settings, idle_timeout)
         path = socket_path(run_dir)
+        # Before the socket exists: a client that finds this worker hung kills this pid.
+        (run_dir / "worker.pid").write_text(f"{os.getpid()}\n", encoding="utf-8")
         server = make_server(worker, path)
         worker.server = server
-        (run_dir / "worker.pid").write_text(f"{os.getpid()}\n", encoding="utf-8")
         log.info("worker %d serving on %s with %s", os.getpid(), path, settings)
         worker.write_stats()
         threading.Thread(target=worker.load, daemon=True).start()

@@ -30,7 +30,7 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "ollama": ("enabled", "model", "seed", "temperature", "max_length"),
     },
     "preprocess": {"preprocess": ("long_side", "quality")},
-    "stylize_flux": {"flux": ("model", "dtype", "quantize")},
+    "stylize_flux": {"flux": ("model", "dtype", "quantize", "compile", "lora_rank")},
     "watermark": {
         "watermark": (
             "brand",
@@ -84,6 +84,7 @@ OPERATIONAL: frozenset[str] = frozenset(
         "flux.device",
         "flux.offload",
         "flux.idle_timeout",
+        "flux.request_timeout",
         "publish.connect_timeout",
         "publish.read_timeout",
         "publish.max_attempts",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,34 @@ from i2i.files import atomic_path
 
 STYLED_QUALITY = 95
 
+# What a styled image can be written as, by the target's extension (the workflow writes WebP).
+OUTPUT_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".webp": ("WEBP", {"quality": STYLED_QUALITY, "method": 4}),
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": STYLED_QUALITY}),
+    ".jpeg": ("JPEG", {"quality": STYLED_QUALITY}),
+    ".tif": ("TIFF", {"compression": "tiff_lzw"}),
+    ".tiff": ("TIFF", {"compression": "tiff_lzw"}),
+}
+
+
+def output_format(target: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
+    """The Pillow format and options for ``target``, from its extension; I2IError for others."""
+    suffix = Path(target).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise I2IError(
+            f"{target}: cannot write {f'a {suffix} file' if suffix else 'a file without extension'}"
+            "; the output must end in .webp, .png, .jpg, .jpeg or .tif"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+def save_styled(image: Image.Image, target: str | os.PathLike[str]) -> None:
+    """Write a styled image to ``target`` in the format its extension names."""
+    fmt, options = output_format(target)
+    with atomic_path(target) as tmp:
+        image.save(tmp, fmt, **options)
+
 
 def stylize(
     source: str | os.PathLike[str],
@@ -21,14 +50,15 @@ def stylize(
     style: Mapping[str, Any],
     threads: int = 1,
 ) -> None:
-    """Render ``source`` in ``style`` and write the styled WebP to ``target``."""
+    """Render ``source`` in the classic ``style`` and write it to ``target`` (WebP, PNG, JPEG or
+    TIFF, by its extension)."""
     backend = style["backend"]
     if backend != "classic":
-        raise I2IError(f"stylize: backend {backend!r} runs in the stylize_flux rule, not here")
+        raise I2IError(f"stylize: backend {backend!r} runs in the FLUX worker, not here")
+    output_format(target)
     from i2i.backends import classic
 
     with Image.open(source) as image:
         rgb = np.asarray(image.convert("RGB"))
     styled = classic.render(rgb, style, threads)
-    with atomic_path(target) as tmp:
-        Image.fromarray(styled).save(tmp, "WEBP", quality=STYLED_QUALITY, method=4)
+    save_styled(Image.fromarray(styled), target)

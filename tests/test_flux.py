@@ -1,11 +1,14 @@
-"""The flux-kontext backend on a tiny random FLUX-Kontext pipeline: the worker protocol, and the
-stylize_flux rule through Snakemake (model loaded once per run, deterministic, one LoRA per style).
+"""The flux-kontext backend on a tiny random FLUX-Kontext pipeline: the worker protocol, the
+dtype the model loads in, request timeouts and hung workers, torch.compile with hot-swapped LoRAs,
+``i2i stylize`` with a FLUX style, and the stylize_flux rule through Snakemake (model loaded once
+per run, deterministic, one LoRA per style).
 
 Needs the ``flux`` extra (torch, diffusers, transformers, peft); skipped without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,7 +28,15 @@ for _module in ("torch", "diffusers", "transformers", "peft"):
 
 from i2i import I2IError  # noqa: E402
 from i2i.files import read_json  # noqa: E402
-from i2i.flux_client import Settings, ensure_worker, render, status, stop, worker_alive  # noqa: E402
+from i2i.flux_client import (  # noqa: E402
+    Settings,
+    ensure_worker,
+    read_stats,
+    render,
+    status,
+    stop,
+    worker_alive,
+)
 from tests.conftest import REPO, SAMPLE, copy_workflow, snakemake  # noqa: E402
 
 ALBUM = "Côte d'Azur & Paris"
@@ -33,7 +44,8 @@ STYLES = ("tiny-a", "tiny-b")
 
 
 def build_assets(folder: Path) -> dict[str, Path]:
-    """A tiny random FLUX-Kontext model folder, two LoRAs that change its output, one bad LoRA."""
+    """A tiny random FLUX-Kontext model folder, LoRAs that change its output (a, b: rank 4;
+    c: rank 8; d: rank 16), one bad LoRA."""
     import torch
     from safetensors.torch import save_file
 
@@ -41,20 +53,20 @@ def build_assets(folder: Path) -> dict[str, Path]:
 
     build_pipeline("tiny").save_pretrained(folder / "model")
     paths = {"model": folder / "model"}
-    for index, name in enumerate(("a", "b")):
-        paths[name] = save_random_lora(folder / f"lora_{name}", name, seed=100 + index)
+    for index, (name, rank) in enumerate((("a", 4), ("b", 4), ("c", 8), ("d", 16))):
+        paths[name] = save_random_lora(folder / f"lora_{name}", name, seed=100 + index, rank=rank)
     paths["bad"] = folder / "bad.safetensors"
     save_file({"unet.nothing.lora_A.weight": torch.zeros(2, 2)}, str(paths["bad"]))
     return paths
 
 
-def style(lora: Path, seed: int = 7) -> dict:
+def style(lora: Path, seed: int = 7, scale: float = 1.0) -> dict:
     return {
         "backend": "flux-kontext",
         "description": "tiny test style",
         "lora": {"path": str(lora)},
         "prompt": "Turn this image into the Test style.",
-        "lora_scale": 1.0,
+        "lora_scale": scale,
         "steps": 2,
         "guidance": 2.5,
         "seed": seed,
@@ -211,6 +223,219 @@ def test_idle_worker_stops_and_stop_request(assets: dict[str, Path], run_dir: Pa
     assert not worker_alive(run_dir) and status(run_dir) is None
     ensure_worker(run_dir, Settings.from_config(flux_config(assets)), idle_timeout=60)
     assert stop(run_dir) and not worker_alive(run_dir)
+
+
+def pixels(path: Path) -> object:
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def test_auto_dtype_is_bfloat16_on_cuda_and_float32_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from i2i.backends.flux import select_dtype
+
+    assert select_dtype("auto", "cpu") == torch.float32
+    assert select_dtype("bfloat16", "cpu") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: True)
+    assert select_dtype("auto", "cuda") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: False)
+    assert select_dtype("auto", "cuda") == torch.float16
+
+
+@pytest.mark.parametrize(("requested", "expected"), [("bfloat16", "bfloat16"), ("auto", "float32")])
+def test_the_model_loads_in_the_configured_dtype(
+    assets: dict[str, Path], photo: Path, tmp_path: Path, requested: str, expected: str
+) -> None:
+    import torch
+
+    from i2i.backends.flux import Backend, loaded_dtypes
+
+    settings = Settings(model=str(assets["model"]), device="cpu", dtype=requested)
+    backend = Backend.load(settings)
+    dtype = getattr(torch, expected)
+    models = ("transformer", "text_encoder", "text_encoder_2", "vae")
+    assert set(loaded_dtypes(backend.pipe)) == set(models)
+    for name in models:
+        parameters = list(getattr(backend.pipe, name).parameters())
+        assert parameters and {p.dtype for p in parameters} == {dtype}, name
+    reply = backend.render(str(photo), str(tmp_path / "out.webp"), "tiny-a", style(assets["a"]))
+    assert reply["dtype"] == expected and backend.info()["dtype"] == expected
+    assert pixels(tmp_path / "out.webp").shape == (32, 64, 3)
+
+
+def test_a_diffusers_that_ignores_dtype_is_refused(
+    assets: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diffusers import FluxKontextPipeline
+
+    from i2i.backends import flux
+
+    with pytest.raises(I2IError, match=r"diffusers 0\.39\.1 ignores flux\.dtype.*>=0\.40"):
+        flux.check_diffusers("0.39.1")
+    flux.check_diffusers("0.40.0")
+    flux.check_diffusers("1.0.0.dev0")
+
+    original = FluxKontextPipeline.from_pretrained.__func__
+
+    def like_diffusers_039(cls: type, model: str, **kwargs: object) -> FluxKontextPipeline:
+        kwargs.pop("dtype")  # 0.35-0.39 do not know `dtype=`: the model stays in float32
+        return original(cls, model, **kwargs)
+
+    monkeypatch.setattr(FluxKontextPipeline, "from_pretrained", classmethod(like_diffusers_039))
+    settings = Settings(model=str(assets["model"]), device="cpu", dtype="bfloat16")
+    with pytest.raises(I2IError, match=r"asked for torch\.bfloat16.*transformer as torch\.float32"):
+        flux.load_pipeline(settings)
+
+
+# A stand-in worker that answers status like a loaded one and never answers a render.
+HUNG_WORKER = r"""
+import fcntl, json, os, socket, sys
+from pathlib import Path
+from i2i.flux_client import receive, send, socket_path
+run_dir, settings = Path(sys.argv[1]), json.loads(sys.argv[2])
+run_dir.mkdir(parents=True, exist_ok=True)
+alive = (run_dir / "alive.lock").open("a")
+fcntl.flock(alive, fcntl.LOCK_EX)
+(run_dir / "worker.pid").write_text(f"{os.getpid()}\n")
+path = socket_path(run_dir)
+path.unlink(missing_ok=True)
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(str(path))
+server.listen(8)
+print("listening", flush=True)
+held = []
+while True:
+    connection, _ = server.accept()
+    message = receive(connection)
+    if message and message.get("op") == "status":
+        send(connection, {"ok": True, "pid": os.getpid(), "state": "ready", "settings": settings})
+        connection.close()
+    else:
+        held.append(connection)
+"""
+
+
+def test_a_hung_render_fails_its_job_and_the_worker_is_replaced(
+    assets: dict[str, Path], run_dir: Path, photo: Path, tmp_path: Path
+) -> None:
+    flux = {**flux_config(assets), "request_timeout": 1.5}
+    settings = json.dumps(Settings.from_config(flux).as_dict())
+    hung = subprocess.Popen(
+        [sys.executable, "-c", HUNG_WORKER, str(run_dir), settings],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert hung.stdout.readline().strip() == "listening"
+        started = time.monotonic()
+        with pytest.raises(I2IError) as failure:
+            render(photo, tmp_path / "x.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+        assert time.monotonic() - started < 10
+        assert hung.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if hung.poll() is None:
+            hung.kill()
+    message = str(failure.value)
+    assert "\n" not in message
+    assert f"pid {hung.pid}" in message and "within 1.5 s (flux.request_timeout)" in message
+    assert not (tmp_path / "x.webp").exists()
+    reply = render(photo, tmp_path / "y.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    assert reply["pid"] != hung.pid and (tmp_path / "y.webp").stat().st_size > 0
+
+
+def test_a_stopped_worker_is_killed_and_replaced(
+    assets: dict[str, Path], run_dir: Path, photo: Path, tmp_path: Path
+) -> None:
+    flux = {**flux_config(assets), "request_timeout": 2}
+    first = render(photo, tmp_path / "1.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    os.kill(first["pid"], signal.SIGSTOP)
+    try:
+        second = render(photo, tmp_path / "2.webp", "tiny-a", style(assets["a"]), flux, run_dir)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first["pid"], signal.SIGCONT)
+    assert second["pid"] != first["pid"]
+    assert sha(tmp_path / "1.webp") == sha(tmp_path / "2.webp")
+    proc = Path(f"/proc/{first['pid']}/status")
+    assert not proc.exists() or "\nState:\tZ" in proc.read_text(), "the hung worker was killed"
+
+
+def test_compiled_model_swaps_loras_of_other_ranks_without_recompiling(
+    assets: dict[str, Path],
+    run_dir: Path,
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from i2i.backends.flux import Backend
+
+    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):  # torch sets it once used
+        monkeypatch.delenv(name, raising=False)
+    flux = {**flux_config(assets), "compile": True, "lora_rank": 8, "request_timeout": 300}
+    styles = {"tiny-a": style(assets["a"]), "tiny-c": style(assets["c"], scale=0.5)}
+    graphs = []
+    for index, name in enumerate(["tiny-a", "tiny-c", "tiny-a", "tiny-c"]):
+        render(photo, tmp_path / f"{index}.png", name, styles[name], flux, run_dir)
+        graphs.append(status(run_dir)["compiled_graphs"])
+    assert graphs[0] > 0 and len(set(graphs)) == 1, f"recompiled on a LoRA swap: {graphs}"
+    assert sha(tmp_path / "0.png") == sha(tmp_path / "2.png")
+    assert sha(tmp_path / "1.png") == sha(tmp_path / "3.png")
+    assert sha(tmp_path / "0.png") != sha(tmp_path / "1.png")
+
+    with pytest.raises(I2IError, match=r"rank 16, more than flux\.lora_rank 8.*lora_rank: 16"):
+        render(photo, tmp_path / "x.png", "tiny-d", style(assets["d"]), flux, run_dir)
+    render(photo, tmp_path / "4.png", "tiny-c", styles["tiny-c"], flux, run_dir)
+    answer = status(run_dir)
+    assert answer["compiled_graphs"] == graphs[0] and answer["base_model_loads"] == 1
+    assert sha(tmp_path / "4.png") == sha(tmp_path / "1.png")
+    assert any((run_dir / "compile-cache").iterdir()), "compile cache in the workflow folder"
+
+    # The compiled, hot-swapped LoRAs (scale included) render what the plain model does,
+    # up to compiled numerics.
+    eager = Backend.load(Settings(model=str(assets["model"]), dtype="float32"))
+    for index, name in enumerate(["tiny-a", "tiny-c"]):
+        eager.render(str(photo), str(tmp_path / f"eager{index}.png"), name, styles[name])
+        difference = abs(pixels(tmp_path / f"eager{index}.png") - pixels(tmp_path / f"{index}.png"))
+        assert difference.max() <= 2, name
+
+
+def test_i2i_stylize_renders_a_flux_style_in_the_format_of_its_extension(
+    assets: dict[str, Path], photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from i2i.cli import main
+
+    workdir = tmp_path / "workflow"
+    (workdir / "loras").mkdir(parents=True)
+    shutil.copy(assets["a"], workdir / "loras" / "a.safetensors")
+    entry = {**style(Path("loras/a.safetensors")), "size": 64}  # relative to the workflow
+    registry = {"styles": {"tiny-a": entry}}
+    (workdir / "styles.yaml").write_text(yaml.safe_dump(registry), encoding="utf-8")
+    config = {"flux": {"model": str(assets["model"]), "dtype": "bfloat16", "idle_timeout": 60}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    args = ["-d", str(workdir), "stylize", str(photo), "tiny-a", "out.png", "--long-side", "96"]
+    assert main(args) == 0
+    with Image.open(elsewhere / "out.png") as image:
+        assert image.format == "PNG" and image.size == (64, 32)
+    assert not worker_alive(workdir / ".i2i" / "worker"), "a worker it started is stopped"
+    assert read_stats(workdir / ".i2i" / "worker")["dtype"] == "bfloat16"
+
+    assert main([*args[:4], "tiny-a", "out.gif"]) == 1
+    assert not (elsewhere / "out.gif").exists()
+    assert read_stats(workdir / ".i2i" / "worker")["totals"]["workers_started"] == 1
 
 
 @pytest.fixture(scope="module")

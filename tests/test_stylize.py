@@ -10,6 +10,7 @@ from PIL import Image
 
 from i2i import I2IError
 from i2i.backends.classic import FILTERS, render
+from i2i.cli import main
 from i2i.config import load_registry
 from i2i.stylize import stylize
 
@@ -69,3 +70,45 @@ def test_stylize_writes_same_bytes_twice(tmp_path: Path, photo: np.ndarray, regi
     assert a.read_bytes() == b.read_bytes()
     with Image.open(a) as out:
         assert out.size == (192, 128)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("out.webp", "WEBP"),
+        ("out.png", "PNG"),
+        ("out.JPG", "JPEG"),
+        ("out.jpeg", "JPEG"),
+        ("out.tif", "TIFF"),
+    ],
+)
+def test_stylize_writes_the_format_of_the_extension(
+    tmp_path: Path, photo: np.ndarray, registry: dict, name: str, expected: str
+) -> None:
+    source = tmp_path / "in.webp"
+    Image.fromarray(photo).save(source, "WEBP", quality=92)
+    stylize(source, tmp_path / name, registry["cartoon"])
+    with Image.open(tmp_path / name) as out:
+        assert out.format == expected and out.size == (192, 128)
+
+
+def test_an_unknown_extension_is_refused(tmp_path: Path, photo: np.ndarray, registry: dict) -> None:
+    source = tmp_path / "in.webp"
+    Image.fromarray(photo).save(source, "WEBP", quality=92)
+    for name in ("out.gif", "out"):
+        with pytest.raises(I2IError, match=r"must end in \.webp, \.png, \.jpg, \.jpeg or \.tif"):
+            stylize(source, tmp_path / name, registry["cartoon"])
+        assert not (tmp_path / name).exists()
+
+
+def test_i2i_stylize_writes_the_format_of_the_extension(
+    repo: Path, sample_albums: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    photo = sample_albums / "Space Coast" / "eileen_collins.jpg"
+    command = ["-d", str(repo), "stylize", str(photo), "oil_paint"]
+    assert main([*command, str(tmp_path / "out.png"), "--long-side", "96"]) == 0
+    with Image.open(tmp_path / "out.png") as image:
+        assert image.format == "PNG" and image.height == 96
+    assert main([*command, str(tmp_path / "out.bmp")]) == 1
+    assert "out.bmp: cannot write a .bmp file" in caplog.text
+    assert not (tmp_path / "out.bmp").exists()

@@ -1,14 +1,18 @@
 """The ``flux-kontext`` backend: diffusers' FluxKontextPipeline with one LoRA adapter per style.
 
 The base model is loaded once (:func:`load_pipeline`); each style's LoRA is loaded once as a named
-adapter and selected per image with ``set_adapters``. Runs inside the FLUX worker process
-(:mod:`i2i.flux_worker`), which is the only place that imports torch and diffusers.
+adapter and selected per image with ``set_adapters``. With ``flux.compile`` the transformer's
+repeated blocks are compiled with torch.compile after the first LoRA is loaded, and every LoRA is
+hot-swapped into that one adapter slot, padded to ``flux.lora_rank``, so that a style change does
+not recompile. Runs inside the FLUX worker process (:mod:`i2i.flux_worker`), which is the only
+place that imports torch and diffusers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import time
 import warnings
@@ -38,6 +42,14 @@ log = logging.getLogger("i2i.flux")
 
 STYLED_QUALITY = 95
 MULTIPLE = 16
+# The first diffusers whose from_pretrained honours `dtype=` (0.35-0.39 ignore it and load the
+# 12B transformer in float32; they only knew `torch_dtype=`, deprecated since).
+DIFFUSERS_MIN = (0, 40)
+SLOT = "i2i_style"
+TARGET_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".webp": ("WEBP", {"quality": STYLED_QUALITY, "method": 4}),
+    ".png": ("PNG", {}),
+}
 OFFLOAD_HINT = "set `flux.offload: model` (or `sequential`) in the config, or a smaller `size`"
 LOGIN_HINT = (
     "accept the licence on the model page (https://huggingface.co/{repo}), then log in with "
@@ -70,13 +82,33 @@ def _bf16_works(device: str) -> bool:
 
 
 def select_dtype(requested: str, device: str) -> torch.dtype:
-    """The requested dtype, or for ``auto``: bfloat16 where the device supports it, else float16
-    on accelerators and float32 on the CPU."""
+    """The requested dtype, or for ``auto``: float32 on the CPU; on a GPU bfloat16 where it is
+    supported, else float16.
+
+    The CPU gets float32, FLUX's reference precision: CPU runs are for tests and checks, and
+    most CPUs have no bfloat16 arithmetic (it is emulated, slower than float32). On a CPU with
+    AMX or AVX512-BF16, or short of memory (the transformer is 48 GB in float32), set
+    ``flux.dtype: bfloat16``.
+    """
     if requested != "auto":
         return getattr(torch, requested)
-    if _bf16_works(device):
-        return torch.bfloat16
-    return torch.float32 if device == "cpu" else torch.float16
+    if device == "cpu":
+        return torch.float32
+    return torch.bfloat16 if _bf16_works(device) else torch.float16
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
+
+
+def check_diffusers(version: str = diffusers.__version__) -> None:
+    """Refuse a diffusers that would silently load the model in another dtype."""
+    if _version(version) < DIFFUSERS_MIN:
+        wanted = ".".join(map(str, DIFFUSERS_MIN))
+        raise I2IError(
+            f"diffusers {version} ignores flux.dtype (the model would load in float32): "
+            f"upgrade with `pip install 'diffusers>={wanted}'`"
+        )
 
 
 def _is_local(source: str) -> bool:
@@ -120,8 +152,13 @@ def load_pipeline(settings: Settings) -> tuple[FluxKontextPipeline, str]:
             f"flux.quantize: {settings.quantize} is not supported in this version; "
             "use `flux.offload: model` or `sequential` on smaller GPUs"
         )
+    check_diffusers()
     device = select_device(settings.device)
     dtype = select_dtype(settings.dtype, device)
+    if settings.compile and settings.offload != "none" and device != "cpu":
+        raise I2IError(
+            "flux.compile with flux.offload is not supported yet: set one of them to false/none"
+        )
     model = settings.model
     if _is_local(model):
         folder = Path(model).expanduser()
@@ -135,9 +172,24 @@ def load_pipeline(settings: Settings) -> tuple[FluxKontextPipeline, str]:
         pipe = FluxKontextPipeline.from_pretrained(model, dtype=dtype)
     except (OSError, ValueError) as exc:
         raise _hub_error(exc, "flux.model", model) from exc
+    loaded = loaded_dtypes(pipe)
+    if set(loaded.values()) != {dtype}:
+        raise I2IError(
+            f"flux.dtype: asked for {dtype}, diffusers {diffusers.__version__} loaded "
+            + ", ".join(f"{name} as {value}" for name, value in loaded.items())
+        )
     pipe.set_progress_bar_config(disable=True)
     _place(pipe, device, settings.offload)
     return pipe, device
+
+
+def loaded_dtypes(pipe: FluxKontextPipeline) -> dict[str, torch.dtype]:
+    """The dtype of each model of the pipeline (transformer, text encoders, VAE)."""
+    return {
+        name: component.dtype
+        for name, component in pipe.components.items()
+        if isinstance(component, torch.nn.Module)
+    }
 
 
 def _place(pipe: FluxKontextPipeline, device: str, offload: str) -> None:
@@ -180,13 +232,47 @@ class Backend:
 
     pipe: FluxKontextPipeline
     device: str
+    settings: Settings = field(default_factory=Settings)
     adapters: dict[str, str] = field(default_factory=dict)
+    slot: tuple[str, float] | None = None
+    slot_keys: frozenset[str] = frozenset()
+    slot_scaling: dict[str, float] = field(default_factory=dict)
+    compiled: bool = False
 
     @classmethod
     def load(cls, settings: Settings) -> Backend:
-        """Load the base model once."""
+        """Load the base model once (with ``compile``: ready to hot-swap LoRAs of rank up to
+        ``lora_rank`` into one adapter slot)."""
         pipe, device = load_pipeline(settings)
-        return cls(pipe, device)
+        if settings.compile:
+            pipe.enable_lora_hotswap(target_rank=settings.lora_rank)
+        return cls(pipe, device, settings)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.pipe.transformer.dtype
+
+    def info(self) -> dict[str, Any]:
+        """What the worker reports about the loaded model: its dtype and, with ``compile``, how
+        many graphs torch.compile made (one per repeated block and image size; a style change
+        adds none)."""
+        info: dict[str, Any] = {"dtype": str(self.dtype).removeprefix("torch.")}
+        if self.settings.compile:
+            from torch._dynamo.utils import counters
+
+            info["compiled_graphs"] = int(counters["stats"]["unique_graphs"])
+            info["slot"] = self.slot[0] if self.slot else None
+        return info
+
+    def _source(self, style_name: str, lora: Mapping[str, str]) -> tuple[str, dict, str]:
+        """Where a style's LoRA is: (file or repo, load_lora_weights keywords, label)."""
+        if "path" in lora:
+            path = Path(lora["path"]).expanduser()
+            if not path.is_file():
+                raise I2IError(f"style {style_name}: LoRA file {path} not found")
+            return str(path), {}, str(path)
+        kwargs = {"weight_name": lora["weight_name"]} if "weight_name" in lora else {}
+        return lora["repo"], kwargs, lora["repo"]
 
     def adapter(self, style_name: str, style: Mapping[str, Any]) -> str:
         """The adapter of ``style``'s LoRA, loaded on first use and checked."""
@@ -194,14 +280,7 @@ class Backend:
         name = adapter_name(style_name, lora)
         if name in self.adapters:
             return name
-        if "path" in lora:
-            path = Path(lora["path"]).expanduser()
-            if not path.is_file():
-                raise I2IError(f"style {style_name}: LoRA file {path} not found")
-            source, kwargs, label = str(path), {}, str(path)
-        else:
-            source, label = lora["repo"], lora["repo"]
-            kwargs = {"weight_name": lora["weight_name"]} if "weight_name" in lora else {}
+        source, kwargs, label = self._source(style_name, lora)
         started = time.perf_counter()
         try:
             self.pipe.load_lora_weights(source, adapter_name=name, **kwargs)
@@ -217,9 +296,94 @@ class Backend:
         self.adapters[name] = label
         return name
 
+    def select(self, style_name: str, style: Mapping[str, Any]) -> str:
+        """Make ``style``'s LoRA, at its ``lora_scale``, the active one; return its adapter."""
+        scale = float(style.get("lora_scale", 1.0))
+        if not self.settings.compile:
+            name = self.adapter(style_name, style)
+            self.pipe.set_adapters([name], adapter_weights=[scale])
+            return name
+        name = adapter_name(style_name, style["lora"])
+        if self.slot is None or self.slot[0] != name:
+            self._swap(style_name, style["lora"], name)
+        if self.slot != (name, scale):
+            self._scale(scale)
+            self.slot = (name, scale)
+        return name
+
+    def _swap(self, style_name: str, lora: Mapping[str, str], name: str) -> None:
+        """Load a LoRA into the adapter slot of the compiled model, in place (no recompile)."""
+        source, kwargs, label = self._source(style_name, lora)
+        started = time.perf_counter()
+        try:
+            weights = self.pipe.lora_state_dict(source, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise _hub_error(exc, f"style {style_name}: LoRA", label) from exc
+        if isinstance(weights, tuple):
+            weights = weights[0]
+        keys = frozenset(k for k in weights if k.startswith("transformer."))
+        ranks = [v.shape[0] for k, v in weights.items() if k in keys and ".lora_A." in k]
+        if not ranks:
+            raise I2IError(
+                f"style {style_name}: LoRA {label} has no weights that match this model "
+                "(a LoRA for another base model?)"
+            )
+        if max(ranks) > self.settings.lora_rank:
+            raise I2IError(
+                f"style {style_name}: LoRA {label} has rank {max(ranks)}, more than "
+                f"flux.lora_rank {self.settings.lora_rank} (the LoRA slot of the compiled model): "
+                f"set flux.lora_rank: {max(ranks)}"
+            )
+        if self.slot is not None and keys != self.slot_keys:
+            raise I2IError(
+                f"style {style_name}: LoRA {label} changes other layers than "
+                f"{self.adapters[self.slot[0]]}; with flux.compile all FLUX styles of a run must "
+                "change the same layers: build these styles in separate runs or set "
+                "flux.compile: false"
+            )
+        try:
+            self.pipe.load_lora_weights(weights, adapter_name=SLOT, hotswap=self.slot is not None)
+        except (RuntimeError, ValueError) as exc:
+            if self.slot is not None:
+                self.slot = ("", math.nan)  # partly swapped: the next style swaps in all weights
+            raise I2IError(f"style {style_name}: LoRA {label} cannot be swapped in: {exc}") from exc
+        self.slot_keys = keys
+        self.slot_scaling = {
+            module: float(layer.scaling[SLOT]) for module, layer in self._lora_layers()
+        }
+        self.adapters[name] = label
+        self.slot = (name, math.nan)
+        log.info("LoRA %s swapped in as %s in %.2f s", label, name, time.perf_counter() - started)
+
+    def _lora_layers(self) -> list[tuple[str, Any]]:
+        return [
+            (module_name, module)
+            for module_name, module in self.pipe.transformer.named_modules()
+            if isinstance(getattr(module, "scaling", None), dict) and SLOT in module.scaling
+        ]
+
+    def _scale(self, scale: float) -> None:
+        """Set the slot's LoRA scale in place: the scalings are tensors (set_adapters would
+        replace them with numbers, computed from the first LoRA's rank, and recompile)."""
+        for module_name, layer in self._lora_layers():
+            value = self.slot_scaling[module_name] * scale
+            if isinstance(layer.scaling[SLOT], torch.Tensor):
+                layer.scaling[SLOT].fill_(value)
+            else:
+                layer.scaling[SLOT] = value
+
+    def _compile(self) -> None:
+        """torch.compile the transformer's repeated blocks (regional compilation: compiled once
+        per block type, a fraction of a full compile's time); compiled on the first render."""
+        self.pipe.transformer.compile_repeated_blocks(fullgraph=True)
+        self.compiled = True
+        log.info("transformer blocks compiled with torch.compile (on first use)")
+
     def generate(self, image: Image.Image, style: Mapping[str, Any]) -> tuple[Image.Image, float]:
         """Run the pipeline on ``image`` with ``style``'s prompt and settings (adapters as set);
         return the output and the seconds it took."""
+        if self.settings.compile and not self.compiled:
+            self._compile()
         width, height = _size(image, int(style.get("size", 1024)))
         generator = torch.Generator(device="cpu").manual_seed(int(style.get("seed", 42)))
         started = time.perf_counter()
@@ -246,22 +410,27 @@ class Backend:
         return result, time.perf_counter() - started
 
     def render(self, source: str, target: str, style_name: str, style: Mapping[str, Any]) -> dict:
-        """Render ``source`` in ``style`` into the WebP ``target``; return timings and size."""
-        name = self.adapter(style_name, style)
-        self.pipe.set_adapters([name], adapter_weights=[float(style.get("lora_scale", 1.0))])
+        """Render ``source`` in ``style`` into ``target``: WebP (the workflow's styled images)
+        or PNG (lossless, for ``i2i stylize`` to convert); return timings and size."""
+        suffix = Path(target).suffix.lower()
+        if suffix not in TARGET_FORMATS:
+            raise I2IError(f"{target}: the FLUX worker writes .webp or .png, not {suffix!r}")
+        name = self.select(style_name, style)
         try:
             with Image.open(source) as opened:
                 image = opened.convert("RGB")
         except OSError as exc:
             raise I2IError(f"{source}: cannot read image: {exc}") from exc
         result, seconds = self.generate(image, style)
+        fmt, options = TARGET_FORMATS[suffix]
         with atomic_path(target) as tmp:
-            result.save(tmp, "WEBP", quality=STYLED_QUALITY, method=4)
+            result.save(tmp, fmt, **options)
         return {
             "seconds": round(seconds, 4),
             "width": result.width,
             "height": result.height,
             "adapter": name,
+            "dtype": str(self.dtype).removeprefix("torch."),
         }
 
 
