@@ -38,12 +38,12 @@ onstart:
 
 
 onsuccess:
-    stop_flux_worker()
+    stop_workers()
     report_set_aside()
 
 
 onerror:
-    stop_flux_worker()
+    stop_workers()
     runcontrol.exit_if_stopped_on_request(len(workflow.scheduler.failed))
 
 

@@ -84,7 +84,7 @@ class Worker:
             except ImportError as exc:
                 raise I2IError(
                     f"the flux-kontext backend needs torch and diffusers ({exc}); install them "
-                    "with `pip install 'i2i[flux]'` or run with `--sdm conda` (envs/flux.yaml)"
+                    "where Snakemake runs: `pip install 'i2i[flux]'`"
                 ) from exc
             flux.quiet_libraries()
             self.backend = flux.Backend.load(self.settings)

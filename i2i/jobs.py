@@ -1,10 +1,10 @@
-"""Bodies of the per-image rules, run inside the Snakemake process (``run:`` blocks).
+"""Bodies of the per-image rules, run by the run's worker processes (:mod:`i2i.workers`).
 
 A ``script:`` job starts a Python process that imports the stage modules again; for the
 sub-second image jobs of this workflow that start-up cost several times the work
-(bench/overhead.py). These functions take the rule's Snakemake ``input``, ``params`` and
-``wildcards`` objects (read by name), read the input files, call the stage and write the
-output, so each per-image rule's ``run:`` block is a single call.
+(bench/overhead.py). Each per-image rule's ``run:`` block hands one of these functions to a
+resident worker instead. They all take the job's named inputs, its output, params, wildcards
+(plain mappings) and the config, read the input files, call the stage and write the output.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from i2i.metadata import read_metadata
 from i2i.places import locate
 from i2i.preprocess import preprocess as prepare
 from i2i.publish import publish_to_marker
+from i2i.stylize import stylize
 from i2i.watermark import watermark as draw_and_tag
 
 Path = str | os.PathLike[str]
+Files = Mapping[str, str]
+Values = Mapping[str, Any]
+Config = Mapping[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -40,41 +44,51 @@ def inventory(photos: Sequence[Photo], output: Path, cache_file: Path, workers: 
     write_json(output, record)
 
 
-def metadata(photo: Path, output: Path, source_ref: str) -> None:
+def metadata(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:
     """rule metadata: the photo's metadata record."""
-    write_json(output, read_metadata(photo, source_ref))
+    write_json(output, read_metadata(inputs["photo"], params["source_ref"]))
 
 
-def places(metadata_file: Path, output: Path, config: Mapping[str, Any]) -> None:
+def places(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:
     """rule places: the places record from the metadata record's GPS position."""
     settings = config["places"]
-    write_json(output, locate(read_json(metadata_file), settings["providers"], settings))
+    write_json(output, locate(read_json(inputs["metadata"]), settings["providers"], settings))
 
 
-def captions(inputs: Any, output: Path, config: Mapping[str, Any]) -> None:
-    """rule captions: the watermark text record (inputs: metadata, places)."""
-    record = make_caption(
-        read_json(inputs.metadata), read_json(inputs.places), config["watermark"], config["ollama"]
-    )
+def captions(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:
+    """rule captions: the watermark text record from the metadata and places records."""
+    metadata_record, places_record = read_json(inputs["metadata"]), read_json(inputs["places"])
+    record = make_caption(metadata_record, places_record, config["watermark"], config["ollama"])
     write_json(output, record)
 
 
-def preprocess(photo: Path, output: Path, config: Mapping[str, Any]) -> None:
+def preprocess(
+    inputs: Files, output: str, params: Values, wildcards: Values, config: Config
+) -> None:
     """rule preprocess: the oriented, resized WebP the styles start from."""
     settings = config["preprocess"]
-    prepare(photo, output, settings["long_side"], settings["quality"])
+    prepare(inputs["photo"], output, settings["long_side"], settings["quality"])
 
 
-def watermark(inputs: Any, output: Path, config: Mapping[str, Any]) -> None:
-    """rule watermark: the final image (inputs: styled, metadata, caption).
+def stylize_classic(
+    inputs: Files, output: str, params: Values, wildcards: Values, config: Config
+) -> None:
+    """rule stylize_classic: one preprocessed photo in one classic style."""
+    stylize(inputs["preprocessed"], output, params["style"], 1)
+
+
+def watermark(
+    inputs: Files, output: str, params: Values, wildcards: Values, config: Config
+) -> None:
+    """rule watermark: the final image from the styled image, metadata and caption.
 
     The source reference for the EXIF comes from the metadata record, not a per-job param:
     every param function costs Snakemake time per job when it builds the DAG.
     """
-    caption = read_json(inputs.caption)["watermark_text"]
-    metadata_record = read_json(inputs.metadata)
+    caption = read_json(inputs["caption"])["watermark_text"]
+    metadata_record = read_json(inputs["metadata"])
     draw_and_tag(
-        inputs.styled,
+        inputs["styled"],
         output,
         metadata_record,
         caption,
@@ -84,14 +98,14 @@ def watermark(inputs: Any, output: Path, config: Mapping[str, Any]) -> None:
     )
 
 
-def publish(final: Path, marker: Path, wildcards: Any, config: Mapping[str, Any]) -> None:
+def publish(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:
     """rule publish: upload one final image and write its marker once verified."""
-    album, photo, style = wildcards.album, wildcards.photo, wildcards.style
-    publish_to_marker(final, marker, album, photo, style, config["publish"])
+    album, photo, style = wildcards["album"], wildcards["photo"], wildcards["style"]
+    publish_to_marker(inputs["final"], output, album, photo, style, config["publish"])
 
 
 def stylize_flux(
-    source: Path, output: Path, wildcards: Any, params: Any, config: Mapping[str, Any]
+    inputs: Files, output: str, params: Values, wildcards: Values, config: Config
 ) -> None:
     """rule stylize_flux: hand the image to the run's FLUX worker (no torch in this process)."""
-    render(source, output, wildcards.style, params.style, config["flux"])
+    render(inputs["preprocessed"], output, wildcards["style"], params["style"], config["flux"])

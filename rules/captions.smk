@@ -7,11 +7,8 @@ rule captions:
         "results/captions/{album}/{photo}.json",
     log:
         "logs/captions/{album}/{photo}.log",
-    conda:
-        "../envs/i2i.yaml"
     params:
         settings=output_settings("captions"),
         code=rule_code("captions"),
     run:
-        with job_log(log[0], input.metadata):
-            jobs.captions(input, output[0], config)
+        image_job(jobs.captions, log, input, output, params, wildcards)

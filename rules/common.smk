@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.logging import logger
 
-from i2i import I2IError, dag_gc, jobs, provenance, runcontrol
+from i2i import I2IError, dag_gc, jobs, provenance, runcontrol, workers
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
 from i2i.files import read_json
@@ -18,7 +18,6 @@ from i2i.inventory import RECORD as INVENTORY
 from i2i.inventory import accepted, split_present, summary
 from i2i.logs import job_log, warnings_to_console
 from i2i.publish import parse_target
-from i2i.stylize import stylize
 
 warnings_to_console()
 dag_gc.defer_while_building_dag()
@@ -184,7 +183,27 @@ def report_set_aside():
             logger.warning(f"i2i: {summary(record)}")
 
 
-def stop_flux_worker():
-    """The run is over: free the GPU now instead of after the worker's idle timeout."""
+def image_job(function, log, input, output, params, wildcards, inline=False):
+    """A per-image rule's job: its work runs in one of the run's worker processes (one per
+    core), or in this thread when ``inline`` (the FLUX rule, which waits on its own worker)
+    or in a job process that a cluster executor started for this one job."""
+    workers.run(
+        function,
+        log[0],
+        str(input[0]),
+        workers.plain(input),
+        str(output[0]),
+        workers.plain(params),
+        workers.plain(wildcards),
+        config,
+        workers=workflow.cores,
+        inline=inline or not workflow.is_main_process,
+    )
+
+
+def stop_workers():
+    """The run is over: end the worker processes, and free the GPU now instead of after the
+    FLUX worker's idle timeout."""
+    workers.stop()
     if stop(host_run_dir(RUN_DIR)):
         logger.info("stopped the FLUX worker")

@@ -6,11 +6,8 @@ rule metadata:
         "results/metadata/{album}/{photo}.json",
     log:
         "logs/metadata/{album}/{photo}.log",
-    conda:
-        "../envs/i2i.yaml"
     params:
         source_ref=source_ref,
         code=rule_code("metadata"),
     run:
-        with job_log(log[0], input.photo):
-            jobs.metadata(input.photo, output[0], params.source_ref)
+        image_job(jobs.metadata, log, input, output, params, wildcards)

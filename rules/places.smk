@@ -6,11 +6,8 @@ rule places:
         "results/places/{album}/{photo}.json",
     log:
         "logs/places/{album}/{photo}.log",
-    conda:
-        "../envs/i2i.yaml"
     params:
         settings=output_settings("places"),
         code=rule_code("places"),
     run:
-        with job_log(log[0], input.metadata):
-            jobs.places(input.metadata, output[0], config)
+        image_job(jobs.places, log, input, output, params, wildcards)

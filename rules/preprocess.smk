@@ -6,11 +6,8 @@ rule preprocess:
         "results/preprocessed/{album}/{photo}.webp",
     log:
         "logs/preprocess/{album}/{photo}.log",
-    conda:
-        "../envs/i2i.yaml"
     params:
         settings=output_settings("preprocess"),
         code=rule_code("preprocess"),
     run:
-        with job_log(log[0], input.photo):
-            jobs.preprocess(input.photo, output[0], config)
+        image_job(jobs.preprocess, log, input, output, params, wildcards)

@@ -1,19 +1,16 @@
 rule publish:
     """Put one final image at the publish target; the marker is written after it is verified."""
     input:
-        "results/final/{album}/{style}/{photo}.webp",
+        final="results/final/{album}/{style}/{photo}.webp",
     output:
         "results/published/{album}/{style}/{photo}.json",
     log:
         "logs/publish/{album}/{style}/{photo}.log",
-    conda:
-        "../envs/i2i.yaml"
     params:
         settings=output_settings("publish"),
         code=rule_code("publish"),
     run:
-        with job_log(log[0], input[0]):
-            jobs.publish(input[0], output[0], wildcards, config)
+        image_job(jobs.publish, log, input, output, params, wildcards)
 
 
 rule gallery_album:

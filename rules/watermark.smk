@@ -14,11 +14,8 @@ rule watermark:
         ),
     log:
         "logs/watermark/{album}/{style}/{photo}.log",
-    conda:
-        "../envs/i2i.yaml"
     params:
         settings=output_settings("watermark"),
         code=rule_code("watermark"),
     run:
-        with job_log(log[0], input.styled):
-            jobs.watermark(input, output[0], config)
+        image_job(jobs.watermark, log, input, output, params, wildcards)
