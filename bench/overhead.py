@@ -122,9 +122,10 @@ def loop(library: Path, styles: Sequence[str], workers: int, out: Path) -> float
 
 
 def job_count(photos: int, styles: int, albums: int) -> int:
-    """Jobs of a full run: 4 per photo, 3 per photo and style, the per-style manifests, one
-    contact sheet per album, then catalog, gallery, progress page and ``all``."""
-    return photos * (4 + 3 * styles) + styles + albums + 4
+    """Jobs of a full run: the inventory, 4 per photo, 3 per photo and style, the per-style
+    manifests, per album a catalog, a contact sheet and a gallery page, then the catalog,
+    the gallery index, the progress page and ``all``."""
+    return 1 + photos * (4 + 3 * styles) + styles + 3 * albums + 4
 
 
 def workflow(library: Path, styles: Sequence[str], cores: int, workdir: Path) -> float:
