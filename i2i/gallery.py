@@ -1,10 +1,11 @@
-"""A static gallery for ``file://`` targets: an index page and one page per album.
+"""The static gallery: an index page and one page per album, for every target.
 
 Pages come from the Jinja2 templates in ``i2i/templates`` (autoescaped) with their CSS and
 script inlined: no external assets, no fonts, no network. Every link is relative, so the same
-folder works from ``file://`` and from an S3 website. An album page sits in the folder its
-images share (``<folder>/index.html``); when that folder is the root or is shared with another
-album, it goes to ``_albums/<album>.html`` instead.
+folder works from ``file://`` and from an S3 website. Every name here is a key at the target:
+the index is ``<prefix>/index.html`` (``index.html`` for a ``file://`` target, whose prefix is
+empty). An album page sits in the folder its images share (``<folder>/index.html``); when that
+folder is not the album's own, it goes to ``<prefix>/_albums/<album>.html`` instead.
 
 An album page shows each photo under a human title (its Photos ``title`` when the catalog has
 one, else a tidied file name) with a human date, its place once, a camera, lens and exposure
@@ -17,6 +18,12 @@ named in ``gallery.covers``, else the album's first favourite, else its first ph
 original; the album's rule writes it at a key the index knows from the inventory alone, so the
 index never waits for an album.
 
+For an ``s3://`` target the gallery is built in a local folder laid out like the bucket (the
+published images are read from the workflow's finals) and every file a build wrote is uploaded
+(:func:`upload_site`): pages with ``publish.page_cache_control``, images with
+``publish.cache_control``, each with its Content-Type and its sha256 in the object metadata, so
+an object that already matches is not uploaded again.
+
 Builds are deterministic: the same catalog, originals and settings give the same bytes.
 """
 
@@ -28,21 +35,36 @@ import html
 import io
 import logging
 import math
+import mimetypes
 import posixpath
 import re
 import unicodedata
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from botocore.exceptions import BotoCoreError, ClientError
 from markupsafe import Markup
 from PIL import Image, ImageOps
 
-from i2i.files import is_safe_name, write_bytes
-from i2i.publish import DEFAULT_KEY_TEMPLATE, object_key, parse_target
+from i2i.files import is_safe_name, sha256_file, write_bytes
+from i2i.publish import (
+    DEFAULT_CACHE_CONTROL,
+    DEFAULT_KEY_TEMPLATE,
+    SHA256_META,
+    S3Options,
+    explain,
+    head_object,
+    object_key,
+    parse_target,
+    s3_client,
+    upload_reason,
+    verify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +79,18 @@ COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 crops
 QUALITY = 80
 ORIGINAL_QUALITY = 86
 ORIGINAL = "original"
+GENERATOR = b'<meta name="generator" content="i2i">'  # in every page (templates/base.html)
+
+DEFAULT_PAGE_CACHE_CONTROL = "public, max-age=300"
+PAGE_SUFFIXES = frozenset({".html"})
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "application/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".webp": "image/webp",
+}
+UPLOAD_WORKERS = 16
 
 MONTHS = (
     "January",
@@ -105,6 +139,22 @@ def relative_href(target: str, page: str) -> str:
     return html.escape(relative_url(target, page), quote=True)
 
 
+def index_key(prefix: str = "") -> str:
+    """The key of the gallery's index: ``<prefix>/index.html``."""
+    return posixpath.join(prefix, INDEX) if prefix else INDEX
+
+
+def derived_suffixes() -> list[str]:
+    """Every suffix :func:`derived_key` is given: sizes, the original and its sizes, covers."""
+    sizes = [f".{side}" for side in SIZES]
+    return [
+        *sizes,
+        f".{ORIGINAL}",
+        *(f".{ORIGINAL}{size}" for size in sizes),
+        *(f".cover-{width}" for width, _ in COVER_SIZES),
+    ]
+
+
 def derived_key(key: str, suffix: str) -> str:
     """A gallery-made image from the one at ``key``: ``<folder>/_gallery/<stem><suffix>.webp``.
 
@@ -147,18 +197,23 @@ def album_keys(photos: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def album_page_key(album: str, keys: Sequence[str]) -> str:
+def album_page_key(album: str, keys: Sequence[str], prefix: str = "") -> str:
     """Where the page of ``album`` goes: the folder its images share when that folder is the
-    album's own (its name is one of the folder's parts), else ``_albums/<album>.html``.
+    album's own (its name is one of the folder's parts), else ``<prefix>/_albums/<album>.html``.
 
     It depends on this album's keys alone, so each album's page is built on its own.
     """
     folder = posixpath.commonpath([posixpath.dirname(k) for k in keys]) if keys else ""
     if folder and album in folder.split("/"):
         return f"{folder}/{INDEX}"
-    if is_safe_name(album):
-        return f"{ALBUM_DIR}/{album}.html"
-    return f"{ALBUM_DIR}/album-{hashlib.sha256(album.encode()).hexdigest()[:12]}.html"
+    return shared_page_key(album, prefix)
+
+
+def shared_page_key(album: str, prefix: str = "") -> str:
+    """``<prefix>/_albums/<album>.html`` (a digest of the name when it is not a safe name)."""
+    digest = hashlib.sha256(album.encode()).hexdigest()[:12]
+    name = album if is_safe_name(album) else f"album-{digest}"
+    return posixpath.join(prefix, ALBUM_DIR, f"{name}.html")
 
 
 def planned_keys(
@@ -441,9 +496,11 @@ def album_page(
     page: str,
     images: Mapping[tuple[str, str], Sequence[tuple[str, int, int]]],
     settings: Mapping[str, Any],
+    index: str = INDEX,
 ) -> bytes:
     """The page of one album at key ``page``; ``images`` holds the sizes of every image as
-    ``(photo, style or "original") -> [(key, width, height), ...]``, the full one last."""
+    ``(photo, style or "original") -> [(key, width, height), ...]``, the full one last; its
+    back link goes to the index at key ``index``."""
     ids: set[str] = set()
     views = []
     moments = []
@@ -516,12 +573,14 @@ def album_page(
         photos=views,
         title=settings["title"],
         brand=settings["brand"],
-        index_url=relative_url(INDEX, page),
+        index_url=relative_url(index, page),
     )
 
 
-def index_page(albums: Sequence[tuple[str, int, str, str]], settings: Mapping[str, Any]) -> bytes:
-    """The gallery index (key ``index.html``): a card per album as ``(album, photos, page,
+def index_page(
+    albums: Sequence[tuple[str, int, str, str]], settings: Mapping[str, Any], index: str = INDEX
+) -> bytes:
+    """The gallery index (at key ``index``): a card per album as ``(album, photos, page,
     anchor)``, the anchor being the album's first image key (its cover's name)."""
     cards = []
     for album, count, page, anchor in albums:
@@ -529,8 +588,8 @@ def index_page(albums: Sequence[tuple[str, int, str, str]], settings: Mapping[st
         if anchor:
             sizes = [(cover_key(anchor, w), w, h) for w, h in COVER_SIZES]
             cover = {
-                "src": relative_url(sizes[0][0], INDEX),
-                "srcset": srcset(sizes, INDEX),
+                "src": relative_url(sizes[0][0], index),
+                "srcset": srcset(sizes, index),
                 "width": sizes[0][1],
                 "height": sizes[0][2],
             }
@@ -538,7 +597,7 @@ def index_page(albums: Sequence[tuple[str, int, str, str]], settings: Mapping[st
             {
                 "name": album,
                 "count": f"{count} photo{'s' if count != 1 else ''}",
-                "url": relative_url(page, INDEX),
+                "url": relative_url(page, index),
                 "cover": cover,
             }
         )
@@ -565,12 +624,18 @@ def build_album(
     root: Path,
     originals: Mapping[str, str | Path] | None = None,
     settings: Mapping[str, Any] | None = None,
+    *,
+    prefix: str = "",
+    sources: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """The page, smaller copies, original copies and cover of one album catalog under
-    ``root``; ``originals`` maps photo names to their preprocessed originals. Returns
+    ``root``; ``originals`` maps photo names to their preprocessed originals. The image
+    published at a key is read from ``sources[key]`` when given (a final, for a target that is
+    not this folder), else from ``root/key``; ``prefix`` is the target's. Returns
     ``{"pages": [...], "assets": [...]}``: every key written."""
     settings = gallery_settings({}) if settings is None else settings
     originals = originals or {}
+    sources = sources or {}
     album = catalog["album"]
     photos = page_order(catalog["photos"])
     styles = sorted(catalog["styles"])
@@ -586,7 +651,7 @@ def build_album(
             if not image_info:
                 continue
             first = first or image_info["key"]
-            image = load_rgb(root / image_info["key"])
+            image = load_rgb(Path(sources.get(image_info["key"], root / image_info["key"])))
             images[entry["photo"], style] = picture_sizes(image, image_info["key"], root, written)
             if entry is cover_entry and (style == cover_style or cover is None):
                 cover = image
@@ -603,8 +668,9 @@ def build_album(
                 cover = image
     if cover is not None and keys:
         write_cover(cover, keys[0], root, written)
-    page = album_page_key(album, keys)
-    write_bytes(root / page, album_page(album, photos, styles, page, images, settings))
+    page = album_page_key(album, keys, prefix)
+    index = index_key(prefix)
+    write_bytes(root / page, album_page(album, photos, styles, page, images, settings, index))
     return {"pages": [page], "assets": sorted(set(written))}
 
 
@@ -612,19 +678,22 @@ def build_index(
     albums: Mapping[str, tuple[int, Sequence[str]]],
     root: Path,
     settings: Mapping[str, Any] | None = None,
+    prefix: str = "",
 ) -> str:
-    """The index page from each album's photo count and image keys; return its key.
+    """The index page (at ``<prefix>/index.html``) from each album's photo count and image
+    keys; return its key.
 
     It needs no album to be finished: each cover is at a key named after the album's first
     image, where the album's own build writes it.
     """
     settings = gallery_settings({}) if settings is None else settings
     cards = [
-        (album, count, album_page_key(album, keys), keys[0] if keys else "")
+        (album, count, album_page_key(album, keys, prefix), keys[0] if keys else "")
         for album, (count, keys) in sorted(albums.items())
     ]
-    write_bytes(root / INDEX, index_page(cards, settings))
-    return INDEX
+    index = index_key(prefix)
+    write_bytes(root / index, index_page(cards, settings, index))
+    return index
 
 
 def build_gallery(
@@ -632,6 +701,7 @@ def build_gallery(
     root: Path,
     originals: Mapping[tuple[str, str], str | Path] | None = None,
     settings: Mapping[str, Any] | None = None,
+    prefix: str = "",
 ) -> list[str]:
     """Every album page and the index for a whole catalog; return the pages written."""
     originals = originals or {}
@@ -642,9 +712,76 @@ def build_gallery(
     for album, photos in albums.items():
         mine = {photo: path for (a, photo), path in originals.items() if a == album}
         built = build_album(
-            {"album": album, "photos": photos, "styles": catalog["styles"]}, root, mine, settings
+            {"album": album, "photos": photos, "styles": catalog["styles"]},
+            root,
+            mine,
+            settings,
+            prefix=prefix,
         )
         pages += built["pages"]
     counts = {a: (len(p), album_keys(p)) for a, p in albums.items()}
-    pages.append(build_index(counts, root, settings))
+    pages.append(build_index(counts, root, settings, prefix))
     return pages
+
+
+# ---------------------------------------------------------------------------------------------
+# Uploads (s3:// targets)
+
+
+def site_headers(key: str, publish: Mapping[str, Any]) -> dict[str, str]:
+    """The Content-Type and Cache-Control of the gallery file at ``key``: pages get
+    ``publish.page_cache_control`` (short: they change when the library does), everything else
+    ``publish.cache_control``."""
+    suffix = posixpath.splitext(key)[1].lower()
+    kind = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+    if suffix in PAGE_SUFFIXES:
+        cache_control = publish.get("page_cache_control") or DEFAULT_PAGE_CACHE_CONTROL
+    else:
+        cache_control = publish.get("cache_control") or DEFAULT_CACHE_CONTROL
+    return {"ContentType": kind, "CacheControl": cache_control}
+
+
+def upload_site(root: Path, keys: Sequence[str], publish: Mapping[str, Any]) -> list[str]:
+    """Upload ``root/key`` to the ``s3://`` target of ``publish`` (the whole config section,
+    operational keys included) at ``key`` for every key, unless the object there already has
+    the same sha256, size and headers; each upload is read back and verified. Return the keys
+    uploaded."""
+    target = parse_target(publish["target"])
+    bucket = target.location
+    options = S3Options.from_settings(publish)
+    client = s3_client(options)
+    endpoint = client.meta.endpoint_url
+
+    def one(key: str) -> str | None:
+        source = root / key
+        data = source.read_bytes()
+        digest, size = sha256_file(source), len(data)
+        headers = site_headers(key, publish)
+        try:
+            reason = upload_reason(head_object(client, bucket, key), digest, size, headers)
+            if reason:
+                extra = {**headers, "Metadata": {SHA256_META: digest}}
+                if options.acl:
+                    extra["ACL"] = options.acl
+                client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
+                verify(head_object(client, bucket, key), digest, size, f"s3://{bucket}/{key}")
+        except (ClientError, BotoCoreError) as exc:
+            raise explain(exc, bucket, key, endpoint, options) from exc
+        if reason:
+            log.info("uploaded s3://%s/%s (%s)", bucket, key, reason)
+        return reason
+
+    unique_keys = sorted(set(keys))
+    if len(unique_keys) < 2:
+        reasons = [one(key) for key in unique_keys]
+    else:
+        with ThreadPoolExecutor(min(UPLOAD_WORKERS, len(unique_keys))) as pool:
+            reasons = list(pool.map(one, unique_keys))
+    uploaded = [key for key, reason in zip(unique_keys, reasons, strict=True) if reason]
+    log.info(
+        "s3://%s: %d gallery file(s) uploaded, %d unchanged",
+        bucket,
+        len(uploaded),
+        len(unique_keys) - len(uploaded),
+    )
+    return uploaded

@@ -49,22 +49,43 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "publish": ("target", "key_template", "endpoint_url", "region", "acl", "cache_control"),
     },
     # The album's rule reads only its own album's entry of gallery.covers (rules/publish.smk).
+    # For an s3:// target the gallery rules upload what they write (pages with
+    # page_cache_control, image copies with cache_control).
     "gallery_album": {
         "gallery": ("title", "brand", "covers"),
         "watermark": ("brand",),
+        "publish": (
+            "target",
+            "endpoint_url",
+            "region",
+            "acl",
+            "cache_control",
+            "page_cache_control",
+        ),
     },
     "gallery": {
         "gallery": ("title", "brand"),
         "watermark": ("brand",),
-        "publish": ("target", "key_template"),
+        "publish": (
+            "target",
+            "key_template",
+            "endpoint_url",
+            "region",
+            "acl",
+            "page_cache_control",
+        ),
     },
+    # Only in the workflow while publish.prune is true.
+    "prune": {"publish": ("prune", "target", "key_template", "endpoint_url", "region")},
 }
 
 # Registry entry fields that describe a style and change none of its images.
 STYLE_NOTES: frozenset[str] = frozenset({"description", "source"})
 
 # Publish settings that only an s3:// target reads.
-S3_ONLY: frozenset[str] = frozenset({"endpoint_url", "region", "acl", "cache_control"})
+S3_ONLY: frozenset[str] = frozenset(
+    {"endpoint_url", "region", "acl", "cache_control", "page_cache_control"}
+)
 
 # Settings that change how a job runs, never what it writes.
 OPERATIONAL: frozenset[str] = frozenset(

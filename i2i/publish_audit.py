@@ -1,14 +1,21 @@
-"""Read-only audits of a publish target: ``i2i publish --dry-run`` and ``--verify``.
+"""Audits of a publish target: ``i2i publish --dry-run`` and ``--verify``; and its pruning.
 
 :func:`plan` compares the workflow's final images with what the target holds and changes
 nothing; :func:`verify_markers` finds upload markers whose copy at the target is gone or
 differs, so that removing them makes the next ``snakemake`` run publish those images again.
+
+:func:`stale` is what the target holds that no current photo, style or album maps to: image
+objects the key template could have given (the plan's ``removed``), and the gallery's own files
+of photos and albums that are gone (smaller copies, originals and covers in ``_gallery``
+folders, album pages that i2i wrote). :func:`prune` (rule ``prune``, ``publish.prune``) deletes
+exactly that, and never anything else.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +27,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from i2i import I2IError
 from i2i.files import is_safe_name, read_json, sha256_file
+from i2i.gallery import (
+    ALBUM_DIR,
+    DERIVED_DIR,
+    GENERATOR,
+    INDEX,
+    album_page_key,
+    derived_key,
+    derived_suffixes,
+    index_key,
+    shared_page_key,
+)
 from i2i.publish import (
+    MISSING_KEY_CODES,
     SHA256_META,
     S3Options,
+    error_code,
     explain,
     head_object,
     object_key,
@@ -40,6 +60,8 @@ FINAL = "results/final/{album}/{style}/{photo}.webp"
 MARKER = "results/published/{album}/{style}/{photo}.json"
 KEY_FIELDS = ("album", "photo", "style")
 CHECK_WORKERS = 16
+PAGE_HEAD = 2048  # bytes of a page read to see whether i2i wrote it
+GALLERY = "gallery"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -106,7 +128,13 @@ def key_shape(template: str, prefix: str) -> str:
 
 def key_pattern(template: str, prefix: str) -> re.Pattern[str]:
     """A regex that matches every key ``template`` gives under ``prefix``; fields are groups."""
-    pieces = re.split(f"\0({'|'.join(KEY_FIELDS)})\0", key_shape(template, prefix))
+    return re.compile(shape_regex(key_shape(template, prefix)))
+
+
+def shape_regex(shape: str) -> str:
+    """The regex of a key shape (fields as ``\\0name\\0``): literal text escaped, each field a
+    group of one path component, a repeated field the same text again."""
+    pieces = re.split(f"\0({'|'.join(KEY_FIELDS)})\0", shape)
     regex, seen = [], set()
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
@@ -116,7 +144,7 @@ def key_pattern(template: str, prefix: str) -> re.Pattern[str]:
         else:
             seen.add(piece)
             regex.append(f"(?P<{piece}>[^/]+)")
-    return re.compile("".join(regex))
+    return "".join(regex)
 
 
 def image_key(pattern: re.Pattern[str], key: str) -> bool:
@@ -129,6 +157,64 @@ def image_key(pattern: re.Pattern[str], key: str) -> bool:
 def listing_prefix(template: str, prefix: str) -> str:
     """The literal start that every key of ``template`` under ``prefix`` shares."""
     return key_shape(template, prefix).split("\0")[0]
+
+
+def common_start(*texts: str) -> str:
+    """The longest string that every one of ``texts`` starts with."""
+    start = min(texts, key=len)
+    while not all(text.startswith(start) for text in texts):
+        start = start[:-1]
+    return start
+
+
+def gallery_shapes(template: str, prefix: str) -> list[tuple[str, re.Pattern[str]]]:
+    """``(kind, regex)`` of every gallery file ``template`` under ``prefix`` can give, the index
+    aside: ``copy`` (a smaller copy, an original or a cover in the ``_gallery`` folder beside an
+    image), ``shared`` (``<prefix>/_albums/<name>.html``) and ``folder`` (``index.html`` in a
+    folder the images of one album could share, the album's name one of its parts)."""
+    folder, name = posixpath.split(key_shape(template, prefix))
+    stem = posixpath.splitext(name)[0]
+    suffixes = "|".join(re.escape(suffix) for suffix in derived_suffixes())
+    copy = shape_regex(posixpath.join(folder, DERIVED_DIR, stem)) + f"(?:{suffixes})\\.webp"
+    shapes = [
+        ("copy", copy),
+        ("shared", re.escape(posixpath.join(prefix, ALBUM_DIR)) + r"/[^/]+\.html"),
+    ]
+    parts = folder.split("/") if folder else []
+    for cut in range(1, len(parts) + 1):
+        start = "/".join(parts[:cut])
+        if "\0album\0" in start:
+            shapes.append(("folder", shape_regex(start) + "/" + re.escape(INDEX)))
+    return [(kind, re.compile(regex)) for kind, regex in shapes]
+
+
+def gallery_key(shapes: Sequence[tuple[str, re.Pattern[str]]], key: str) -> bool:
+    """True if ``key`` has the shape of a file the gallery writes (no hidden or temporary
+    file ever has: no part of its key starts with a dot)."""
+    parts = key.split("/")
+    if any(part.startswith(".") for part in parts):
+        return False
+    for kind, regex in shapes:
+        match = regex.fullmatch(key)
+        if match and (kind != "folder" or match.group("album") in parts[:-1]):
+            return True
+    return False
+
+
+def gallery_files(images: Iterable[Entry], prefix: str) -> set[str]:
+    """Every gallery file that the current images and albums may have at the target: the
+    index, each album's page (where it goes, and its ``_albums`` form) and every copy made
+    from a current image (sizes, original, covers)."""
+    owned = {index_key(prefix)}
+    by_album: dict[str, list[str]] = {}
+    for entry in images:
+        by_album.setdefault(entry.album, []).append(entry.key)
+    suffixes = derived_suffixes()
+    for album, keys in by_album.items():
+        owned.add(album_page_key(album, keys, prefix))
+        owned.add(shared_page_key(album, prefix))
+        owned.update(derived_key(key, suffix) for key in keys for suffix in suffixes)
+    return owned
 
 
 def parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -162,6 +248,60 @@ class Store:
         pattern = key_pattern(self.template, self.target.prefix)
         start = listing_prefix(self.template, self.target.prefix)
         return {key: size for key, size in self.objects(start) if image_key(pattern, key)}
+
+    def everything(self) -> dict[str, int]:
+        """The size of every object where the images or the gallery could be (for S3 under
+        the start that the key template and the gallery's index share)."""
+        prefix = self.target.prefix
+        start = common_start(listing_prefix(self.template, prefix), index_key(prefix))
+        return dict(self.objects(start))
+
+    def where(self, key: str) -> str:
+        """The file or ``s3://`` URL of ``key``."""
+        if self.target.scheme == "file":
+            return str(self.root / key)
+        return f"s3://{self.target.location}/{key}"
+
+    def written_by_i2i(self, key: str) -> bool:
+        """True if the page at ``key`` is one the gallery wrote (its generator tag)."""
+        if self.target.scheme == "file":
+            try:
+                with (self.root / key).open("rb") as handle:
+                    return GENERATOR in handle.read(PAGE_HEAD)
+            except OSError:
+                return False
+        try:
+            answer = self.client.get_object(
+                Bucket=self.target.location, Key=key, Range=f"bytes=0-{PAGE_HEAD - 1}"
+            )
+            return GENERATOR in answer["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) in MISSING_KEY_CODES:
+                return False
+            raise self.failure(exc, key) from exc
+        except BotoCoreError as exc:
+            raise self.failure(exc, key) from exc
+
+    def delete(self, key: str) -> str:
+        """Delete ``key`` at the target (a file's emptied folders too, up to the root); return
+        where it was."""
+        where = self.where(key)
+        if self.target.scheme == "file":
+            path = self.root / key
+            path.unlink(missing_ok=True)
+            folder = path.parent
+            while folder != self.root and self.root in folder.parents:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                folder = folder.parent
+            return where
+        try:
+            self.client.delete_object(Bucket=self.target.location, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self.failure(exc, key) from exc
+        return where
 
     def objects(self, start: str) -> Iterator[tuple[str, int]]:
         """Every file or object at the target (under ``start`` for S3) with its size."""
@@ -222,12 +362,57 @@ class Store:
         return None
 
 
+def stale(
+    store: Store, images: Sequence[Entry], objects: Mapping[str, int] | None = None
+) -> list[Change]:
+    """What the target holds that no current image or album maps to, as ``removed`` changes:
+    first every image object the key template could have given that no image of ``images``
+    has, then the gallery's own files of photos, styles and albums that are gone (detail
+    ``gallery``). A page counts only if i2i wrote it. ``objects`` is :meth:`Store.everything`
+    when the caller has it."""
+    objects = store.everything() if objects is None else objects
+    prefix = store.target.prefix
+    pattern = key_pattern(store.template, prefix)
+    wanted = {entry.key for entry in images}
+    removed = [
+        Change("removed", key)
+        for key in sorted(objects)
+        if image_key(pattern, key) and key not in wanted
+    ]
+    owned = gallery_files(images, prefix)
+    shapes = gallery_shapes(store.template, prefix)
+    candidates = [k for k in sorted(objects) if k not in owned and gallery_key(shapes, k)]
+    pages = [key for key in candidates if key.endswith(".html")]
+    written = dict(zip(pages, parallel(store.written_by_i2i, pages), strict=True))
+    removed += [Change("removed", k, GALLERY) for k in candidates if written.get(k, True)]
+    return removed
+
+
+def prune(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) -> list[str]:
+    """Delete from the target exactly what :func:`stale` finds for the current ``images``
+    (every photo the inventory took, in every style); log one line per object; return the
+    keys deleted."""
+    store = Store(workdir, settings)
+    keys = [change.key for change in stale(store, images)]
+    if store.target.scheme == "file":
+        where = [store.delete(key) for key in keys]
+    else:
+        where = parallel(store.delete, keys)
+    for place in where:
+        log.info("removed %s", place)
+    log.info("pruned %s: %d object(s) removed", settings["target"], len(keys))
+    return keys
+
+
 def plan(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) -> list[Change]:
     """What publishing ``images`` would do at the target, read-only: ``new``, ``changed``,
     ``unchanged`` and ``not built`` per image, then ``removed`` for each image object at the
-    target that no image maps to (publishing leaves those in place)."""
+    target that no image maps to and each gallery file of a photo or album that is gone
+    (publishing leaves those in place; ``publish.prune`` removes them)."""
     store = Store(workdir, settings)
-    present = store.listing()
+    objects = store.everything()
+    pattern = key_pattern(store.template, store.target.prefix)
+    present = {key: size for key, size in objects.items() if image_key(pattern, key)}
 
     def change(entry: Entry) -> Change:
         if not entry.final.is_file():
@@ -240,9 +425,7 @@ def plan(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) ->
         return Change("changed", entry.key, reason) if reason else Change("unchanged", entry.key)
 
     changes = parallel(change, images)
-    wanted = {entry.key for entry in images}
-    changes += [Change("removed", key) for key in sorted(present) if key not in wanted]
-    return changes
+    return changes + stale(store, images, objects)
 
 
 def marker_problem(store: Store, entry: Entry, settings: Mapping[str, Any]) -> str | None:
@@ -297,7 +480,8 @@ def plan_lines(changes: Sequence[Change], target: str) -> list[str]:
     lines.append(f"dry run for {target}: {summary}; nothing was written or deleted")
     if counts["removed"]:
         lines.append(
-            "removed: no current photo and style maps to them (publishing deletes nothing)"
+            "removed: no current photo, style or album maps to them (publishing deletes nothing; "
+            "with publish.prune: true the next snakemake run deletes them)"
         )
     return lines
 

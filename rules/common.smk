@@ -169,9 +169,10 @@ def all_targets(wildcards):
     targets += [f"results/catalog/styles/{style}.json" for style in STYLES]
     targets += [f"results/report/contact_sheets/{album}.jpg" for album in albums]
     targets += ["results/catalog/master.json", "results/report/progress.html"]
-    if TARGET.scheme == "file":
-        targets += [f"results/published/gallery/{album}.json" for album in albums]
-        targets.append("results/published/gallery.json")
+    targets += [f"results/published/gallery/{album}.json" for album in albums]
+    targets.append("results/published/gallery.json")
+    if config["publish"]["prune"]:
+        targets.append(PRUNED)  # rules/publish.smk: after everything is published
     return targets
 
 

@@ -13,13 +13,23 @@ rule publish:
         image_job(jobs.publish, log, input, output, params, wildcards)
 
 
+# The gallery is built in the target's folder for file://, and for s3:// in a local folder laid
+# out like the bucket, from which each gallery job uploads what it wrote.
+GALLERY_ROOT = TARGET.location if TARGET.scheme == "file" else "results/gallery-site"
+UPLOAD_GALLERY = TARGET.scheme == "s3"
+FINAL = "results/final/{album}/{style}/{photo}.webp"
+PRUNED = "results/published/prune.json"
+
+
 rule gallery_album:
-    """One album's page, image sizes, original copies and cover for a file:// target."""
+    """One album's page, image sizes, original copies and cover (uploaded for s3://)."""
     input:
         catalog="results/catalog/albums/{album}.json",
         originals=lambda wc: per_photo(
             "results/preprocessed/{album}/{photo}.webp", wc.album
         ),
+        # s3://: the images are read from the finals (the copies at the target are remote).
+        finals=lambda wc: per_style(FINAL, wc.album) if UPLOAD_GALLERY else [],
         templates=sorted(
             str(p)
             for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
@@ -32,7 +42,9 @@ rule gallery_album:
     conda:
         "../envs/i2i.yaml"
     params:
-        root=TARGET.location,
+        root=GALLERY_ROOT,
+        prefix=TARGET.prefix,
+        upload=UPLOAD_GALLERY,
         photos=lambda wc: [p.photo for p in accepted_photos(wc.album)],
         # gallery.covers counts for this album's own entry only.
         settings=lambda wc: provenance.output_settings(
@@ -55,7 +67,7 @@ rule gallery_album:
 
 
 rule gallery:
-    """The gallery's index page for a file:// target: every album the inventory took, so it
+    """The gallery's index page (uploaded for s3://): every album the inventory took, so it
     never waits for an album that failed (each album's own rule writes its cover)."""
     input:
         inventory=INVENTORY,
@@ -71,12 +83,47 @@ rule gallery:
     conda:
         "../envs/i2i.yaml"
     params:
-        root=TARGET.location,
+        root=GALLERY_ROOT,
+        prefix=TARGET.prefix,
+        upload=UPLOAD_GALLERY,
         styles=sorted(STYLES),
         settings=output_settings("gallery"),
         code=rule_code("gallery"),
     script:
         "../scripts/gallery.py"
+
+
+# publish.prune: remove from the target the images and gallery files that no current photo,
+# style or album maps to (what `i2i publish --dry-run` lists as removed). It is the last job of
+# a run: it waits for every image, album page and the index to be published (an unpublished one
+# holds it back, so nothing a page may still show is deleted), and reruns when what it waits
+# for changes, e.g. a photo leaves the library. The rule exists only while
+# publish.prune is true (all_targets then asks for it), so it can never run otherwise.
+if config["publish"]["prune"]:
+
+    rule prune:
+        """Remove from the target what no longer belongs to the library; list it in the marker."""
+        input:
+            inventory=INVENTORY,
+            markers=lambda wc: per_style(
+                "results/published/{album}/{style}/{photo}.json"
+            ),
+            albums=lambda wc: [
+                f"results/published/gallery/{album}.json"
+                for album in accepted_albums()
+            ],
+            index="results/published/gallery.json",
+        output:
+            PRUNED,
+        log:
+            "logs/publish/prune.log",
+        conda:
+            "../envs/i2i.yaml"
+        params:
+            styles=sorted(STYLES),
+            settings=output_settings("prune"),
+        script:
+            "../scripts/prune.py"
 
 
 localrules:

@@ -1,14 +1,20 @@
-"""Snakemake entry point of rule gallery (the index page)."""
+"""Snakemake entry point of rule gallery (the index page); for an s3:// target, upload it."""
 
 from pathlib import Path
 
 from i2i.files import read_json, write_json
-from i2i.gallery import build_index, gallery_settings, planned_keys
+from i2i.gallery import build_index, gallery_settings, planned_keys, upload_site
 from i2i.logs import job
 
 with job(snakemake.log, snakemake.params.root):
     root = Path(snakemake.params.root)
     photos = read_json(snakemake.input.inventory)["photos"]
     albums = planned_keys(photos, snakemake.params.styles, snakemake.params.settings["publish"])
-    page = build_index(albums, root, gallery_settings(snakemake.params.settings))
-    write_json(snakemake.output[0], {"root": str(root), "pages": [page]})
+    page = build_index(
+        albums, root, gallery_settings(snakemake.params.settings), snakemake.params.prefix
+    )
+    record = {"root": str(root), "pages": [page]}
+    if snakemake.params.upload:
+        upload_site(root, [page], snakemake.config["publish"])
+        record["target"] = snakemake.config["publish"]["target"]
+    write_json(snakemake.output[0], record)

@@ -1,18 +1,34 @@
-"""Snakemake entry point of rule gallery_album."""
+"""Snakemake entry point of rule gallery_album: build one album's page and images under the
+gallery root; for an s3:// target, upload what it wrote."""
 
 from pathlib import Path
 
 from i2i.files import read_json, write_json
-from i2i.gallery import build_album, gallery_settings
+from i2i.gallery import build_album, gallery_settings, upload_site
 from i2i.logs import job
+from i2i.publish_audit import FINAL
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)
+    catalog = read_json(snakemake.input.catalog)
     originals = dict(zip(snakemake.params.photos, snakemake.input.originals, strict=True))
+    # s3://: the published images are not in this folder; they are the finals, byte for byte.
+    sources = {
+        info["key"]: FINAL.format(album=catalog["album"], style=style, photo=entry["photo"])
+        for entry in catalog["photos"]
+        for style, info in entry["styles"].items()
+        if snakemake.params.upload and info
+    }
     built = build_album(
-        read_json(snakemake.input.catalog),
+        catalog,
         root,
         originals,
         gallery_settings(snakemake.params.settings),
+        prefix=snakemake.params.prefix,
+        sources=sources,
     )
-    write_json(snakemake.output[0], {"root": str(root), **built})
+    record = {"root": str(root), **built}
+    if snakemake.params.upload:
+        upload_site(root, [*built["pages"], *built["assets"]], snakemake.config["publish"])
+        record["target"] = snakemake.config["publish"]["target"]
+    write_json(snakemake.output[0], record)

@@ -35,6 +35,7 @@ from i2i.gallery import (
     human_date,
     planned_keys,
     relative_href,
+    site_headers,
     taken,
     tidy_name,
 )
@@ -111,7 +112,9 @@ def colour(number: int, shade: int) -> tuple[int, int, int]:
     return (40 * shade + 60, 90 + 40 * number, 200 - 30 * number)
 
 
-def make_gallery(root: Path, template: str, tmp: Path, settings: dict | None = None) -> list[str]:
+def make_gallery(
+    root: Path, template: str, tmp: Path, settings: dict | None = None, prefix: str = ""
+) -> list[str]:
     """Publish synthetic images with ``template`` into ``root`` and build the gallery; the
     originals are flat colours (photo ``chelsea`` is a favourite, ``café crème`` has a Photos
     title, ``deep_field`` is portrait and undated)."""
@@ -147,7 +150,7 @@ def make_gallery(root: Path, template: str, tmp: Path, settings: dict | None = N
                 entry["location_formatted"] = ""
             photos.append(entry)
     catalog = {"photos": photos, "styles": STYLES}
-    return build_gallery(catalog, root, originals, settings or SETTINGS)
+    return build_gallery(catalog, root, originals, settings or SETTINGS, prefix)
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
@@ -182,6 +185,39 @@ def test_every_link_resolves_locally(built: tuple[Path, list[str]]) -> None:
 def test_albums_sharing_a_folder_get_their_own_pages(tmp_path: Path) -> None:
     pages = make_gallery(tmp_path / "site", LAYOUTS["flat"], tmp_path)
     assert sorted(pages) == sorted([INDEX, *(f"{ALBUM_DIR}/{a}.html" for a in ALBUMS)])
+
+
+def test_a_prefix_holds_the_index_and_the_shared_album_pages(tmp_path: Path) -> None:
+    """An s3:// target's prefix: the index and ``_albums`` go under it, the links still resolve."""
+    root = tmp_path / "site"
+    pages = make_gallery(root, "site/v1/{photo}_{style}.webp", tmp_path, prefix="site/v1")
+    shared = [f"site/v1/{ALBUM_DIR}/{album}.html" for album in ALBUMS]
+    assert sorted(pages) == sorted(["site/v1/index.html", *shared])
+    for page in pages:
+        parser = Links()
+        parser.feed(page_text(root, page))
+        for url in parser.urls:
+            if not url.startswith(("data:", "#")):
+                target = (root / page).parent / urllib.parse.unquote(url)
+                assert target.is_file(), f"{page}: {url} does not resolve"
+    assert 'href="../index.html"' in page_text(root, shared[0])
+    assert not (root / INDEX).exists() and not (root / ALBUM_DIR).exists()
+
+
+def test_site_headers() -> None:
+    publish = {"cache_control": "max-age=9", "page_cache_control": "max-age=1"}
+    assert site_headers("a/index.html", publish) == {
+        "ContentType": "text/html; charset=utf-8",
+        "CacheControl": "max-age=1",
+    }
+    assert site_headers("a/_gallery/p.400.webp", publish) == {
+        "ContentType": "image/webp",
+        "CacheControl": "max-age=9",
+    }
+    assert site_headers("x.css", {})["ContentType"] == "text/css; charset=utf-8"
+    assert site_headers("x.js", {})["ContentType"] == "application/javascript; charset=utf-8"
+    assert site_headers("x.html", {})["CacheControl"] == "public, max-age=300"
+    assert site_headers("x.webp", {})["CacheControl"] == "public, max-age=31536000, immutable"
 
 
 def test_relative_href_quotes_and_climbs() -> None:

@@ -9,12 +9,15 @@ import itertools
 import json
 import logging
 import os
+import posixpath
 import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ import i2i.publish
 from i2i import I2IError
 from i2i.cli import main
 from i2i.config import CONFIG_SCHEMA, load_yaml
+from i2i.gallery import DEFAULT_PAGE_CACHE_CONTROL, upload_site
 from i2i.publish import (
     DEFAULT_CACHE_CONTROL,
     S3Options,
@@ -41,6 +45,8 @@ from i2i.publish import (
     s3_client,
 )
 from i2i.publish_audit import key_pattern
+
+from conftest import copy_workflow, planned, snakemake
 
 moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
 
@@ -778,3 +784,120 @@ def test_verify_removes_nothing_when_the_target_does_not_answer(
     assert cli(workdir, "--verify") == 1
     assert "got no answer" in caplog.text
     assert snapshot(workdir) == before
+
+
+# --- the gallery at an s3:// target -------------------------------------------------------------
+
+
+def test_gallery_files_are_uploaded_with_their_headers_once(
+    s3: Any, proxy: FaultProxy, bucket: str, image: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "gallery-site"
+    pages = ["site/v1/index.html", f"site/v1/{ALBUM}/index.html"]
+    copy = f"site/v1/{ALBUM}/_gallery/{PHOTO}_{STYLE}.400.webp"
+    for key in pages:
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_text(f"<!doctype html><title>{key}</title>", encoding="utf-8")
+    (root / copy).parent.mkdir(parents=True, exist_ok=True)
+    (root / copy).write_bytes(image.read_bytes())
+    config = settings(proxy, bucket, acl="public-read")
+
+    assert upload_site(root, [*pages, copy], config) == sorted([*pages, copy])
+    for key in pages:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert head["ContentType"] == "text/html; charset=utf-8"
+        assert head["CacheControl"] == DEFAULT_PAGE_CACHE_CONTROL == "public, max-age=300"
+        assert head["Metadata"]["sha256"] == hashlib.sha256((root / key).read_bytes()).hexdigest()
+    head = s3.head_object(Bucket=bucket, Key=copy)
+    assert (head["ContentType"], head["CacheControl"]) == ("image/webp", DEFAULT_CACHE_CONTROL)
+    grants = s3.get_object_acl(Bucket=bucket, Key=copy)["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("/AllUsers") for g in grants)
+
+    proxy.requests.clear()
+    assert upload_site(root, [*pages, copy], config) == []
+    assert proxy.count("PUT") == 0 and proxy.count("HEAD") == 3
+    shorter = {**config, "page_cache_control": "no-cache"}
+    assert upload_site(root, [*pages, copy], shorter) == sorted(pages)
+    assert s3.head_object(Bucket=bucket, Key=pages[0])["CacheControl"] == "no-cache"
+
+
+class Links(HTMLParser):
+    """Every href, src and srcset URL of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value and name in {"href", "src"}:
+                self.urls.append(value)
+            elif value and name in {"srcset", "data-srcset"}:
+                self.urls += [part.split()[0] for part in value.split(",")]
+
+
+def linked_keys(page: str, text: str) -> set[str]:
+    """The keys that the relative links of the page at key ``page`` point to."""
+    parser = Links()
+    parser.feed(text)
+    found = set()
+    for url in parser.urls:
+        if url.startswith(("data:", "#")):
+            continue
+        parts = urllib.parse.urlsplit(url)
+        assert not parts.scheme and not parts.netloc, f"{page}: external URL {url}"
+        path = posixpath.join(posixpath.dirname(page), urllib.parse.unquote(parts.path))
+        found.add(posixpath.normpath(path))
+    return found
+
+
+@pytest.mark.workflow
+def test_an_s3_target_gets_a_browsable_gallery(
+    s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path
+) -> None:
+    """After a run the bucket holds the index and every album page (HTML, short cache time),
+    every link of every page resolves to an object there (images: WebP, long cache time), and
+    a gallery job run again uploads nothing that is already there."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    config_file = workdir / "config.yaml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    config["styles"] = ["cartoon", "oil_paint"]
+    config["publish"].update(settings(proxy, bucket))
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    snakemake(workdir)
+
+    listed = s3.list_objects_v2(Bucket=bucket)
+    keys = {item["Key"] for item in listed["Contents"]}
+    assert not listed["IsTruncated"]
+    albums = ["Côte d'Azur & Paris", "Space Coast"]
+    pages = {"site/v1/index.html", *(f"site/v1/{album}/index.html" for album in albums)}
+    assert {key for key in keys if key.endswith(".html")} == pages
+    images = set()
+    for page in sorted(pages):
+        head = s3.head_object(Bucket=bucket, Key=page)
+        assert head["ContentType"] == "text/html; charset=utf-8", page
+        assert head["CacheControl"] == "public, max-age=300", page
+        text = s3.get_object(Bucket=bucket, Key=page)["Body"].read().decode("utf-8")
+        linked = linked_keys(page, text)
+        assert linked <= keys, f"{page} links missing objects: {sorted(linked - keys)}"
+        images |= {key for key in linked if key.endswith(".webp")}
+        if page == "site/v1/index.html":
+            assert pages - {page} <= linked, "the index links every album page"
+        else:
+            assert "site/v1/index.html" in linked, "an album page links back to the index"
+            assert any("/_gallery/" in key for key in linked)
+    assert len(images) > 30
+    for key in sorted(images):
+        head = s3.head_object(Bucket=bucket, Key=key)
+        assert (head["ContentType"], head["CacheControl"]) == ("image/webp", DEFAULT_CACHE_CONTROL)
+        assert head["Metadata"]["sha256"]
+    marker = json.loads((workdir / "results/published/gallery/Space Coast.json").read_text())
+    assert marker["target"] == f"s3://{bucket}/site/v1"
+    assert {*marker["pages"], *marker["assets"]} <= keys
+    assert planned(workdir) == {}
+
+    proxy.requests.clear()
+    (workdir / "results/published/gallery/Space Coast.json").unlink()
+    (workdir / "results/published/gallery.json").unlink()
+    snakemake(workdir)
+    assert proxy.count("HEAD") > 0 and proxy.count("PUT") == 0

@@ -1,0 +1,16 @@
+"""Snakemake entry point of rule prune (publish.prune): remove from the target what no current
+photo, style or album maps to, one log line per object, and list it in the marker."""
+
+from pathlib import Path
+
+from i2i.files import read_json, write_json
+from i2i.inventory import accepted
+from i2i.logs import job
+from i2i.publish_audit import entries, prune
+
+with job(snakemake.log, "prune"):
+    settings = snakemake.config["publish"]
+    photos = sorted(accepted(read_json(snakemake.input.inventory)))
+    images = entries(Path.cwd(), photos, snakemake.params.styles, settings)
+    removed = prune(Path.cwd(), images, settings)
+    write_json(snakemake.output[0], {"target": settings["target"], "removed": removed})
