@@ -18,8 +18,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# The workflow's console is a Snakemake logger plugin (profiles/default: logger: i2i). Snakemake
+# only finds plugins installed as regular packages, so it is not installed editable.
+LOGGER_PLUGIN := snakemake-logger-plugin-i2i
+$(VENV)/.installed: pyproject.toml $(LOGGER_PLUGIN)/pyproject.toml \
+		$(wildcard $(LOGGER_PLUGIN)/snakemake_logger_plugin_i2i/*.py) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e . ./$(LOGGER_PLUGIN)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed

@@ -358,28 +358,46 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line."""
+    """The command line. ``-d`` and ``--configfile`` go before or after the subcommand."""
+    directory_help = "workflow folder (default: .)"
+    configfile_help = "config merged over config.yaml (repeatable, merged in the order given)"
     main_parser = argparse.ArgumentParser(prog="i2i", description=__doc__)
     main_parser.add_argument("--version", action="version", version=f"i2i {__version__}")
-    main_parser.add_argument("-d", "--directory", default=".", help="workflow folder (default: .)")
-    main_parser.add_argument(
-        "--configfile", action="append", default=[], help="config merged over config.yaml"
+    main_parser.add_argument("-d", "--directory", default=".", help=directory_help)
+    main_parser.add_argument("--configfile", action="append", default=[], help=configfile_help)
+    # The same options after the subcommand. A subcommand parses into a fresh namespace that
+    # then overwrites the main one, so these have no defaults (an option given only before the
+    # subcommand stays) and the config files given after it are kept apart, for main() to
+    # append to those given before it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("-d", "--directory", default=argparse.SUPPRESS, help=directory_help)
+    after.add_argument(
+        "--configfile",
+        dest="configfile_after",
+        metavar="CONFIGFILE",
+        action="append",
+        default=argparse.SUPPRESS,
+        help=configfile_help,
     )
-    commands = main_parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("check", help="check config, folders, GPU, weights, Ollama, S3")
-    commands.add_parser("styles", help="the style registry as a table")
-    progress = commands.add_parser("progress", help="images done/pending, s/image, ETA")
+    subparsers = main_parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, help=help_text, parents=[after])
+
+    command("check", "check config, folders, GPU, weights, Ollama, S3")
+    command("styles", "the style registry as a table")
+    progress = command("progress", "images done/pending, s/image, ETA")
     progress.add_argument("--cores", type=int, default=os.cpu_count() or 1)
-    redo = commands.add_parser(
-        "redo", help="have the next run make again what a network fallback made (--fallbacks)"
+    redo = command(
+        "redo", "have the next run make again what a network fallback made (--fallbacks)"
     )
     redo.add_argument(
         "--fallbacks", action="store_true", help="captions and places made by a fallback"
     )
     redo.add_argument("--dry-run", action="store_true", help="list them, remove nothing")
-    commands.add_parser("stop", help="finish the images in flight, then stop the running workflow")
-    publish = commands.add_parser(
-        "publish", help="what publishing would change (--dry-run); check markers (--verify)"
+    command("stop", "finish the images in flight, then stop the running workflow")
+    publish = command(
+        "publish", "what publishing would change (--dry-run); check markers (--verify)"
     )
     publish.add_argument(
         "--dry-run", action="store_true", help="report only: write and delete nothing"
@@ -389,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="remove markers whose copy at the target is gone or differs (exit 1 if any)",
     )
-    stylize = commands.add_parser("stylize", help="one photo through one style, no workflow")
+    stylize = command("stylize", "one photo through one style, no workflow")
     stylize.add_argument("photo")
     stylize.add_argument("style")
     stylize.add_argument("output")
@@ -412,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``i2i`` command."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parser().parse_args(argv)
+    args.configfile += vars(args).pop("configfile_after", [])
     try:
         return COMMANDS[args.command](args)
     except I2IError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from i2i import cli
 from i2i.cli import main, merge
 from i2i.export import discover
 from i2i.progress import Row, eta_seconds, format_duration, summarise
@@ -175,3 +177,53 @@ def test_progress_shows_set_aside_photos_and_fallbacks(
     assert main([*args, "redo", "--fallbacks"]) == 0
     assert "1 file(s) made by a network fallback removed" in capsys.readouterr().out
     assert not caption.exists()
+
+
+COMMAND_NAMES = ("check", "styles", "progress", "redo", "stop", "publish", "stylize")
+
+
+@pytest.mark.parametrize(
+    ("argv", "directory", "configfiles"),
+    [
+        (["check"], ".", []),
+        (["-d", "w", "--configfile", "a.yaml", "check"], "w", ["a.yaml"]),
+        (["check", "-d", "w", "--configfile", "a.yaml"], "w", ["a.yaml"]),
+        (["--directory", "w", "styles", "--configfile", "a.yaml"], "w", ["a.yaml"]),
+        (
+            ["--configfile", "a.yaml", "progress", "--configfile", "b.yaml"],
+            ".",
+            ["a.yaml", "b.yaml"],
+        ),
+        (["-d", "v", "redo", "--fallbacks", "-d", "w"], "w", []),
+        (
+            ["stylize", "p.jpg", "oil_paint", "o.webp", "--directory", "w", "--configfile", "a"],
+            "w",
+            ["a"],
+        ),
+    ],
+)
+def test_shared_options_go_before_or_after_the_subcommand(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], directory: str, configfiles: list[str]
+) -> None:
+    seen: list[argparse.Namespace] = []
+    name = next(arg for arg in argv if arg in COMMAND_NAMES)
+    monkeypatch.setitem(cli.COMMANDS, name, lambda args: seen.append(args) or 0)
+    assert main(argv) == 0
+    [args] = seen
+    assert args.command == name and args.directory == directory
+    assert args.configfile == configfiles and not hasattr(args, "configfile_after")
+
+
+def test_check_takes_the_configfile_after_the_subcommand(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``i2i check --configfile my.yaml``, as the README writes it."""
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"albums_dir": str(repo / "sample" / "albums"), "styles": []}))
+    styles = tmp_path / "s.yaml"
+    styles.write_text(yaml.safe_dump({"styles_file": str(repo / "styles.yaml")}))
+    args = ["check", "--configfile", str(config), "-d", str(tmp_path), "--configfile", str(styles)]
+    main(args)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("OK   config: valid")
+    assert any(line.startswith("OK   library: 6 photos in 2 albums") for line in lines)
