@@ -22,6 +22,8 @@ while the scheduler loop holds that lock, the process deadlocks (seen here: one 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime
 import fcntl
@@ -49,6 +51,7 @@ STOP_FILE = Path(".i2i") / "stop"
 POLL_SECONDS = 1.0
 RUN_LOCK = Path(".i2i") / "run.lock"
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"
+INCOMPLETE_MARKERS = Path(".snakemake") / "incomplete"
 TEMP_ROOTS = ("results",)
 HOLDER_WAIT_S = 2.0
 # i2i.files.atomic_path: mkstemp(prefix=".{stem[:40]}.", suffix=".tmp{suffix}"), whose random
@@ -166,6 +169,33 @@ def sweep_temp_files(
     return removed
 
 
+def remove_half_done(workdir: str | os.PathLike[str] = ".") -> int:
+    """Remove the outputs of jobs a dead run left unfinished, and their markers; how many.
+
+    Snakemake marks a job's outputs incomplete while it runs. It reruns such jobs itself
+    (``rerun-incomplete``), but only those in the DAG it builds first: jobs that wait for the
+    inventory checkpoint are added later and their half-done outputs would pass as finished.
+    Every output is a target, so a removed one is simply rebuilt (only while holding the run
+    lock: no job of another run is writing).
+    """
+    root = Path(workdir).resolve()
+    markers = root / INCOMPLETE_MARKERS
+    removed = 0
+    for marker in sorted(markers.rglob("*")) if markers.is_dir() else []:
+        if not marker.is_file() or marker.name == "migration_underway":
+            continue
+        encoded = "".join(part.lstrip("@") for part in marker.relative_to(markers).parts)
+        try:
+            output = (root / base64.urlsafe_b64decode(encoded).decode()).resolve()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if output.is_relative_to(root) and output.is_file():
+            output.unlink()
+            removed += 1
+        marker.unlink(missing_ok=True)
+    return removed
+
+
 def clean_up_after(stale: Holder | None, workdir: str | os.PathLike[str] = ".") -> None:
     """With the run lock held: remove what runs that ended without cleaning up left behind."""
     locks = clear_snakemake_locks(workdir)
@@ -178,6 +208,9 @@ def clean_up_after(stale: Holder | None, workdir: str | os.PathLike[str] = ".") 
             locks,
             SNAKEMAKE_LOCKS,
         )
+    half_done = remove_half_done(workdir)
+    if half_done:
+        log.warning("removed %d output(s) of jobs an earlier run left unfinished", half_done)
     temps = sweep_temp_files(workdir)
     if temps:
         log.warning(

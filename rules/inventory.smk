@@ -1,3 +1,7 @@
+localrules:
+    inventory,
+
+
 checkpoint inventory:
     """Every photo vetted (exists, readable, decodes) before any job needs it; the photos set
     aside are listed with a reason and the rest of the library goes on without them."""

@@ -126,8 +126,12 @@ if config["publish"]["prune"]:
             "../scripts/prune.py"
 
 
+# The gallery's pages and the archive are light file work: on a cluster they run where
+# Snakemake runs, like the catalogs.
 localrules:
     archive,
+    gallery_album,
+    gallery,
 
 
 # Zip results/ into archive/i2i_YYYYmmdd_HHMMSS.zip, verify it, then remove what it archived.

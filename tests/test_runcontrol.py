@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import shutil
@@ -213,3 +214,24 @@ def test_run_after_kill_9_clears_the_stale_lock_with_a_warning(tmp_path: Path) -
     assert "LockException" not in output and "cannot be locked" not in output
     assert not (workdir / SNAKEMAKE_LOCKS).exists()
     assert "Nothing to be done" in snakemake(workdir, "-n", *CARTOON).stdout
+
+
+def test_half_done_outputs_of_a_dead_run_are_removed(tmp_path: Path) -> None:
+    output = tmp_path / "results" / "report" / "contact_sheets" / "Space Coast.jpg"
+    output.parent.mkdir(parents=True)
+    output.write_bytes(b"an older contact sheet")
+    kept = tmp_path / "results" / "catalog" / "master.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("{}")
+    markers = tmp_path / ".snakemake" / "incomplete"
+    markers.mkdir(parents=True)
+    name = base64.urlsafe_b64encode(b"results/report/contact_sheets/Space Coast.jpg").decode()
+    (markers / name).write_text("")
+    outside = base64.urlsafe_b64encode(b"../elsewhere.jpg").decode()
+    (markers / outside).write_text("")
+    (tmp_path.parent / "elsewhere.jpg").write_bytes(b"not ours")
+    (markers / "migration_underway").write_text("")
+    assert runcontrol.remove_half_done(tmp_path) == 1
+    assert not output.exists() and kept.exists()
+    assert (tmp_path.parent / "elsewhere.jpg").exists()
+    assert sorted(p.name for p in markers.iterdir()) == ["migration_underway"]

@@ -177,7 +177,12 @@ def test_every_target_of_the_cluster_run_decodes(resumed: tuple[Path, str]) -> N
 def test_flux_images_share_one_gpu_job(resumed: tuple[Path, str], cluster: Cluster) -> None:
     """All FLUX images of a group go to one Slurm job on the gpu partition with one GPU."""
     workdir, _ = resumed
-    flux = ("--config", f"styles=[{FLUX_STYLE}]", "--until", "stylize_flux", "--verbose")
+    catalog = json.loads((workdir / "results" / "catalog" / "master.json").read_text("utf-8"))
+    targets = [
+        f"results/styled/{p['album']}/{FLUX_STYLE}/{p['photo']}.webp" for p in catalog["photos"]
+    ]
+    # Explicit targets: --until cannot see the jobs behind the inventory checkpoint.
+    flux = ("--verbose", *targets, "--config", f"styles=[{FLUX_STYLE}]")
     (workdir / "run.log").write_bytes(b"")
     process = start(workdir, *flux)
     try:
