@@ -236,14 +236,13 @@ def inventory_photos(
 ) -> tuple[list[Photo], list[dict[str, Any]]]:
     """The photos the last inventory took and those it set aside; every photo before one ran."""
     from i2i.files import read_json
-    from i2i.inventory import RECORD, accepted
+    from i2i.inventory import RECORD, taken
 
     library = discover(workdir / config["albums_dir"], config["extensions"])
     if not (workdir / RECORD).exists():
         return library.photos, []
     record = read_json(workdir / RECORD)
-    taken = set(accepted(record))
-    return [p for p in library.photos if (p.album, p.photo) in taken], record["rejected"]
+    return taken(library.photos, record), record["rejected"]
 
 
 def cmd_progress(args: argparse.Namespace) -> int:

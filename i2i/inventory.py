@@ -158,6 +158,12 @@ def accepted(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(p["album"], p["photo"]) for p in record["photos"]]
 
 
+def taken(photos: Iterable[Photo], record: Mapping[str, Any]) -> list[Photo]:
+    """The photos of ``photos`` that the inventory ``record`` took, in their order."""
+    keys = set(accepted(record))
+    return [p for p in photos if (p.album, p.photo) in keys]
+
+
 def vet_library(
     photos: Sequence[Photo], cache_file: Path, workers: int = 1
 ) -> tuple[dict[str, Any], int]:

@@ -166,6 +166,14 @@ def output_settings(config: Mapping[str, Any], rule: str) -> dict[str, dict[str,
     return chosen
 
 
+def gallery_album_settings(config: Mapping[str, Any], album: str) -> dict[str, dict[str, Any]]:
+    """The output settings of one album's gallery page: of ``gallery.covers`` only the album's
+    own entry counts, so choosing another album's cover reruns that album alone."""
+    covers = {a: c for a, c in config["gallery"]["covers"].items() if a == album}
+    gallery = {**config["gallery"], "covers": covers}
+    return output_settings({**config, "gallery": gallery}, "gallery_album")
+
+
 def canonical(value: Any) -> Any:
     """``value`` with every mapping's keys sorted: the same params whatever the YAML order."""
     if isinstance(value, Mapping):
@@ -262,8 +270,3 @@ def rule_code(rule: str) -> str:
     """The code digest of ``rule`` (a rule without an entry in RULE_CODE has none)."""
     roots = RULE_CODE.get(rule, ())
     return code_digest(roots) if roots else ""
-
-
-def rule_params(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
-    """``params`` entries for ``rule``: its output settings and its code digest."""
-    return {**output_settings(config, rule), "code": rule_code(rule)}

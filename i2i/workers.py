@@ -28,7 +28,6 @@ from i2i.logs import JobFailed, job_log, warnings_to_console
 PRELOAD = ["i2i.jobs"]
 
 _pool: ProcessPool | None = None
-_size = 0
 _lock = threading.Lock()
 
 
@@ -43,13 +42,12 @@ def _start_worker() -> None:
 def pool(size: int) -> ProcessPool:
     """The run's pool of ``size`` workers, started on first use (forkserver: never a fork of
     the threaded Snakemake process)."""
-    global _pool, _size
+    global _pool
     with _lock:
         if _pool is None or not _pool.active:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
             _pool = ProcessPool(max_workers=size, initializer=_start_worker, context=context)
-            _size = size
         return _pool
 
 

@@ -52,7 +52,7 @@ rule catalog:
         albums=lambda wc: [
             f"results/catalog/albums/{a}.json" for a in accepted_albums()
         ],
-        inventory="results/inventory.json",
+        inventory=INVENTORY,
     output:
         "results/catalog/master.json",
     log:

@@ -15,7 +15,8 @@ from i2i.files import read_json
 from i2i.flux_client import RUN_DIR, host_run_dir, stop
 from i2i.inventory import CACHE as INVENTORY_CACHE
 from i2i.inventory import RECORD as INVENTORY
-from i2i.inventory import accepted, split_present, summary
+from i2i.inventory import source_ref as inventory_source_ref
+from i2i.inventory import split_present, summary, taken
 from i2i.logs import job_log, warnings_to_console
 from i2i.publish import parse_target
 
@@ -65,8 +66,7 @@ def source_photo(wildcards):
 
 def source_ref(wildcards):
     """``album/file name`` of the source photo, recorded in its metadata (``source_path``)."""
-    found = photo(wildcards)
-    return f"{found.album}/{found.path.name}"
+    return inventory_source_ref(photo(wildcards))
 
 
 STYLE_SETTINGS = {name: provenance.style_settings(s) for name, s in REGISTRY.items()}
@@ -112,15 +112,14 @@ def accepted_photos(album=None):
     path = checkpoints.inventory.get().output[0]
     stamp = (path, Path(path).stat().st_mtime_ns)
     if stamp not in _accepted_cache:
-        keys = set(accepted(read_json(path)))
-        taken = [p for p in LIBRARY.photos if (p.album, p.photo) in keys]
+        photos = taken(LIBRARY.photos, read_json(path))
         by_album = {}
-        for p in taken:
+        for p in photos:
             by_album.setdefault(p.album, []).append(p)
         _accepted_cache.clear()
-        _accepted_cache[stamp] = (taken, by_album)
-    taken, by_album = _accepted_cache[stamp]
-    return taken if album is None else by_album.get(album, [])
+        _accepted_cache[stamp] = (photos, by_album)
+    photos, by_album = _accepted_cache[stamp]
+    return photos if album is None else by_album.get(album, [])
 
 
 def accepted_albums():

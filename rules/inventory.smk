@@ -11,8 +11,6 @@ checkpoint inventory:
         "results/inventory.json",
     log:
         "logs/inventory.log",
-    conda:
-        "../envs/i2i.yaml"
     threads: workflow.cores
     params:
         unusable=[[v.album, v.photo, v.file, v.reason] for v in UNUSABLE],

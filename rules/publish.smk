@@ -19,6 +19,12 @@ GALLERY_ROOT = TARGET.location if TARGET.scheme == "file" else "results/gallery-
 UPLOAD_GALLERY = TARGET.scheme == "s3"
 FINAL = "results/final/{album}/{style}/{photo}.webp"
 PRUNED = "results/published/prune.json"
+# The page templates: an edit there reruns the gallery rules alone.
+GALLERY_TEMPLATES = sorted(
+    str(p)
+    for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
+    if p.is_file()
+)
 
 
 rule gallery_album:
@@ -30,11 +36,7 @@ rule gallery_album:
         ),
         # s3://: the images are read from the finals (the copies at the target are remote).
         finals=lambda wc: per_style(FINAL, wc.album) if UPLOAD_GALLERY else [],
-        templates=sorted(
-            str(p)
-            for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
-            if p.is_file()
-        ),
+        templates=GALLERY_TEMPLATES,
     output:
         "results/published/gallery/{album}.json",
     log:
@@ -46,21 +48,7 @@ rule gallery_album:
         prefix=TARGET.prefix,
         upload=UPLOAD_GALLERY,
         photos=lambda wc: [p.photo for p in accepted_photos(wc.album)],
-        # gallery.covers counts for this album's own entry only.
-        settings=lambda wc: provenance.output_settings(
-            {
-                **config,
-                "gallery": {
-                    **config["gallery"],
-                    "covers": {
-                        a: c
-                        for a, c in config["gallery"]["covers"].items()
-                        if a == wc.album
-                    },
-                },
-            },
-            "gallery_album",
-        ),
+        settings=lambda wc: provenance.gallery_album_settings(config, wc.album),
         code=rule_code("gallery"),
     script:
         "../scripts/gallery_album.py"
@@ -71,11 +59,7 @@ rule gallery:
     never waits for an album that failed (each album's own rule writes its cover)."""
     input:
         inventory=INVENTORY,
-        templates=sorted(
-            str(p)
-            for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
-            if p.is_file()
-        ),
+        templates=GALLERY_TEMPLATES,
     output:
         "results/published/gallery.json",
     log:

@@ -34,7 +34,7 @@ rule progress_report:
     """Images done and pending per stage and style, seconds per image and the ETA."""
     input:
         catalog="results/catalog/master.json",
-        inventory="results/inventory.json",
+        inventory=INVENTORY,
     output:
         report(
             "results/report/progress.html",
