@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Daemons such as slurmctld live in sbin, which a plain user's PATH may lack.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: run test lint format dag report clean system-test-deps
+.PHONY: run photos test lint format dag report clean system-test-deps
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "i2i needs Python >= 3.11"'
@@ -28,11 +28,21 @@ $(VENV)/.installed: pyproject.toml $(LOGGER_PLUGIN)/pyproject.toml \
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e '.[dev,flux,slurm]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,flux,slurm,photos]'
 	touch $@
 
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+
+# Restyle an Apple Photos library end to end:
+#   make photos LIBRARY="$$HOME/Pictures/Photos Library.photoslibrary"
+$(VENV)/.installed-photos: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[photos]'
+	touch $@
+
+photos: $(VENV)/.installed-photos
+	@test -n "$(LIBRARY)" || { echo 'usage: make photos LIBRARY="path/to/Library.photoslibrary"'; exit 2; }
+	$(BIN)/snakemake --cores $(CORES) --config 'photos={library: "$(LIBRARY)"}' albums_dir=photos/albums
 
 # exiftool checks metadata and EXIF, chromium opens the gallery and the report, slurm-wlm and
 # munge make a one-node Slurm cluster for the cluster profile's test. Installed when missing.

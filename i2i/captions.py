@@ -3,19 +3,25 @@
 The template ``{brand} © {year} {astro_symbol} {location}`` is filled from the metadata and
 places records; the astro symbol is the zodiac sign of the day the photo was taken. ``{location}``
 names the city a person would say (Paris for the Eiffel Tower); ``{locality}`` is the finer
-name the geocoder found (a neighbourhood such as Mitte or Sol), empty when there is none. Fields
-that are unknown (no date, no GPS) are left out and the spacing is tidied.
+name the geocoder found (a neighbourhood such as Mitte or Sol), empty when there is none.
+``{title}`` and ``{description}`` are the photo's title and caption in Apple Photos, as one line
+each, empty for a photo read from a folder. Fields that are unknown (no date, no GPS) are left
+out and the spacing is tidied.
 
 With ``ollama.enabled`` a local Ollama server writes a short description of the place and
-moment from structured facts only (place, POI, landmarks, date, camera); it replaces the
-``{location}`` field of the template, so brand, year and sign stay as configured. EXIF free-text
-fields (description, artist, copyright, software, …) never reach the prompt: they could carry
-instructions. The reply is validated and cached on disk by a hash of model, prompt and options.
-A transient failure (refused or reset connection, timeout, HTTP 429 or 5xx) is retried
-``ollama.retries`` times with exponential backoff from ``ollama.backoff`` seconds; a permanent
-one (another HTTP error, an unusable reply) is not. When the retries run out, the other jobs
-try Ollama once without retries for a minute instead of each waiting on the same dead server.
-Any failure falls back to the template and the record says so (``fallback``, and why).
+moment from structured facts only (place, POI, landmarks, Apple Photos title and description,
+date, camera); it replaces the ``{location}`` field of the template, so brand, year and sign
+stay as configured. EXIF free-text fields (description, artist, copyright, software, …) never
+reach the prompt: they could carry instructions. The Apple Photos title and description do, as
+cleaned facts (one line, bounded, no quotes or markup) that the system prompt calls data: they
+are what the library's owner wrote in Photos, though Photos may have taken them from the file's
+own caption when it was imported. The reply is validated and cached on disk by a hash of
+model, prompt and options. A transient failure (refused or reset connection, timeout, HTTP 429
+or 5xx) is retried ``ollama.retries`` times with exponential backoff from ``ollama.backoff``
+seconds; a permanent one (another HTTP error, an unusable reply) is not. When the retries run
+out, the other jobs try Ollama once without retries for a minute instead of each waiting on the
+same dead server. Any failure falls back to the template and the record says so (``fallback``,
+and why).
 """
 
 from __future__ import annotations
@@ -37,14 +43,17 @@ import requests
 
 from i2i import I2IError
 from i2i.files import read_json, write_json
+from i2i.metadata import photos_info
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = 3
+PROMPT_VERSION = 4
 DEFAULT_CACHE_DIR = Path("cache/captions")
 DOWN_FILE = ".ollama-down.json"
 COOL_DOWN_S = 60.0
 MAX_WAIT_S = 15.0
+TITLE_CHARS = 80
+DESCRIPTION_CHARS = 200
 
 # (last day of the sign in its closing month, month, symbol, name): Capricorn closes on Jan 19.
 _ZODIAC = [
@@ -63,7 +72,18 @@ _ZODIAC = [
     (31, 12, "♑", "Capricorn"),
 ]
 
-TEMPLATE_FIELDS = {"brand", "year", "astro_symbol", "astro_sign", "location", "locality", "date"}
+TEMPLATE_FIELDS = {
+    "brand",
+    "year",
+    "astro_symbol",
+    "astro_sign",
+    "location",
+    "locality",
+    "date",
+    "title",
+    "description",
+}
+PHOTOS_TEXT = ("title", "description")
 
 OLLAMA_DEFAULTS: dict[str, Any] = {
     "enabled": False,
@@ -141,6 +161,12 @@ def taken_at(metadata: Mapping[str, Any]) -> dt.datetime | None:
         return None
 
 
+def photos_text(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """The Apple Photos title and description, each as one line; empty when absent."""
+    info = photos_info(metadata)
+    return {name: " ".join(str(info.get(name) or "").split()) for name in PHOTOS_TEXT}
+
+
 def template_fields(
     metadata: Mapping[str, Any], places: Mapping[str, Any], brand: str
 ) -> dict[str, str]:
@@ -152,6 +178,7 @@ def template_fields(
         fields["astro_symbol"], fields["astro_sign"] = zodiac(moment.month, moment.day)
     fields["location"] = places.get("location_formatted") or ""
     fields["locality"] = str((places.get("location") or {}).get("locality") or "")
+    fields.update(photos_text(metadata))
     return fields
 
 
@@ -191,7 +218,10 @@ def _part_of_day(hour: int) -> str:
 
 
 def prompt_facts(metadata: Mapping[str, Any], places: Mapping[str, Any]) -> dict[str, str]:
-    """The structured facts the LLM may see; EXIF free-text fields are never among them."""
+    """The structured facts the LLM may see; EXIF free-text fields are never among them.
+
+    The Apple Photos title and description are among them, cleaned like place names and bounded.
+    """
     location = places.get("location") or {}
     place = ", ".join(
         part for part in (clean_fact(location.get(k)) for k in ("city", "state", "country")) if part
@@ -202,6 +232,9 @@ def prompt_facts(metadata: Mapping[str, Any], places: Mapping[str, Any]) -> dict
         "point of interest": clean_fact(location.get("poi")),
         "landmarks": ", ".join(_landmark_names(places.get("landmarks"))),
     }
+    text = photos_text(metadata)
+    facts["title"] = clean_fact(text["title"], TITLE_CHARS)
+    facts["description"] = clean_fact(text["description"], DESCRIPTION_CHARS)
     moment = taken_at(metadata)
     if moment is not None:
         facts["date"] = f"{moment:%d %B %Y}, {_part_of_day(moment.hour)}"
@@ -225,10 +258,15 @@ def build_prompt(facts: Mapping[str, str]) -> str:
 
 
 def free_text_values(metadata: Mapping[str, Any]) -> list[str]:
-    """Values of the EXIF free-text fields (4+ characters), to reject replies that copy them."""
+    """Values of the EXIF free-text fields (4+ characters), to reject replies that copy them.
+
+    A value found in the Apple Photos title or description is not among them: the prompt
+    holds those, so a reply may use their words.
+    """
     exif = metadata.get("exif") or {}
+    given = "\n".join(photos_text(metadata).values()).casefold()
     values = (str(exif.get(k) or "").strip() for k in EXIF_FREE_TEXT)
-    return [v for v in values if len(v) >= 4]
+    return [v for v in values if len(v) >= 4 and v.casefold() not in given]
 
 
 def validate_caption(text: str, max_length: int, forbidden: Sequence[str] = ()) -> str:

@@ -1,4 +1,8 @@
-"""The catalog: per-style manifests and ``master.json``, gathered from the per-photo files."""
+"""The catalog: per-style manifests and ``master.json``, gathered from the per-photo files.
+
+A photo from Apple Photos also carries its ``title``, ``description``, ``keywords``, ``persons``
+and ``favorite``; a photo read from a folder has none of these keys, so its entry is as before.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def photo_entry(
     places: Mapping[str, Any],
     caption: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """One photo in the shape of the original pipeline's master.json."""
+    """One photo as in the original pipeline's master.json, plus :func:`photos_fields`."""
     return {
         "album": album,
         "photo": photo,
@@ -46,6 +50,21 @@ def photo_entry(
         "caption_source": caption["source"],
         "problems": metadata.get("problems", []),
         "styles": {},
+        **photos_fields(metadata),
+    }
+
+
+def photos_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What Apple Photos knows that the catalog lists; no keys for a photo from a folder."""
+    info = metadata.get("apple_photos")
+    if info is None:
+        return {}
+    return {
+        "title": info.get("title"),
+        "description": info.get("description"),
+        "keywords": list(info.get("keywords") or []),
+        "persons": list(info.get("persons") or []),
+        "favorite": bool(info.get("favorite")),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -174,6 +175,31 @@ def check_inventory(workdir: Path, library: Library) -> Iterator[Check]:
         yield Check("WARN", "set aside", f"{rejected['file']}: {rejected['reason']}")
 
 
+def check_photos_library(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
+    """The Apple Photos library, when the config names one: version, photos, albums, missing."""
+    from i2i.apple_photos import WORK_DIR, ExportSettings, describe_library
+
+    if not config["photos"]["library"]:
+        return
+    settings = ExportSettings.from_config(config["photos"])
+    settings = dataclasses.replace(settings, library=workdir / settings.library)
+    try:
+        found = describe_library(settings, workdir / WORK_DIR)
+    except I2IError as exc:
+        yield Check("FAIL", "photos library", str(exc))
+        return
+    missing = found["missing"]
+    yield Check(
+        "WARN" if missing else "OK",
+        "photos library",
+        f"{settings.library}: Photos {found['photos_version']}, {found['photos']} photos in "
+        f"{found['albums']} albums, {found['to_export']} to export, "
+        f"{len(missing)} with the original missing",
+    )
+    for name in missing:
+        yield Check("WARN", "missing original", name)
+
+
 def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     """Every check, in order; a broken config stops the rest."""
     try:
@@ -183,7 +209,11 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     except I2IError as exc:
         return [Check("FAIL", "config", str(exc))]
     checks = [Check("OK", "config", f"valid; {len(styles)} style(s): {', '.join(styles)}")]
+    checks += check_photos_library(workdir, config)
+    exported = config["photos"]["library"] and not (workdir / config["albums_dir"]).exists()
     try:
+        if exported:
+            raise I2IError(f"{config['albums_dir']}: not exported from Photos yet")
         library = discover(workdir / config["albums_dir"], config["extensions"])
         status = "OK" if library.photos else "WARN"
         checks.append(
@@ -196,7 +226,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
         )
         checks += check_inventory(workdir, library)
     except I2IError as exc:
-        checks.append(Check("FAIL", "library", str(exc)))
+        checks.append(Check("WARN" if exported else "FAIL", "library", str(exc)))
     flux = {n: s for n, s in styles.items() if s["backend"] == "flux-kontext"}
     checks += check_folders(workdir, config)
     checks += check_accelerator(list(flux))
@@ -238,16 +268,29 @@ def inventory_photos(
     from i2i.files import read_json
     from i2i.inventory import RECORD, taken
 
-    library = discover(workdir / config["albums_dir"], config["extensions"])
+    albums_dir = workdir / config["albums_dir"]
+    if config["photos"]["library"] and not albums_dir.exists():
+        return [], []
+    library = discover(albums_dir, config["extensions"])
     if not (workdir / RECORD).exists():
         return library.photos, []
     record = read_json(workdir / RECORD)
-    return taken(library.photos, record), record["rejected"]
+    return taken(library.photos, record, workdir / config["albums_dir"]), record["rejected"]
+
+
+def export_problems(workdir: Path) -> dict[str, Any]:
+    """The last Photos export's missing originals and errors (empty without one)."""
+    from i2i.files import read_json
+    from i2i.inventory import RECORD
+
+    if not (workdir / RECORD).exists():
+        return {}
+    return read_json(workdir / RECORD).get("export", {})
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
     from i2i.fallbacks import find_fallbacks
-    from i2i.progress import format_rejected, format_table, summarise
+    from i2i.progress import format_export, format_rejected, format_table, summarise
 
     workdir, config, registry = load_workflow(args)
     styles = select_styles(registry, config["styles"])
@@ -255,6 +298,9 @@ def cmd_progress(args: argparse.Namespace) -> int:
     out(format_table(summarise(workdir, photos, styles), args.cores))
     if rejected:
         out(format_rejected(rejected))
+    problems = format_export(export_problems(workdir))
+    if problems:
+        out(problems)
     fallbacks = find_fallbacks(workdir, [(p.album, p.photo) for p in photos])
     if fallbacks:
         out(

@@ -69,8 +69,16 @@ def validate(data: Any, schema_path: Path, what: str) -> dict[str, Any]:
 
 
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the workflow config (``config.yaml`` plus overrides) and fill defaults."""
-    return validate(dict(config), CONFIG_SCHEMA, "config")
+    """Validate the workflow config (``config.yaml`` plus overrides) and fill defaults.
+
+    With a Photos library, Photos' own place names come first in the places chain unless
+    ``photos`` is already in it.
+    """
+    valid = validate(dict(config), CONFIG_SCHEMA, "config")
+    providers = valid["places"]["providers"]
+    if valid["photos"]["library"] and "photos" not in providers:
+        valid["places"]["providers"] = ["photos", *providers]
+    return valid
 
 
 def load_registry(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:

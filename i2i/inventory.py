@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from i2i import I2IError
-from i2i.export import Photo
+from i2i.apple_photos import ExportSettings, export_library
+from i2i.export import Photo, discover
 from i2i.files import read_json, write_json
 from i2i.preprocess import check_photo
 
@@ -158,10 +159,44 @@ def accepted(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(p["album"], p["photo"]) for p in record["photos"]]
 
 
-def taken(photos: Iterable[Photo], record: Mapping[str, Any]) -> list[Photo]:
-    """The photos of ``photos`` that the inventory ``record`` took, in their order."""
-    keys = set(accepted(record))
-    return [p for p in photos if (p.album, p.photo) in keys]
+def taken(
+    photos: Iterable[Photo], record: Mapping[str, Any], root: str | os.PathLike[str] | None = None
+) -> list[Photo]:
+    """The photos that the inventory ``record`` took, those of ``photos`` in their order; or,
+    when ``root`` (the albums folder) is given, every photo of the record in its order, found
+    under ``root`` by its file name (a Photos export may have added some after ``photos`` was
+    listed, and the order must not depend on when that was)."""
+    if root is not None:
+        return [Photo(e["album"], e["photo"], Path(root) / e["file"]) for e in record["photos"]]
+    files = {(e["album"], e["photo"]): e["file"] for e in record["photos"]}
+    return [p for p in photos if files.get((p.album, p.photo)) == source_ref(p)]
+
+
+def with_export(record: dict[str, Any], export: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory record of an Apple Photos export: each photo with what Photos knows of it
+    (``apple_photos``), and the export's counts, missing originals and errors."""
+    for entry in record["photos"]:
+        uuid = export["files"].get(entry["file"])
+        entry["apple_photos"] = export["info"].get(uuid) if uuid else None
+    record["export"] = {
+        "counts": export["counts"],
+        "missing": sorted(export["missing"], key=lambda m: (m["file"], m["uuid"])),
+        "errors": sorted(export["errors"], key=lambda m: (m["file"], m["uuid"])),
+    }
+    return record
+
+
+def export_and_vet(
+    settings: ExportSettings,
+    albums_dir: Path,
+    extensions: Sequence[str],
+    cache_file: Path,
+    workers: int = 1,
+) -> tuple[dict[str, Any], int]:
+    """Export the Photos library into ``albums_dir``, then vet what is there (see vet_library)."""
+    export = export_library(settings, albums_dir)
+    record, vetted = vet_library(discover(albums_dir, extensions).photos, cache_file, workers)
+    return with_export(record, export), vetted
 
 
 def vet_library(
@@ -174,7 +209,38 @@ def vet_library(
 
 
 def summary(record: Mapping[str, Any]) -> str:
-    """One line: how many photos were taken and how many set aside."""
+    """One line: how many photos were taken and how many set aside (and missing in Photos)."""
     taken, rejected = len(record["photos"]), len(record["rejected"])
+    missing = len(record.get("export", {}).get("missing", []))
+    errors = len(record.get("export", {}).get("errors", []))
     text = f"{taken} photo(s) taken"
-    return text + (f", {rejected} set aside (see results/inventory.json)" if rejected else "")
+    text += f", {rejected} set aside" if rejected else ""
+    text += f", {missing} original(s) missing in Photos" if missing else ""
+    text += f", {errors} export error(s)" if errors else ""
+    return text + (" (see results/inventory.json)" if rejected or missing or errors else "")
+
+
+def write_inventory(record: dict[str, Any], vetted: int, output: str | os.PathLike[str]) -> None:
+    """Log what the inventory set aside (one line each) and write its record."""
+    for rejected in record["rejected"]:
+        log.warning("set aside %s: %s", rejected["file"], rejected["reason"])
+    log.info("%s; %d photo(s) decoded, the rest from the cache", summary(record), vetted)
+    write_json(output, record)
+
+
+def inventory_job(
+    photos: Sequence[Photo],
+    export: ExportSettings | None,
+    config: Mapping[str, Any],
+    output: str | os.PathLike[str],
+    cache_file: str | os.PathLike[str],
+    workers: int = 1,
+) -> None:
+    """checkpoint inventory: vet ``photos`` and write the record; with a Photos library, export
+    it into albums_dir first and vet what the export left there instead."""
+    if export is None:
+        record, vetted = vet_library(photos, Path(cache_file), workers)
+    else:
+        albums_dir, extensions = Path(config["albums_dir"]), config["extensions"]
+        record, vetted = export_and_vet(export, albums_dir, extensions, Path(cache_file), workers)
+    write_inventory(record, vetted, output)

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path as FilePath
+from collections.abc import Mapping
 from typing import Any
 
 from i2i.captions import make_caption
-from i2i.export import Photo
 from i2i.files import read_json, write_json
 from i2i.flux_client import render
-from i2i.inventory import summary, vet_library
 from i2i.metadata import read_metadata
 from i2i.places import locate
 from i2i.preprocess import preprocess as prepare
@@ -35,18 +32,10 @@ Config = Mapping[str, Any]
 log = logging.getLogger(__name__)
 
 
-def inventory(photos: Sequence[Photo], output: Path, cache_file: Path, workers: int) -> None:
-    """checkpoint inventory: vet every photo (cached verdicts), list those set aside."""
-    record, vetted = vet_library(photos, FilePath(cache_file), workers)
-    for rejected in record["rejected"]:
-        log.warning("set aside %s: %s", rejected["file"], rejected["reason"])
-    log.info("%s; %d photo(s) decoded, the rest from the cache", summary(record), vetted)
-    write_json(output, record)
-
-
 def metadata(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:
-    """rule metadata: the photo's metadata record."""
-    write_json(output, read_metadata(inputs["photo"], params["source_ref"]))
+    """rule metadata: the photo's metadata record, with what Apple Photos knows in Photos mode."""
+    record = read_metadata(inputs["photo"], params["source_ref"], params.get("apple_photos"))
+    write_json(output, record)
 
 
 def places(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:

@@ -9,6 +9,9 @@ container rotates it; ``image.applied_rotation`` says what makes the pixels upri
 :class:`Upright`). Broken EXIF or truncated pixel data gives a partial record whose ``problems``
 list says what was wrong (the warnings Pillow emits included); a file that is not a readable
 image raises ``I2IError`` naming it once. A GPS fix at 0,0 or marked void counts as no position.
+In Apple Photos mode the record's ``apple_photos`` holds what Photos knows about the photo (uuid,
+title, description, keywords, persons, favorite, place) as the export stage gives it; it is None
+for a photo read from a folder.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from i2i.files import sha256_file
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TRUNCATED = "truncated image file"
 NOT_AN_IMAGE = "not an image Pillow can read (JPEG, HEIC, PNG, TIFF, WebP)"
@@ -665,8 +668,15 @@ def _open_named(path: Path) -> Image.Image:
         raise I2IError(f"{path}: {exc}") from exc
 
 
-def read_metadata(path: str | os.PathLike[str], source_path: str | None = None) -> dict[str, Any]:
-    """Everything the later stages and the catalog need to know about one photo."""
+def read_metadata(
+    path: str | os.PathLike[str],
+    source_path: str | None = None,
+    apple_photos: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the later stages and the catalog need to know about one photo.
+
+    ``apple_photos`` is what Apple Photos knows about it (None in folder mode), kept as given.
+    """
     path = Path(path)
     problems: list[str] = []
     with image_warnings_as_problems(problems), _open_named(path) as image:
@@ -693,6 +703,7 @@ def read_metadata(path: str | os.PathLike[str], source_path: str | None = None) 
         "exif": exif_section,
         "gps": gps_section,
         "problems": problems,
+        "apple_photos": None if apple_photos is None else dict(apple_photos),
     }
     for problem in problems:
         log.warning("%s: %s", path, problem)
@@ -703,6 +714,11 @@ def year_taken(record: Mapping[str, Any]) -> int | None:
     """The year the photo was taken, from a metadata record."""
     date = (record.get("exif") or {}).get("date_taken")
     return int(date[:4]) if date else None
+
+
+def photos_info(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What Apple Photos knows about the photo of a metadata record; empty in folder mode."""
+    return record.get("apple_photos") or {}
 
 
 def has_position(record: Mapping[str, Any]) -> bool:

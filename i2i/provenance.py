@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,25 @@ OPERATIONAL: frozenset[str] = frozenset(
 )
 
 # Keys that decide which photos and styles there are (which jobs exist), not what a job writes.
-LIBRARY_KEYS: frozenset[str] = frozenset({"albums_dir", "extensions", "styles_file", "styles"})
+# The photos.* keys choose what the Photos export writes into albums_dir; they are params of
+# the inventory checkpoint (which runs the export) while photos.library is set.
+LIBRARY_KEYS: frozenset[str] = frozenset(
+    {
+        "albums_dir",
+        "extensions",
+        "styles_file",
+        "styles",
+        "photos.library",
+        "photos.edited",
+        "photos.unfiled",
+        "photos.albums",
+        "photos.exclude_albums",
+        "photos.favorites_only",
+        "photos.keywords",
+        "photos.from_date",
+        "photos.to_date",
+    }
+)
 
 # The modules whose code makes each rule's outputs; the package modules they import count too.
 RULE_CODE: dict[str, tuple[str, ...]] = {
@@ -270,3 +289,15 @@ def rule_code(rule: str) -> str:
     """The code digest of ``rule`` (a rule without an entry in RULE_CODE has none)."""
     roots = RULE_CODE.get(rule, ())
     return code_digest(roots) if roots else ""
+
+
+def record_digest(record: Mapping[str, Any], parts: Sequence[str]) -> str:
+    """Digest of ``parts`` of an inventory record, photos by album, photo and file only."""
+    chosen = {}
+    for part in parts:
+        entries = record.get(part, [])
+        if part == "photos":
+            entries = [{k: e[k] for k in ("album", "photo", "file")} for e in entries]
+        chosen[part] = entries
+    text = json.dumps(chosen, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

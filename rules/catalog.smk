@@ -52,7 +52,7 @@ rule catalog:
         albums=lambda wc: [
             f"results/catalog/albums/{a}.json" for a in accepted_albums()
         ],
-        inventory=INVENTORY,
+        inventory=ancient(INVENTORY),
     output:
         "results/catalog/master.json",
     log:
@@ -61,6 +61,7 @@ rule catalog:
         "../envs/i2i.yaml"
     params:
         styles=list(STYLES),
+        inventory=inventory_digest("rejected"),
         code=rule_code("catalog"),
     script:
         "../scripts/catalog.py"

@@ -10,13 +10,14 @@ from snakemake.logging import logger
 
 from i2i import I2IError, dag_gc, jobs, provenance, runcontrol, workers
 from i2i.config import load_registry, select_styles, validate_config
-from i2i.export import discover
+from i2i.apple_photos import ExportSettings, database_files
+from i2i.export import Library, discover
 from i2i.files import read_json
 from i2i.flux_client import RUN_DIR, host_run_dir, stop
 from i2i.inventory import CACHE as INVENTORY_CACHE
 from i2i.inventory import RECORD as INVENTORY
 from i2i.inventory import source_ref as inventory_source_ref
-from i2i.inventory import split_present, summary, taken
+from i2i.inventory import inventory_job, split_present, summary, taken
 from i2i.logs import job_log, warnings_to_console
 from i2i.publish import parse_target
 
@@ -26,7 +27,16 @@ try:
     config.update(validate_config(config))
     REGISTRY = load_registry(config["styles_file"])
     STYLES = select_styles(REGISTRY, config["styles"])
-    LIBRARY = discover(config["albums_dir"], config["extensions"])
+    EXPORT = (
+        ExportSettings.from_config(config["photos"])
+        if config["photos"]["library"]
+        else None
+    )
+    if EXPORT is not None and not Path(config["albums_dir"]).exists():
+        LIBRARY = Library()  # the inventory exports the library into albums_dir first
+    else:
+        LIBRARY = discover(config["albums_dir"], config["extensions"])
+    LIBRARY_DATABASE = database_files(EXPORT.library) if EXPORT else []
     TARGET = parse_target(config["publish"]["target"])
 except I2IError as error:
     raise WorkflowError(str(error)) from None
@@ -51,9 +61,19 @@ wildcard_constraints:
 
 
 def photo(wildcards):
-    """The Photo behind ``{album}/{photo}``; a clear error when there is none."""
+    """The Photo behind ``{album}/{photo}``; a clear error when there is none.
+
+    With a Photos library the inventory's export decides: a photo exported in this run is
+    not among those found when the workflow was parsed.
+    """
+    key = (wildcards.album, wildcards.photo)
+    if EXPORT is not None:
+        accepted_photos()
+        key_photo = _accepted_cache_by_key().get(key)
+        if key_photo is not None:
+            return key_photo
     try:
-        return PHOTOS[(wildcards.album, wildcards.photo)]
+        return PHOTOS[key]
     except KeyError:
         raise WorkflowError(
             f"no photo {wildcards.photo!r} in album {wildcards.album!r} of {config['albums_dir']}"
@@ -112,14 +132,54 @@ def accepted_photos(album=None):
     path = checkpoints.inventory.get().output[0]
     stamp = (path, Path(path).stat().st_mtime_ns)
     if stamp not in _accepted_cache:
-        photos = taken(LIBRARY.photos, read_json(path))
+        record = read_json(path)
+        root = config["albums_dir"] if EXPORT is not None else None
+        photos = taken(LIBRARY.photos, record, root)
         by_album = {}
         for p in photos:
             by_album.setdefault(p.album, []).append(p)
+        info = {
+            (e["album"], e["photo"]): e.get("apple_photos") for e in record["photos"]
+        }
         _accepted_cache.clear()
-        _accepted_cache[stamp] = (photos, by_album)
-    photos, by_album = _accepted_cache[stamp]
+        _accepted_cache[stamp] = (photos, by_album, info)
+        _accepted_cache["last"] = stamp
+    photos, by_album, _ = _accepted_cache[stamp]
     return photos if album is None else by_album.get(album, [])
+
+
+def inventory_digest(*parts):
+    """The param of a reader of ``parts`` of the inventory file (their digest).
+
+    The rule's input is ``ancient(INVENTORY)``: the inventory file is rewritten whenever the
+    inventory runs (with a Photos library, whenever the library changes), and its readers
+    rerun only when what they read from it changed.
+    """
+
+    def digest(wildcards):
+        path = checkpoints.inventory.get().output[0]
+        return provenance.record_digest(read_json(path), parts)
+
+    return digest
+
+
+def _accepted_cache_by_key():
+    """The accepted photos keyed by ``(album, photo)``, from the last inventory read."""
+    photos, _, _ = _accepted_cache[_accepted_cache["last"]]
+    return {(p.album, p.photo): p for p in photos}
+
+
+def apple_photos(wildcards):
+    """What Photos knows of the photo (title, keywords, place...), or None for a folder album.
+
+    A metadata param: a title changed in Photos reruns that photo's metadata and what reads
+    it, nothing else.
+    """
+    if EXPORT is None:
+        return None
+    accepted_photos()
+    _, _, info = _accepted_cache[_accepted_cache["last"]]
+    return info.get((wildcards.album, wildcards.photo))
 
 
 def accepted_albums():

@@ -8,6 +8,7 @@ rule metadata:
         "logs/metadata/{album}/{photo}.log",
     params:
         source_ref=source_ref,
+        apple_photos=apple_photos,
         code=rule_code("metadata"),
     run:
         image_job(jobs.metadata, log, input, output, params, wildcards)

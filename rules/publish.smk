@@ -58,7 +58,7 @@ rule gallery:
     """The gallery's index page (uploaded for s3://): every album the inventory took, so it
     never waits for an album that failed (each album's own rule writes its cover)."""
     input:
-        inventory=INVENTORY,
+        inventory=ancient(INVENTORY),
         templates=GALLERY_TEMPLATES,
     output:
         "results/published/gallery.json",
@@ -72,6 +72,7 @@ rule gallery:
         upload=UPLOAD_GALLERY,
         styles=sorted(STYLES),
         settings=output_settings("gallery"),
+        inventory=inventory_digest("photos"),
         code=rule_code("gallery"),
     script:
         "../scripts/gallery.py"
@@ -88,7 +89,7 @@ if config["publish"]["prune"]:
     rule prune:
         """Remove from the target what no longer belongs to the library; list it in the marker."""
         input:
-            inventory=INVENTORY,
+            inventory=ancient(INVENTORY),
             markers=lambda wc: per_style(
                 "results/published/{album}/{style}/{photo}.json"
             ),
@@ -106,6 +107,7 @@ if config["publish"]["prune"]:
         params:
             styles=sorted(STYLES),
             settings=output_settings("prune"),
+            inventory=inventory_digest("photos"),
         script:
             "../scripts/prune.py"
 

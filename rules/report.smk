@@ -34,7 +34,7 @@ rule progress_report:
     """Images done and pending per stage and style, seconds per image and the ETA."""
     input:
         catalog="results/catalog/master.json",
-        inventory=INVENTORY,
+        inventory=ancient(INVENTORY),
     output:
         report(
             "results/report/progress.html",
@@ -47,6 +47,7 @@ rule progress_report:
         "../envs/i2i.yaml"
     params:
         styles=STYLES,
+        inventory=inventory_digest("photos", "rejected"),
         code=rule_code("progress_report"),
     script:
         "../scripts/progress_report.py"

@@ -404,3 +404,64 @@ def test_a_server_that_keeps_failing_rests(ollama: FakeOllama, tmp_path: Path) -
 def test_validate_keeps_apostrophes_and_accents() -> None:
     text = "Soir d'été sur la Côte d'Azur"
     assert validate_caption(f"  {text}\n", 80) == text
+
+
+# --- Apple Photos title and description ------------------------------------------------------
+
+APPLE_PHOTOS: dict[str, Any] = {
+    "uuid": "3DD2C897-F19E-4CA6-8C22-B027D5A71907",
+    "title": "Elder Park",
+    "description": "Elder Park, Adelaide,\n  Australia",
+    "keywords": ["Kids"],
+    "persons": ["Katie"],
+    "favorite": False,
+    "place": None,
+}
+FROM_PHOTOS: dict[str, Any] = {**METADATA, "apple_photos": APPLE_PHOTOS}
+
+
+def test_template_renders_the_photos_title_and_description() -> None:
+    template = {"brand": "i2i", "template": "{title}: {description} · {brand} © {year}"}
+    record = make_caption(FROM_PHOTOS, PLACES, template, cache_dir=None)
+    assert record["watermark_text"] == "Elder Park: Elder Park, Adelaide, Australia · i2i © 2019"
+    assert record["fields"]["title"] == "Elder Park"
+    assert record["fields"]["description"] == "Elder Park, Adelaide, Australia", "one line"
+
+
+def test_title_and_description_are_empty_outside_apple_photos() -> None:
+    template = {"brand": "i2i", "template": "{brand} © {year} {title}, {description}, {location}"}
+    untitled = {**METADATA, "apple_photos": {**APPLE_PHOTOS, "title": None, "description": ""}}
+    for metadata in (METADATA, {**METADATA, "apple_photos": None}, untitled):
+        record = make_caption(metadata, PLACES, template, cache_dir=None)
+        assert record["watermark_text"] == "i2i © 2019, Nice, France"
+        assert record["fields"]["title"] == record["fields"]["description"] == ""
+    default = make_caption(FROM_PHOTOS, PLACES, WATERMARK, cache_dir=None)
+    assert default["watermark_text"] == "i2i © 2019 ♋ Nice, France", "the default template"
+
+
+def test_prompt_has_the_photos_title_and_description_cleaned_and_bounded() -> None:
+    long = {**APPLE_PHOTOS, "title": 'The "Big" **Day**', "description": "word " * 100}
+    facts = prompt_facts({**METADATA, "apple_photos": long}, PLACES)
+    assert facts["title"] == "The Big Day"
+    assert len(facts["description"]) <= 200 and facts["description"].startswith("word word")
+    prompt = build_prompt(prompt_facts(FROM_PHOTOS, PLACES))
+    assert "- title: Elder Park\n" in prompt
+    assert "- description: Elder Park, Adelaide, Australia\n" in prompt
+    assert INJECTION not in prompt, "EXIF free text still stays out"
+    assert "title" not in prompt_facts(METADATA, PLACES)
+    assert "description" not in prompt_facts(METADATA, PLACES)
+
+
+def test_a_reply_may_use_the_photos_text_that_the_exif_also_holds(
+    ollama: FakeOllama, tmp_path: Path
+) -> None:
+    ollama.models["llama3.2"] = "Elder Park, Adelaide at dusk"
+    exif = {**METADATA["exif"], "image_description": "Elder Park, Adelaide"}
+    from_folder = {**METADATA, "exif": exif}
+    rejected = make_caption(from_folder, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert rejected["source"] == "template" and "EXIF free-text" in rejected["reason"]
+    from_photos = {**from_folder, "apple_photos": APPLE_PHOTOS}
+    accepted = make_caption(from_photos, PLACES, WATERMARK, settings(ollama.url), tmp_path)
+    assert accepted["source"] == "llm", accepted["reason"]
+    assert accepted["watermark_text"] == "i2i © 2019 ♋ Elder Park, Adelaide at dusk"
+    assert "- description: Elder Park, Adelaide, Australia" in ollama.requests[-1]["prompt"]

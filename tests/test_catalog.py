@@ -69,6 +69,65 @@ def test_master_catalog_gathers_photos_and_styles() -> None:
     assert entry["exif"]["date_taken"].startswith("2024")
 
 
+APPLE_PHOTOS = {
+    "uuid": "3DD2C897-F19E-4CA6-8C22-B027D5A71907",
+    "title": "Elder Park",
+    "description": None,
+    "keywords": ["Kids", "Summer"],
+    "persons": ["Katie", "Suzy"],
+    "favorite": True,
+    "place": {"name": "Elder Park, Adelaide", "city": "Adelaide", "areas_of_interest": []},
+}
+PHOTOS_KEYS = {"title", "description", "keywords", "persons", "favorite"}
+PLACES = {"location": None, "location_formatted": "", "landmarks": [], "provider": None}
+CAPTION = {"watermark_text": "i2i © 2024 Elder Park", "source": "template"}
+
+
+def test_entries_carry_what_apple_photos_knows() -> None:
+    entry = photo_entry("A", "p", {**metadata(), "apple_photos": APPLE_PHOTOS}, PLACES, CAPTION)
+    assert {k: entry[k] for k in PHOTOS_KEYS} == {
+        "title": "Elder Park",
+        "description": None,
+        "keywords": ["Kids", "Summer"],
+        "persons": ["Katie", "Suzy"],
+        "favorite": True,
+    }
+    assert "place" not in entry and "uuid" not in entry, "the place is in the places fields"
+    catalog = master_catalog([album_catalog("A", [entry], [], ["ink"])], ["ink"])
+    assert catalog["photos"][0]["persons"] == ["Katie", "Suzy"]
+    bare = photo_entry("A", "q", {**metadata(), "apple_photos": {"uuid": "X"}}, PLACES, CAPTION)
+    assert {k: bare[k] for k in PHOTOS_KEYS} == {
+        "title": None,
+        "description": None,
+        "keywords": [],
+        "persons": [],
+        "favorite": False,
+    }
+
+
+def test_folder_entries_have_no_apple_photos_keys() -> None:
+    folder = photo_entry("A", "p", metadata(), PLACES, CAPTION)
+    assert photo_entry("A", "p", {**metadata(), "apple_photos": None}, PLACES, CAPTION) == folder
+    assert not PHOTOS_KEYS & set(folder)
+    assert set(folder) == {
+        "album",
+        "photo",
+        "source_path",
+        "sha256",
+        "image",
+        "exif",
+        "gps",
+        "location",
+        "location_formatted",
+        "landmarks",
+        "place_provider",
+        "watermark_text",
+        "caption_source",
+        "problems",
+        "styles",
+    }
+
+
 def test_contact_sheet_grid(tmp_path: Path) -> None:
     paths = []
     for i, colour in enumerate(["red", "blue", "green"]):

@@ -24,7 +24,8 @@ import PIL
 import pytest
 from PIL import Image, ImageCms
 
-from i2i import I2IError
+from i2i import I2IError, jobs
+from i2i.files import read_json
 from i2i.metadata import (
     altitude_metres,
     apex_to_f_number,
@@ -914,3 +915,52 @@ def test_each_capture_records_only_its_own_warnings(
     categories = [w.category for w in shown]
     assert categories.count(ResourceWarning) == 30 and categories.count(DeprecationWarning) == 15
     assert not any("PIL" in w.filename and w.category is UserWarning for w in shown)
+
+
+# --- Apple Photos ----------------------------------------------------------------------------
+
+APPLE_PHOTOS: dict[str, Any] = {
+    "uuid": "3DD2C897-F19E-4CA6-8C22-B027D5A71907",
+    "title": "Elder Park",
+    "description": "Elder Park, Adelaide, Australia",
+    "keywords": ["Kids", "Summer"],
+    "persons": ["Katie", "Suzy"],
+    "favorite": True,
+    "place": {
+        "name": "Elder Park, Adelaide, South Australia, Australia",
+        "country": "Australia",
+        "country_code": "AU",
+        "state": "South Australia",
+        "city": "Adelaide",
+        "locality": None,
+        "areas_of_interest": ["Elder Park"],
+    },
+}
+
+
+def test_the_record_carries_what_apple_photos_knows(tmp_path: Path) -> None:
+    path = save(tmp_path / "p.jpg", exif_block())
+    record = read_metadata(path, "Travel/p.jpg", APPLE_PHOTOS)
+    assert record["apple_photos"] == APPLE_PHOTOS
+    assert record["apple_photos"] is not APPLE_PHOTOS, "the record holds its own dict"
+    assert record["source_path"] == "Travel/p.jpg"
+    assert read_metadata(path)["apple_photos"] is None, "folder mode"
+
+
+def test_the_metadata_job_passes_apple_photos_and_writes_stable_bytes(tmp_path: Path) -> None:
+    path = save(tmp_path / "p.jpg", exif_block())
+    shuffled = dict(reversed(list(APPLE_PHOTOS.items())))
+    outputs = []
+    for name, photos in (("a", APPLE_PHOTOS), ("b", shuffled)):
+        params = {"source_ref": "Travel/p.jpg", "apple_photos": photos}
+        jobs.metadata({"photo": str(path)}, str(tmp_path / f"{name}.json"), params, {}, {})
+        outputs.append((tmp_path / f"{name}.json").read_bytes())
+    assert outputs[0] == outputs[1], "key order of the params does not change the bytes"
+    assert read_json(tmp_path / "a.json")["apple_photos"] == APPLE_PHOTOS
+    for name, params in (
+        ("c", {"source_ref": "p.jpg"}),
+        ("d", {"source_ref": "p.jpg", "apple_photos": None}),
+    ):
+        jobs.metadata({"photo": str(path)}, str(tmp_path / f"{name}.json"), params, {}, {})
+        assert read_json(tmp_path / f"{name}.json")["apple_photos"] is None
+    assert (tmp_path / "c.json").read_bytes() == (tmp_path / "d.json").read_bytes()

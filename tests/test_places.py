@@ -32,6 +32,7 @@ from i2i.places import (
     format_location,
     geonames,
     locate,
+    nearby,
     nominatim_answer,
     offline_provider,
     reach_km,
@@ -891,3 +892,132 @@ def test_offline_answers_are_stable() -> None:
     first = [offline_provider(lat, lon, PlaceSettings()) for lat, lon in points]
     second = [offline_provider(lat, lon, PlaceSettings()) for lat, lon in reversed(points)]
     assert first == second[::-1]
+
+
+# --- the photos provider: what Apple Photos knows -------------------------------------------
+
+ST_JAMES = (51.5025, -0.1348)
+APPLE_PLACE: dict[str, Any] = {
+    "name": "St James's Park, London, England, United Kingdom",
+    "country": "United Kingdom",
+    "country_code": "gb",
+    "state": "England",
+    "city": "London",
+    "locality": "City of Westminster",
+    "areas_of_interest": ["St James's Park", "The Mall"],
+}
+
+
+def from_photos(gps: tuple[float, float] | None, place: dict[str, Any] | None) -> dict[str, Any]:
+    """A metadata record in Apple Photos mode, with or without a GPS position."""
+    apple = {"uuid": "3DD2C897", "title": None, "keywords": [], "persons": [], "place": place}
+    record = photo(*gps) if gps else {"gps": {"lat": None, "lon": None}}
+    return {**record, "apple_photos": apple}
+
+
+def test_photos_answers_from_apple_photos_offline_and_uncached(tmp_path: Path) -> None:
+    settings = {"cache": str(tmp_path / "c.sqlite"), "landmarks_radius_m": 0}
+    record = locate(from_photos(ST_JAMES, APPLE_PLACE), ["photos", "offline"], settings)
+    assert record["provider"] == "photos" and record["from_cache"] is False
+    assert record["location"] == {
+        "city": "London",
+        "locality": "City of Westminster",
+        "state": "England",
+        "country": "United Kingdom",
+        "country_code": "GB",
+        "poi": "St James's Park",
+    }
+    assert record["location_formatted"] == "St James's Park, London, United Kingdom"
+    assert record["landmarks"] == [
+        {
+            "name": name,
+            "category": "apple_photos",
+            "type": "area_of_interest",
+            "lat": None,
+            "lon": None,
+            "distance_m": None,
+        }
+        for name in ("St James's Park", "The Mall")
+    ], "no coordinates: kept whatever the radius, in Photos' order"
+    assert record["attempts"] == [
+        {"provider": "photos", "ok": True, "error": None, "from_cache": False}
+    ]
+    assert record["has_gps"] is True and record["gps"] == {"lat": ST_JAMES[0], "lon": ST_JAMES[1]}
+    assert record["fallback"] is False
+    assert not (tmp_path / "c.sqlite").exists(), "photos never opens the geocode cache"
+
+
+def test_photos_locality_only_when_it_differs_from_the_city(tmp_path: Path) -> None:
+    place = {**APPLE_PLACE, "locality": "London", "areas_of_interest": []}
+    record = locate(from_photos(ST_JAMES, place), ["photos"], {"cache": str(tmp_path / "c")})
+    assert record["location"]["locality"] is None and record["location"]["poi"] is None
+    assert record["landmarks"] == []
+    assert record["location_formatted"] == "London, United Kingdom"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        (photo(*ST_JAMES), "not a photo from Apple Photos"),
+        (from_photos(ST_JAMES, None), "Apple Photos has no place for this photo"),
+        (
+            from_photos(ST_JAMES, {"name": "", "areas_of_interest": []}),
+            "the Apple Photos place names nothing",
+        ),
+    ],
+    ids=["folder mode", "no place", "empty place"],
+)
+def test_photos_without_a_place_is_no_result_and_the_chain_goes_on(
+    tmp_path: Path, metadata: dict[str, Any], error: str
+) -> None:
+    record = locate(metadata, ["photos", "offline"], {"cache": str(tmp_path / "c.sqlite")})
+    assert record["provider"] == "offline" and record["location"]["city"] == "London"
+    assert record["attempts"] == [
+        {"provider": "photos", "ok": False, "error": error, "from_cache": False},
+        {"provider": "offline", "ok": True, "error": None, "from_cache": False},
+    ]
+    assert record["fallback"] is False, "no place is not a failure"
+    assert record["fallback_reason"] is None
+
+
+def test_photos_answers_for_a_photo_without_gps(tmp_path: Path) -> None:
+    settings = {"cache": str(tmp_path / "c.sqlite")}
+    for providers in (["photos", "offline"], ["offline", "photos"], ["photon", "photos"]):
+        record = locate(from_photos(None, APPLE_PLACE), providers, settings)
+        assert record["provider"] == "photos" and record["location"]["city"] == "London"
+        assert record["has_gps"] is False and record["gps"] is None
+        assert [a["provider"] for a in record["attempts"]] == ["photos"], "the rest need GPS"
+        assert record["landmarks"][0]["distance_m"] is None
+    nothing = locate(from_photos(None, None), ["photos", "offline"], settings)
+    assert nothing["provider"] is None and nothing["location"] is None
+    assert nothing["reason"] == "the photo has no GPS position"
+    assert nothing["attempts"][0]["error"] == "Apple Photos has no place for this photo"
+    assert nothing["fallback"] is False
+    without_photos = locate(from_photos(None, APPLE_PLACE), ["offline"], settings)
+    assert without_photos["provider"] is None and without_photos["attempts"] == []
+
+
+def test_photos_is_never_asked_of_the_network(server: GeoServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path)
+    record = locate(from_photos(EIFFEL, APPLE_PLACE), ["photos", "photon"], settings)
+    assert record["provider"] == "photos" and server.requests == []
+    folder = locate(photo(*EIFFEL), ["photos", "photon"], settings)
+    assert folder["provider"] == "photon" and server.count("photon") == 1
+    assert folder["location"]["poi"] == "Eiffel Tower"
+
+
+def test_nearby_keeps_landmarks_of_unknown_distance_after_the_measured() -> None:
+    marks = [
+        {"name": "Far", "lat": 48.9, "lon": 2.4},
+        {"name": "Area", "lat": None, "lon": None},
+        {"name": "Champ de Mars", "lat": 48.8556, "lon": 2.2986},
+        {"name": "Eiffel Tower", "lat": 48.8583, "lon": 2.2945},
+        {"name": "Area", "lat": 48.8584, "lon": 2.2945},
+    ]
+    found = nearby(marks, *EIFFEL, 1000)
+    assert [(m["name"], m["distance_m"]) for m in found] == [
+        ("Eiffel Tower", 11),
+        ("Champ de Mars", 432),
+        ("Area", None),
+    ]
+    assert [m["distance_m"] for m in nearby(marks[2:4], None, None, 1000)] == [None, None]

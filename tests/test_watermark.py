@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from i2i import I2IError
+from i2i.captions import make_caption
 from i2i.config import load_yaml, validate_config
 from i2i.metadata import read_metadata
 from i2i.watermark import (
@@ -292,3 +293,19 @@ def test_exiftool_reads_the_source_artist(tmp_path: Path) -> None:
     tags = exiftool(final)
     assert tags["IFD0:Artist"] == "Jane Doe"
     assert tags["IFD0:Copyright"] == "© 2024 Jane Doe"
+
+
+def test_the_photos_title_reaches_the_published_image(tmp_path: Path) -> None:
+    apple = {"uuid": "3DD2C897", "title": "Elder Park", "description": "Adelaide at dusk"}
+    metadata = read_metadata(source_photo(tmp_path / "source.jpg"), "album/source.jpg", apple)
+    template = {"brand": "i2i", "template": "{brand} © {year} {title} · {description}"}
+    caption = make_caption(metadata, {}, template, cache_dir=None)["watermark_text"]
+    assert caption == "i2i © 2024 Elder Park · Adelaide at dusk"
+    styled = tmp_path / "styled.webp"
+    Image.new("RGB", (320, 240), (200, 180, 160)).save(styled, "WEBP")
+    final = tmp_path / "final.webp"
+    watermark(styled, final, metadata, caption, settings(), metadata["source_path"])
+    with Image.open(final) as image:
+        zeroth = piexif.load(image.info["exif"])["0th"]
+    assert zeroth[piexif.ImageIFD.ImageDescription].decode() == caption
+    assert zeroth[piexif.ImageIFD.DocumentName] == b"album/source.jpg"
