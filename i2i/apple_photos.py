@@ -4,7 +4,8 @@ The export runs the ``osxphotos`` command (it reads a library on Linux as well a
 
 - ``osxphotos query --json`` lists the library; :func:`plan_export` picks the photos and the
   album folder(s) of each from the ``photos`` settings, in plain Python;
-- ``osxphotos export --update --cleanup`` writes them with osxphotos' own export database
+- ``osxphotos export --update --cleanup`` writes them (the JPEG of a RAW+JPEG pair, not its
+  RAW, which no stage reads) with osxphotos' own export database
   (``albums_dir/.osxphotos_export.db``): an unchanged photo's file is not rewritten, so its
   modification time stays and none of its jobs rerun; a photo no longer planned (removed from
   an album, deselected) is deleted from the export folder;
@@ -331,6 +332,7 @@ def export_command(
         str(uuids.absolute()),
         "--directory",
         f"{{function:{FOLDERS_FUNCTION}::album_folders}}",
+        "--skip-raw",
         "--update",
         "--cleanup",
         "--no-progress",

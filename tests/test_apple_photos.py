@@ -386,6 +386,9 @@ def test_a_photo_removed_from_an_album_leaves_its_catalog(photos_run: Path) -> N
     run(photos_run)
     catalog = read(photos_run / "results" / "catalog" / "albums" / "Pumpkin Farm.json")
     assert "Pumpkins3" not in json.dumps(catalog)
+    page = photos_run / "results" / "gallery" / "Pumpkin Farm" / "index.html"
+    assert "Pumpkins3" not in page.read_text(encoding="utf-8")
+    assert "Pumkins1" in page.read_text(encoding="utf-8")
     assert not (photos_run / "exported" / "Pumpkin Farm" / "Pumpkins3.jpg").exists()
     assert plan(photos_run) == {}
 
