@@ -422,6 +422,12 @@ def photos_version(library: Path) -> str:
     return f"{get_photos_version_from_model(database)} (model {get_model_version(database)})"
 
 
+def original_missing(photo: Mapping[str, Any]) -> bool:
+    """Photos marks it missing (in iCloud only), or its file is not in the library."""
+    path = photo.get("path")
+    return bool(photo.get("ismissing")) or not path or not Path(path).is_file()
+
+
 def describe_library(settings: ExportSettings, work_dir: Path = WORK_DIR) -> dict[str, Any]:
     """For ``i2i check``: the library's Photos version, photos, albums and missing originals."""
     photos = query_library(settings.library, work_dir)
@@ -436,6 +442,6 @@ def describe_library(settings: ExportSettings, work_dir: Path = WORK_DIR) -> dic
         "missing": sorted(
             f"{p.get('original_filename')} ({p['uuid']})"
             for p in photos
-            if p.get("ismissing") and str(p["uuid"]) in plan
+            if str(p["uuid"]) in plan and original_missing(p)
         ),
     }

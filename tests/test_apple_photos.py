@@ -273,9 +273,10 @@ def test_check_reports_the_library(tmp_path: Path, repo: Path, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert (
         f"WARN photos library: {FIXTURE}: Photos 10 (model 18301), 14 photos in 8 albums, "
-        "13 to export, 1 with the original missing" in lines
+        "13 to export, 3 with the original missing" in lines
     )
     assert "WARN missing original: IMG_2000.JPG (8E1D7BC9-9321-44F9-8CFB-4083F6B9232A)" in lines
+    assert "WARN missing original: IMG_1693.tif (8846E3E6-8AC8-4857-8448-E3D025784410)" in lines
     assert "WARN library: exported: not exported from Photos yet" in lines
 
 
