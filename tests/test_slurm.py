@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +33,9 @@ log = logging.getLogger("i2i.tests.slurm")
 
 STYLE = "cartoon"
 FLUX_STYLE = "kontext-3d-chibi"
-PHOTOS = 6
+# One album of the sample (3 photos): every cluster job costs seconds of sbatch and start-up.
+ALBUM = "Space Coast"
+PHOTOS = 3
 CLUSTER_ARGS = (
     "--workflow-profile",
     "profiles/slurm",
@@ -110,6 +113,9 @@ def submitted(workdir: Path) -> list[str]:
 def interrupted(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
     """A run interrupted once its first group job is done and the next one runs."""
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
+    for album in (workdir / "sample" / "albums").iterdir():
+        if album.name != ALBUM:
+            shutil.rmtree(album)
     process = start(workdir)
     try:
         wait_for(lambda: len(submitted(workdir)) >= 2 and bool(cluster.jobs()), process, workdir)
