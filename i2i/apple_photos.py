@@ -72,7 +72,7 @@ class ExportSettings:
         if not section.get("library"):
             raise I2IError("photos.library is not set")
         return cls(
-            library=Path(section["library"]),
+            library=Path(section["library"]).expanduser(),
             edited=section.get("edited", "edited"),
             unfiled=section.get("unfiled"),
             albums=tuple(section.get("albums", ())),

@@ -108,6 +108,12 @@ def test_plan_maps_albums_in_folders_and_applies_the_filters() -> None:
     assert set(chosen(to_date="2021-01-02")) == {"A", "C"}
 
 
+def test_the_library_path_may_start_with_the_home_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/Users/jane")
+    settings = ExportSettings.from_config({"library": "~/Pictures/Photos Library.photoslibrary"})
+    assert settings.library == Path("/Users/jane/Pictures/Photos Library.photoslibrary")
+
+
 def test_what_photos_knows_is_cleaned() -> None:
     info = photo_info(
         {
