@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 FOLDER_SEPARATOR = " › "
 EXPORT_DB = ".osxphotos_export.db"
+# Written into albums_dir before the first export: the folder is an i2i export, which the next
+# export may clean up.
+EXPORT_MARK = ".i2i-photos-export"
+FINDER_FILES = frozenset({".DS_Store", ".localized"})
 WORK_DIR = Path(".i2i/osxphotos")
 CRASH_LOG = "osxphotos_crash.log"
 FOLDERS_FUNCTION = Path(__file__).with_name("osxphotos_folders.py")
@@ -193,8 +198,13 @@ def query_library(library: Path, work_dir: Path) -> list[dict[str, Any]]:
 
 
 def folder_name(part: str) -> str:
-    """One path component from an album or folder name ("/" would nest folders)."""
-    return part.replace("/", "-").replace("\\", "-").strip().lstrip(".") or "_"
+    """One path component from an album or folder name: "/" would nest folders, braces are
+    Snakemake's wildcard syntax, a leading "." would hide it."""
+    for char in "/\\":
+        part = part.replace(char, "-")
+    for char in "{}":
+        part = part.replace(char, "")
+    return part.strip().lstrip(".").strip() or "_"
 
 
 def album_folder(folders: Sequence[str], album: str) -> str:
@@ -305,17 +315,25 @@ def photo_info(photo: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def check_export_folder(albums_dir: Path) -> None:
-    """Refuse a folder holding files no export wrote: the export deletes what it did not write."""
-    if not albums_dir.exists() or (albums_dir / EXPORT_DB).exists():
+def check_export_folder(albums_dir: Path, library: Path) -> None:
+    """Refuse a folder the export must not write to: osxphotos' ``--cleanup`` deletes whatever
+    it did not write, hidden folders included. Taken: a folder that does not exist yet, an empty
+    one (Finder's ``.DS_Store`` aside), or one an i2i export marked (``EXPORT_MARK``)."""
+    target, source = albums_dir.resolve(), library.resolve()
+    if target == source or target in source.parents or source in target.parents:
+        raise I2IError(
+            f"albums_dir {albums_dir} and photos.library {library} overlap; the export needs a "
+            "folder of its own, outside the library"
+        )
+    if not albums_dir.exists() or (albums_dir / EXPORT_MARK).is_file():
         return
     if not albums_dir.is_dir():
         raise I2IError(f"albums_dir {albums_dir}: not a folder")
-    if any(not entry.name.startswith(".") for entry in albums_dir.iterdir()):
+    if any(entry.name not in FINDER_FILES for entry in albums_dir.iterdir()):
         raise I2IError(
-            f"albums_dir {albums_dir} holds files that no Photos export wrote; with "
-            "photos.library set, albums_dir must be an empty folder or an earlier export "
-            "(the export deletes whatever it did not write)"
+            f"albums_dir {albums_dir} holds files that no i2i export wrote; with "
+            "photos.library set, albums_dir must be a new or empty folder, or an earlier i2i "
+            "export (the export deletes whatever it did not write)"
         )
 
 
@@ -331,8 +349,10 @@ def export_command(
         "--uuid-from-file",
         str(uuids.absolute()),
         "--directory",
-        f"{{function:{FOLDERS_FUNCTION}::album_folders}}",
+        f"{{function:{FOLDERS_FUNCTION.name}::album_folders}}",
         "--skip-raw",
+        "--skip-bursts",
+        "--skip-live",
         "--update",
         "--cleanup",
         "--no-progress",
@@ -362,8 +382,8 @@ def read_report(path: Path, albums_dir: Path) -> ExportReport:
             report.errors.append({"uuid": uuid, "file": relative, "error": str(row["error"])})
         elif row.get("missing"):
             report.missing.append({"uuid": uuid, "file": relative})
-        elif relative and filename.exists():
-            report.files[relative] = uuid
+        if relative and filename.is_file():
+            report.files[relative] = uuid  # an earlier export's copy is kept by the cleanup
     report.counts = counts
     return report
 
@@ -375,8 +395,12 @@ def export_library(settings: ExportSettings, albums_dir: Path, work_dir: Path = 
     "errors", "planned"}``.
     """
     library_database(settings.library)
-    check_export_folder(albums_dir)
+    check_export_folder(albums_dir, settings.library)
     albums_dir.mkdir(parents=True, exist_ok=True)
+    note = (
+        "albums_dir of an i2i export of a Photos library: the export deletes what it did not write"
+    )
+    (albums_dir / EXPORT_MARK).write_text(note + "\n", encoding="utf-8")
     photos = query_library(settings.library, work_dir)
     plan = plan_export(photos, settings)
     if not plan:
@@ -390,6 +414,9 @@ def export_library(settings: ExportSettings, albums_dir: Path, work_dir: Path = 
         work_dir / "report.json",
     )
     write_json(plan_file, plan)
+    # osxphotos runs in work_dir: a relative path, as its template parser takes no spaces or
+    # parentheses in the path of a template function (i2i may be installed under such a path).
+    shutil.copyfile(FOLDERS_FUNCTION, work_dir / FOLDERS_FUNCTION.name)
     with atomic_path(uuids) as tmp:
         tmp.write_text("".join(f"{uuid}\n" for uuid in plan), encoding="utf-8")
     report_file.unlink(missing_ok=True)

@@ -275,7 +275,8 @@ def inventory_photos(
     if not (workdir / RECORD).exists():
         return library.photos, []
     record = read_json(workdir / RECORD)
-    return taken(library.photos, record, workdir / config["albums_dir"]), record["rejected"]
+    root = albums_dir if config["photos"]["library"] else None
+    return taken(library.photos, record, root), record["rejected"]
 
 
 def export_problems(workdir: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from snakemake.logging import logger
 
 from i2i import I2IError, dag_gc, jobs, provenance, runcontrol, workers
 from i2i.config import load_registry, select_styles, validate_config
-from i2i.apple_photos import ExportSettings, database_files
+from i2i.apple_photos import ExportSettings, database_files, osxphotos_command
 from i2i.export import Library, discover
 from i2i.files import read_json
 from i2i.flux_client import RUN_DIR, host_run_dir, stop
@@ -37,6 +37,8 @@ try:
     else:
         LIBRARY = discover(config["albums_dir"], config["extensions"])
     LIBRARY_DATABASE = database_files(EXPORT.library) if EXPORT else []
+    if EXPORT:
+        osxphotos_command()  # not installed: say so now, not when the inventory runs
     TARGET = parse_target(config["publish"]["target"])
 except I2IError as error:
     raise WorkflowError(str(error)) from None
@@ -68,10 +70,9 @@ def photo(wildcards):
     """
     key = (wildcards.album, wildcards.photo)
     if EXPORT is not None:
-        accepted_photos()
-        key_photo = _accepted_cache_by_key().get(key)
-        if key_photo is not None:
-            return key_photo
+        found = inventory_view()["by_key"].get(key)
+        if found is not None:
+            return found
     try:
         return PHOTOS[key]
     except KeyError:
@@ -120,32 +121,50 @@ STYLE_OUTPUTS = (
 )
 
 
-_accepted_cache = {}
+_inventory = {}
 
 
-def accepted_photos(album=None):
-    """The photos the inventory took (of one album when given), in library order.
+def inventory_view():
+    """The inventory as the rules use it, read once per version of its file (path and
+    modification time), not once per job. Calling it makes the caller wait for the checkpoint.
 
-    Calling it makes the caller wait for the inventory checkpoint. The inventory file is read
-    once per version (its path and modification time), not once per job.
+    With a Photos library, an exported file deleted since the export is left out with a
+    warning (a missing input would stop the whole run); the next export writes it again.
     """
     path = checkpoints.inventory.get().output[0]
     stamp = (path, Path(path).stat().st_mtime_ns)
-    if stamp not in _accepted_cache:
+    if _inventory.get("stamp") != stamp:
         record = read_json(path)
         root = config["albums_dir"] if EXPORT is not None else None
         photos = taken(LIBRARY.photos, record, root)
+        if EXPORT is not None:
+            photos, gone = split_present(photos)
+            for verdict in gone:
+                logger.warning(
+                    f"i2i: exported file {verdict.file} is {verdict.reason}: left out of this "
+                    "run; `snakemake --forcerun inventory` exports it again"
+                )
         by_album = {}
         for p in photos:
             by_album.setdefault(p.album, []).append(p)
-        info = {
-            (e["album"], e["photo"]): e.get("apple_photos") for e in record["photos"]
-        }
-        _accepted_cache.clear()
-        _accepted_cache[stamp] = (photos, by_album, info)
-        _accepted_cache["last"] = stamp
-    photos, by_album, _ = _accepted_cache[stamp]
-    return photos if album is None else by_album.get(album, [])
+        _inventory.clear()
+        _inventory.update(
+            stamp=stamp,
+            photos=photos,
+            by_album=by_album,
+            by_key={(p.album, p.photo): p for p in photos},
+            info={
+                (e["album"], e["photo"]): e.get("apple_photos")
+                for e in record["photos"]
+            },
+        )
+    return _inventory
+
+
+def accepted_photos(album=None):
+    """The photos the inventory took (of one album when given), in library order."""
+    view = inventory_view()
+    return view["photos"] if album is None else view["by_album"].get(album, [])
 
 
 def inventory_digest(*parts):
@@ -163,12 +182,6 @@ def inventory_digest(*parts):
     return digest
 
 
-def _accepted_cache_by_key():
-    """The accepted photos keyed by ``(album, photo)``, from the last inventory read."""
-    photos, _, _ = _accepted_cache[_accepted_cache["last"]]
-    return {(p.album, p.photo): p for p in photos}
-
-
 def apple_photos(wildcards):
     """What Photos knows of the photo (title, keywords, place...), or None for a folder album.
 
@@ -177,9 +190,7 @@ def apple_photos(wildcards):
     """
     if EXPORT is None:
         return None
-    accepted_photos()
-    _, _, info = _accepted_cache[_accepted_cache["last"]]
-    return info.get((wildcards.album, wildcards.photo))
+    return inventory_view()["info"].get((wildcards.album, wildcards.photo))
 
 
 def accepted_albums():

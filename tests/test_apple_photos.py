@@ -242,13 +242,49 @@ def test_osxphotos_writes_nothing_in_the_home_folder(
     assert (tmp_path / "a" / ".osxphotos_export.db").is_file()
 
 
-def test_a_folder_of_other_files_is_never_an_export_target(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mine", ["Mine/keep.jpg", ".git/config", ".osxphotos_export.db", "notes.txt"]
+)
+def test_a_folder_of_other_files_is_never_an_export_target(tmp_path: Path, mine: str) -> None:
+    """osxphotos' cleanup deletes what it did not write, in hidden folders too."""
     albums_dir = tmp_path / "albums"
-    (albums_dir / "Mine").mkdir(parents=True)
-    (albums_dir / "Mine" / "keep.jpg").write_bytes(b"not the export's")
-    with pytest.raises(I2IError, match="holds files that no Photos export wrote"):
+    (albums_dir / mine).parent.mkdir(parents=True, exist_ok=True)
+    (albums_dir / mine).write_bytes(b"not the export's")
+    with pytest.raises(I2IError, match="holds files that no i2i export wrote"):
         export_library(ExportSettings(FIXTURE), albums_dir, tmp_path / "work")
-    assert (albums_dir / "Mine" / "keep.jpg").read_bytes() == b"not the export's"
+    assert (albums_dir / mine).read_bytes() == b"not the export's"
+
+
+def test_the_export_folder_never_overlaps_the_library(tmp_path: Path) -> None:
+    library = library_copy(tmp_path)
+    for albums_dir in (tmp_path, library, library / "exported"):
+        with pytest.raises(I2IError, match="overlap"):
+            export_library(ExportSettings(library), albums_dir, tmp_path / "work")
+    assert (library / "database" / "Photos.sqlite").is_file()
+
+
+def test_a_kept_copy_of_a_now_missing_original_keeps_its_photos_info(tmp_path: Path) -> None:
+    """Optimize Storage may evict an original after its export: the copy stays, and so does
+    what Photos knows of it."""
+    library = library_copy(tmp_path)
+    settings = ExportSettings(library, albums=("Test Album",))
+    export_library(settings, tmp_path / "albums", tmp_path / "work")
+    original = library / "originals" / "F" / "F12384F6-CD17-4151-ACBA-AE0E3688539E.jpeg"
+    original.unlink()
+    again = export_library(settings, tmp_path / "albums", tmp_path / "work")
+    assert "Test Album/Pumkins1.jpg" in [m["file"] for m in again["missing"]]
+    assert again["files"]["Test Album/Pumkins1.jpg"] == "F12384F6-CD17-4151-ACBA-AE0E3688539E"
+
+
+def test_a_work_folder_with_spaces_and_parentheses(tmp_path: Path) -> None:
+    """The template function is named relative to it (osxphotos' parser takes no such path)."""
+    work = tmp_path / "My Drive (work)" / "osxphotos"
+    export_library(ExportSettings(FIXTURE, albums=("Test Album",)), tmp_path / "a", work)
+    assert exported(tmp_path / "a") == {"Test Album/Pumkins1.jpg", "Test Album/Pumkins2.jpg"}
+
+
+def test_braces_and_dots_leave_album_names() -> None:
+    assert album_folder(["{Work}"], ".hidden/trip") == "Work › hidden-trip"
 
 
 def test_osxphotos_failures_are_reported_clearly(tmp_path: Path) -> None:
@@ -413,3 +449,16 @@ def test_a_title_changed_in_photos_reruns_its_text_not_its_images(photos_run: Pa
     assert rules.count("metadata") == 2, "Pumkins2 is in two albums"
     record = read(photos_run / "results" / "metadata" / "Test Album" / "Pumkins2.json")
     assert record["apple_photos"]["title"] == "Found it"
+
+
+def test_an_exported_file_deleted_by_hand_holds_back_nothing(photos_run: Path) -> None:
+    exported_file = photos_run / "exported" / "Test Album" / "Pumkins1.jpg"
+    exported_file.unlink()
+    result = snakemake(photos_run, "--configfile", "photos.yaml")
+    assert "exported file Test Album/Pumkins1.jpg is missing: left out of this run" in (
+        result.stdout + result.stderr
+    )
+    snakemake(photos_run, "--configfile", "photos.yaml", "--forcerun", "inventory")
+    assert exported_file.is_file()
+    final = photos_run / "results" / "final" / "Test Album" / "pencil_sketch" / "Pumkins1.webp"
+    assert final.is_file()
