@@ -66,11 +66,13 @@ class Settings:
     quantize: str = "none"
     compile: bool = False
     lora_rank: int = 256
+    cache: str = "none"
+    cache_threshold: float = 0.08
 
     @classmethod
     def from_config(cls, flux: Mapping[str, Any]) -> Settings:
         """Settings from the config's ``flux`` mapping; other keys are ignored."""
-        kinds = {"compile": _flag, "lora_rank": int}
+        kinds = {"compile": _flag, "lora_rank": int, "cache_threshold": float}
         return cls(**{k: kinds.get(k, str)(flux[k]) for k in cls.__dataclass_fields__ if k in flux})
 
     def as_dict(self) -> dict[str, Any]:

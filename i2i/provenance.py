@@ -31,7 +31,9 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "ollama": ("enabled", "model", "seed", "temperature", "max_length"),
     },
     "preprocess": {"preprocess": ("long_side", "quality")},
-    "stylize_flux": {"flux": ("model", "dtype", "quantize", "compile", "lora_rank")},
+    "stylize_flux": {
+        "flux": ("model", "dtype", "quantize", "compile", "lora_rank", "cache", "cache_threshold")
+    },
     "watermark": {
         "watermark": (
             "brand",

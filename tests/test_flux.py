@@ -485,3 +485,32 @@ def test_snakemake_run_loads_the_model_once(flux_workflow: tuple[Path, list[str]
     assert {t: sha(workdir / t) for t in targets} == first
     totals = read_json(run_dir / "stats.json")["totals"]
     assert totals["base_model_loads"] == 2 and totals["workers_started"] == 2
+
+
+def test_the_step_cache_skips_steps_only_above_its_threshold(
+    assets: dict[str, Path], photo: Path, tmp_path: Path
+) -> None:
+    """flux.cache: first_block. A threshold of 0 never reuses a step (the same pixels as no
+    cache); a huge one reuses every step after the first (other pixels)."""
+    from i2i.backends.flux import Backend
+
+    rendered = {}
+    for name, cache, threshold in (
+        ("plain", "none", 0.0),
+        ("zero", "first_block", 0.0),
+        ("all", "first_block", 1e9),
+    ):
+        settings = Settings(
+            model=str(assets["model"]),
+            device="cpu",
+            dtype="float32",
+            cache=cache,
+            cache_threshold=threshold,
+        )
+        backend = Backend.load(settings)
+        assert backend.pipe.transformer.is_cache_enabled is (cache != "none")
+        out = tmp_path / f"{name}.webp"
+        backend.render(str(photo), str(out), "tiny-a", {**style(assets["a"]), "steps": 4})
+        rendered[name] = pixels(out)
+    assert (rendered["zero"] == rendered["plain"]).all()
+    assert not (rendered["all"] == rendered["plain"]).all()

@@ -80,6 +80,8 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "flux.request_timeout": (60, ()),
     "flux.compile": (True, ()),
     "flux.lora_rank": (64, ()),
+    "flux.cache": ("first_block", ()),
+    "flux.cache_threshold": (0.2, ()),
     "publish.target": ("file://results/elsewhere", ("publish", "gallery_album", "gallery")),
     "publish.key_template": ("{prefix}/{album}/{style}/{photo}.webp", ("publish", "gallery")),
     "publish.endpoint_url": ("http://127.0.0.1:9", ()),
@@ -154,7 +156,7 @@ def test_flux_settings_that_change_the_image_rerun_flux_alone() -> None:
     for key in ("device", "offload", "idle_timeout"):
         changed = validate_config({"flux": {key: CONFIG_CHANGES[f"flux.{key}"][0]}})
         assert provenance.output_settings(changed, "stylize_flux") == before, key
-    for key in ("model", "dtype"):
+    for key in ("model", "dtype", "cache", "cache_threshold"):
         changed = validate_config({"flux": {key: CONFIG_CHANGES[f"flux.{key}"][0]}})
         assert provenance.output_settings(changed, "stylize_flux") != before, key
     others = [rule for rule in READERS if rule != "stylize_flux"]

@@ -10,6 +10,7 @@ place that imports torch and diffusers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -24,7 +25,7 @@ from typing import Any
 import diffusers
 import torch
 import transformers
-from diffusers import FluxKontextPipeline
+from diffusers import FirstBlockCacheConfig, FluxKontextPipeline
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -208,6 +209,18 @@ def _place(pipe: FluxKontextPipeline, device: str, offload: str) -> None:
         raise I2IError(f"out of GPU memory loading the model: {OFFLOAD_HINT}") from exc
 
 
+def enable_step_cache(pipe: FluxKontextPipeline, settings: Settings) -> None:
+    """``flux.cache: first_block``: diffusers' First Block Cache on the transformer. A step whose
+    first block's output changed by less than ``cache_threshold`` (relative) since the last
+    full step reuses that step's residual for the other blocks: fewer full steps, lossy (the
+    bench prints the PSNR against the uncached image)."""
+    if settings.cache == "none":
+        return
+    if settings.cache != "first_block":
+        raise I2IError(f"flux.cache: {settings.cache} is not supported; use none or first_block")
+    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=settings.cache_threshold))
+
+
 def adapter_name(style_name: str, lora: Mapping[str, str]) -> str:
     """A stable adapter name for a style's LoRA: the style name plus a hash of its source."""
     source = "|".join(f"{k}={lora[k]}" for k in sorted(lora))
@@ -246,6 +259,7 @@ class Backend:
         pipe, device = load_pipeline(settings)
         if settings.compile:
             pipe.enable_lora_hotswap(target_rank=settings.lora_rank)
+        enable_step_cache(pipe, settings)
         return cls(pipe, device, settings)
 
     @property
@@ -372,6 +386,14 @@ class Backend:
             else:
                 layer.scaling[SLOT] = value
 
+    def _step_cache_context(self) -> contextlib.AbstractContextManager:
+        """The cache context the step cache needs around the denoiser's calls: FluxKontextPipeline
+        sets none (FluxPipeline does); one call per step, so one context for the whole image
+        (the pipeline resets the cache's state at its end)."""
+        if self.settings.cache == "none":
+            return contextlib.nullcontext()
+        return self.pipe.transformer.cache_context("cond")
+
     def _compile(self) -> None:
         """torch.compile the transformer's repeated blocks (regional compilation: compiled once
         per block type, a fraction of a full compile's time); compiled on the first render."""
@@ -388,17 +410,18 @@ class Backend:
         generator = torch.Generator(device="cpu").manual_seed(int(style.get("seed", 42)))
         started = time.perf_counter()
         try:
-            result = self.pipe(
-                image=image,
-                prompt=style["prompt"],
-                num_inference_steps=int(style.get("steps", 24)),
-                guidance_scale=float(style.get("guidance", 2.5)),
-                width=width,
-                height=height,
-                max_area=width * height,
-                generator=generator,
-                _auto_resize=bool(style.get("resize_input", True)),
-            ).images[0]
+            with self._step_cache_context():
+                result = self.pipe(
+                    image=image,
+                    prompt=style["prompt"],
+                    num_inference_steps=int(style.get("steps", 24)),
+                    guidance_scale=float(style.get("guidance", 2.5)),
+                    width=width,
+                    height=height,
+                    max_area=width * height,
+                    generator=generator,
+                    _auto_resize=bool(style.get("resize_input", True)),
+                ).images[0]
         except torch.OutOfMemoryError as exc:
             _free(self.device)
             raise I2IError(f"out of GPU memory at {width}×{height}: {OFFLOAD_HINT}") from exc
