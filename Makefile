@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml $(LOGGER_PLUGIN)/pyproject.toml \
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e '.[dev,flux,slurm,photos]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,flux,slurm,photos,quantize]'
 	touch $@
 
 run: $(VENV)/.installed

@@ -514,3 +514,30 @@ def test_the_step_cache_skips_steps_only_above_its_threshold(
         rendered[name] = pixels(out)
     assert (rendered["zero"] == rendered["plain"]).all()
     assert not (rendered["all"] == rendered["plain"]).all()
+
+
+def test_int8_weights_render_with_a_lora_and_float8_needs_a_recent_gpu(
+    assets: dict[str, Path], photo: Path, tmp_path: Path
+) -> None:
+    """flux.quantize: int8 quantises the transformer's weights with torchao (any device); the
+    style's LoRA still applies. float8 is refused where there is no GPU with float8 units."""
+    pytest.importorskip("torchao", reason="pip install 'i2i[quantize]'")
+    import numpy as np
+
+    from i2i.backends.flux import Backend
+
+    rendered = {}
+    for quantize in ("none", "int8"):
+        settings = Settings(model=str(assets["model"]), device="cpu", quantize=quantize)
+        backend = Backend.load(settings)
+        weight = backend.pipe.transformer.transformer_blocks[0].attn.to_q.weight
+        assert ("Int8" in type(weight).__name__) is (quantize == "int8")
+        for lora in ("a", "b"):
+            out = tmp_path / f"{quantize}-{lora}.webp"
+            backend.render(str(photo), str(out), f"tiny-{lora}", style(assets[lora]))
+            rendered[quantize, lora] = pixels(out)
+    assert not (rendered["int8", "a"] == rendered["int8", "b"]).all(), "the LoRA applies"
+    difference = np.abs(rendered["int8", "a"] - rendered["none", "a"])
+    assert difference.mean() < 8, "int8 weights change pixels only slightly"
+    with pytest.raises(I2IError, match="float8 needs a CUDA GPU"):
+        Backend.load(Settings(model=str(assets["model"]), device="cpu", quantize="float8"))

@@ -75,7 +75,7 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "flux.device": ("cpu", ()),
     "flux.dtype": ("float32", ()),
     "flux.offload": ("model", ()),
-    "flux.quantize": ("none", ()),
+    "flux.quantize": ("int8", ()),
     "flux.idle_timeout": (60, ()),
     "flux.request_timeout": (60, ()),
     "flux.compile": (True, ()),
@@ -156,7 +156,7 @@ def test_flux_settings_that_change_the_image_rerun_flux_alone() -> None:
     for key in ("device", "offload", "idle_timeout"):
         changed = validate_config({"flux": {key: CONFIG_CHANGES[f"flux.{key}"][0]}})
         assert provenance.output_settings(changed, "stylize_flux") == before, key
-    for key in ("model", "dtype", "cache", "cache_threshold"):
+    for key in ("model", "dtype", "quantize", "cache", "cache_threshold"):
         changed = validate_config({"flux": {key: CONFIG_CHANGES[f"flux.{key}"][0]}})
         assert provenance.output_settings(changed, "stylize_flux") != before, key
     others = [rule for rule in READERS if rule != "stylize_flux"]

@@ -51,6 +51,7 @@ TARGET_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     ".webp": ("WEBP", {"quality": STYLED_QUALITY, "method": 4}),
     ".png": ("PNG", {}),
 }
+FLOAT8_CAPABILITY = (8, 9)
 OFFLOAD_HINT = "set `flux.offload: model` (or `sequential`) in the config, or a smaller `size`"
 LOGIN_HINT = (
     "accept the licence on the model page (https://huggingface.co/{repo}), then log in with "
@@ -145,17 +146,51 @@ def _hub_error(exc: BaseException, what: str, repo: str) -> I2IError:
     return I2IError(f"{what} {repo}: cannot load: {exc}")
 
 
+def quantization_config(quantize: str, device: str) -> Any:
+    """``flux.quantize`` as diffusers' quantisation of the transformer (torchao), or None.
+
+    ``int8``: int8 weights, activations in the model dtype (about half the transformer's bf16
+    memory, on any device); ``float8``: float8 weights and activations, for GPUs with float8
+    units (compute capability 8.9 or newer: Ada, Hopper). LoRAs still load (PEFT wraps the
+    quantised layers).
+    """
+    if quantize == "none":
+        return None
+    if quantize not in ("int8", "float8"):
+        raise I2IError(f"flux.quantize: {quantize} is not supported; use none, int8 or float8")
+    if quantize == "float8" and (
+        device != "cuda" or torch.cuda.get_device_capability() < FLOAT8_CAPABILITY
+    ):
+        raise I2IError(
+            "flux.quantize: float8 needs a CUDA GPU of compute capability 8.9 or newer "
+            "(Ada, Hopper); use int8"
+        )
+    try:
+        from torchao.quantization import (
+            Float8DynamicActivationFloat8WeightConfig,
+            Int8WeightOnlyConfig,
+        )
+    except ImportError:
+        raise I2IError(
+            f"flux.quantize: {quantize} needs torchao: pip install 'i2i[quantize]'"
+        ) from None
+    from diffusers import PipelineQuantizationConfig, TorchAoConfig
+
+    kind = (
+        Int8WeightOnlyConfig()
+        if quantize == "int8"
+        else Float8DynamicActivationFloat8WeightConfig()
+    )
+    return PipelineQuantizationConfig(quant_mapping={"transformer": TorchAoConfig(kind)})
+
+
 def load_pipeline(settings: Settings) -> tuple[FluxKontextPipeline, str]:
     """Load the base model (hub id or local folder) onto the selected device; return it and the
     device name."""
-    if settings.quantize != "none":
-        raise I2IError(
-            f"flux.quantize: {settings.quantize} is not supported in this version; "
-            "use `flux.offload: model` or `sequential` on smaller GPUs"
-        )
     check_diffusers()
     device = select_device(settings.device)
     dtype = select_dtype(settings.dtype, device)
+    quantization = quantization_config(settings.quantize, device)
     if settings.compile and settings.offload != "none" and device != "cpu":
         raise I2IError(
             "flux.compile with flux.offload is not supported yet: set one of them to false/none"
@@ -168,9 +203,17 @@ def load_pipeline(settings: Settings) -> tuple[FluxKontextPipeline, str]:
                 f"flux.model: {folder} is not a diffusers model folder (no model_index.json)"
             )
         model = str(folder)
-    log.info("loading %s on %s as %s (offload: %s)", model, device, dtype, settings.offload)
+    log.info(
+        "loading %s on %s as %s (offload: %s, quantize: %s)",
+        model,
+        device,
+        dtype,
+        settings.offload,
+        settings.quantize,
+    )
+    extra = {"quantization_config": quantization} if quantization is not None else {}
     try:
-        pipe = FluxKontextPipeline.from_pretrained(model, dtype=dtype)
+        pipe = FluxKontextPipeline.from_pretrained(model, dtype=dtype, **extra)
     except (OSError, ValueError) as exc:
         raise _hub_error(exc, "flux.model", model) from exc
     loaded = loaded_dtypes(pipe)
