@@ -514,6 +514,9 @@ def test_the_step_cache_skips_steps_only_above_its_threshold(
         rendered[name] = pixels(out)
     assert (rendered["zero"] == rendered["plain"]).all()
     assert not (rendered["all"] == rendered["plain"]).all()
+    both = Settings(model=str(assets["model"]), device="cpu", compile=True, cache="first_block")
+    with pytest.raises(I2IError, match=r"flux\.compile with flux\.cache is not supported"):
+        Backend.load(both)
 
 
 def test_int8_weights_render_with_a_lora_and_float8_needs_a_recent_gpu(

@@ -191,6 +191,11 @@ def load_pipeline(settings: Settings) -> tuple[FluxKontextPipeline, str]:
     device = select_device(settings.device)
     dtype = select_dtype(settings.dtype, device)
     quantization = quantization_config(settings.quantize, device)
+    if settings.compile and settings.cache != "none":
+        raise I2IError(
+            "flux.compile with flux.cache is not supported: the step cache decides outside the "
+            "compiled graph (torch.compile stops at it); set one of them to false/none"
+        )
     if settings.compile and settings.offload != "none" and device != "cpu":
         raise I2IError(
             "flux.compile with flux.offload is not supported yet: set one of them to false/none"
