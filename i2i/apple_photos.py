@@ -20,6 +20,7 @@ so it never writes to the user's home; the library itself is only read.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -124,12 +125,10 @@ def database_files(library: str | os.PathLike[str]) -> list[str]:
 
 def osxphotos_command() -> list[str]:
     """How to start osxphotos: the interpreter running i2i has it, or a clear error."""
-    try:
-        import osxphotos  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("osxphotos") is None:
         raise I2IError(
             "photos.library is set but osxphotos is not installed: pip install 'i2i[photos]'"
-        ) from None
+        )
     return [sys.executable, "-m", "osxphotos"]
 
 
@@ -247,12 +246,13 @@ def photo_folders(photo: Mapping[str, Any], settings: ExportSettings) -> list[st
     folders = set()
     albums = photo.get("album_info") or []
     for info in albums:
-        names = _names(info.get("folder_names") or [], str(info.get("title") or ""))
+        path, title = info.get("folder_names") or [], str(info.get("title") or "")
+        names = _names(path, title)
         if settings.albums and not names & set(settings.albums):
             continue
         if names & set(settings.exclude_albums):
             continue
-        folders.add(album_folder(info.get("folder_names") or [], str(info.get("title") or "")))
+        folders.add(album_folder(path, title))
     if not albums and settings.unfiled:
         unfiled = folder_name(settings.unfiled)
         if not settings.albums or {settings.unfiled, unfiled} & set(settings.albums):

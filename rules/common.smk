@@ -150,6 +150,7 @@ def inventory_view():
         _inventory.clear()
         _inventory.update(
             stamp=stamp,
+            record=record,
             photos=photos,
             by_album=by_album,
             by_key={(p.album, p.photo): p for p in photos},
@@ -176,8 +177,7 @@ def inventory_digest(*parts):
     """
 
     def digest(wildcards):
-        path = checkpoints.inventory.get().output[0]
-        return provenance.record_digest(read_json(path), parts)
+        return provenance.record_digest(inventory_view()["record"], parts)
 
     return digest
 
