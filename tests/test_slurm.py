@@ -118,9 +118,7 @@ def interrupted(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
             shutil.rmtree(album)
     process = start(workdir)
     try:
-        # Exactly two: with the second group job in the queue, not the last one (which may end
-        # before the signal arrives, and the run with it).
-        wait_for(lambda: len(submitted(workdir)) == 2 and bool(cluster.jobs()), process, workdir)
+        wait_for(lambda: len(submitted(workdir)) >= 2 and bool(cluster.jobs()), process, workdir)
         process.send_signal(signal.SIGINT)
         returncode = process.wait(timeout=120)
     finally:
