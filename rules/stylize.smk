@@ -1,6 +1,3 @@
-# No benchmark for a classic style: its job log ends with the seconds it took, and Snakemake's
-# benchmark thread (psutil reads of the process tree) cost about as much as a 640 px image
-# (bench/README.md). The FLUX rule keeps its benchmark: minutes of GPU per job.
 rule stylize_classic:
     """One photo in one classic (OpenCV) style; parameters from the style registry."""
     input:
@@ -9,6 +6,8 @@ rule stylize_classic:
         "results/styled/{album}/{style}/{photo}.webp",
     log:
         "logs/stylize/{album}/{style}/{photo}.log",
+    benchmark:
+        "benchmarks/stylize/{album}/{style}/{photo}.tsv"
     wildcard_constraints:
         style=_alternatives(CLASSIC_STYLES),
     threads: 1
