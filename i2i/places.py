@@ -796,6 +796,8 @@ def locate(
         gps = {"lat": float(metadata["gps"]["lat"]), "lon": float(metadata["gps"]["lon"])}
     else:
         providers = [name for name in providers if name == PHOTOS_PROVIDER]
+        if not providers:
+            return _record(None, reason="the photo has no GPS position")
     options = PlaceSettings.from_config(settings)
     where = f"({gps['lat']}, {gps['lon']})" if gps else "a photo without GPS"
     attempts: list[dict[str, Any]] = []
