@@ -78,16 +78,28 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def start(workdir: Path, *args: str) -> subprocess.Popen:
-    """Snakemake on the cluster in its own session; output to run.log."""
-    with (workdir / "run.log").open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "--cores", "2", *CLUSTER_ARGS, *args],
-            cwd=workdir,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    """Snakemake on the cluster in its own session; output to run.log.
+
+    A shell that starts the tests in the background (``cmd &``) leaves SIGINT ignored, and an
+    ignored signal stays ignored across exec: Snakemake would never see the interrupt these
+    tests send. So it starts with SIGINT at its default, as from a terminal.
+    """
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with (workdir / "run.log").open("ab") as output:
+            return subprocess.Popen(
+                [sys.executable, "-m", "snakemake", "--cores", "2", *CLUSTER_ARGS, *args],
+                cwd=workdir,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def wait_for(check, process: subprocess.Popen, workdir: Path, timeout: float = 180) -> None:
