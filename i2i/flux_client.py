@@ -280,10 +280,12 @@ def _wait_for(
     run_dir: Path, process: subprocess.Popen | None, timeout: float, probe: float = STATUS_TIMEOUT
 ) -> dict[str, Any] | None:
     """Wait until a worker answers; fail when ours exits first or time runs out. Without a
-    process of ours (another job's worker, starting): None when it goes away."""
+    process of ours (another job's worker, starting): None when it goes away. A worker of ours
+    that is slow to answer while it starts (a loaded machine) is not taken for a hung one: the
+    start-up timeout bounds it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        answer = _probe(run_dir, probe)
+        answer = _probe(run_dir, probe, kill_hung=process is None)
         if answer is not None:
             return answer
         if process is not None and process.poll() is not None:

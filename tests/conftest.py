@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+import types
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,24 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
             f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
         )
     return result
+
+
+def record_sleeps(monkeypatch: pytest.MonkeyPatch, *modules: types.ModuleType) -> list[float]:
+    """The seconds ``modules`` ask ``time.sleep`` for (they still sleep). A test of back-off
+    reads the waits the code chose, not a wall clock that a loaded machine stretches."""
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        time.sleep(seconds)
+
+    clock = types.SimpleNamespace(
+        **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+    )
+    clock.sleep = sleep
+    for module in modules:
+        monkeypatch.setattr(module, "time", clock)
+    return asked
 
 
 NOBODY = 65534

@@ -226,8 +226,12 @@ def test_report_opens_in_chromium(browser, tmp_path: Path) -> None:
     snakemake(workdir, "--config", "styles=[watercolour]", "--report", "report.html")
     report = workdir / "report.html"
     open_page(browser, report.as_uri(), tmp_path / "report.png")
-    time.sleep(1)
+    # The report draws its content with JavaScript after the load event: wait for the text.
+    deadline = time.monotonic() + 60
     text = browser.evaluate("document.body.innerText")
+    while "Space Coast" not in text and time.monotonic() < deadline:
+        time.sleep(0.2)
+        text = browser.evaluate("document.body.innerText")
     assert "i2i" in text and "Space Coast" in text
     assert problems(browser) == []
     assert (tmp_path / "report.png").stat().st_size > 5000

@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+import i2i.geocache
+import i2i.places
 from i2i import I2IError
 from i2i.geocache import GeoCache, cache_key
 from i2i.places import (
@@ -37,6 +39,8 @@ from i2i.places import (
     offline_provider,
     reach_km,
 )
+
+from conftest import record_sleeps
 
 EIFFEL = (48.8584, 2.2945)
 PARIS = (48.8530, 2.3499)
@@ -510,19 +514,18 @@ def test_failures_fall_through_and_are_recorded(
 
 @pytest.mark.parametrize("failures", [["503"], ["reset", "500"], ["timeout", "504"]])
 def test_transient_failures_are_retried_with_backoff(
-    server: GeoServer, tmp_path: Path, failures: list[str]
+    server: GeoServer, tmp_path: Path, failures: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.first["photon"] = list(failures)
-    started = time.monotonic()
+    waits = record_sleeps(monkeypatch, i2i.places, i2i.geocache)
     record = locate(photo(*EIFFEL), ["photon", "offline"], settings_for(server, tmp_path))
-    elapsed = time.monotonic() - started
     assert record["provider"] == "photon" and record["location"]["poi"] == "Eiffel Tower"
     assert record["fallback"] is False and record["fallback_reason"] is None
     assert record["attempts"] == [
         {"provider": "photon", "ok": True, "error": None, "from_cache": False}
     ]
     assert server.count("photon") == len(failures) + 1
-    assert elapsed < 5, f"{elapsed:.1f} s"
+    assert sum(waits) < 1, f"back-off of 0.01 s, no long wait: {waits}"
     assert locate(photo(*EIFFEL), ["photon"], settings_for(server, tmp_path))["from_cache"]
 
 

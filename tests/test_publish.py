@@ -485,9 +485,9 @@ def test_silent_endpoint_fails_the_image_within_the_timeouts(
     message = str(info.value)
     assert "\n" not in message
     assert f"{PHOTO}_{STYLE}.webp" in message and "publish.read_timeout 0.5 s" in message
-    backoff = 1.0
     assert QUICK["max_attempts"] * QUICK["read_timeout"] <= elapsed
-    assert elapsed < QUICK["max_attempts"] * QUICK["read_timeout"] + backoff + 2.0
+    # botocore's own read timeout is 60 s an attempt; the bound leaves a loaded machine room.
+    assert elapsed < 30, f"{elapsed:.1f} s: the configured timeouts were not used"
     assert len(silent.connections) == QUICK["max_attempts"]
     assert not marker_path.exists()
 

@@ -195,8 +195,14 @@ def test_run_after_kill_9_clears_the_stale_lock_with_a_warning(tmp_path: Path) -
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while not (workdir / SNAKEMAKE_LOCKS).is_dir():
+    # Wait for what the assertions below need: the run lock with its holder, and Snakemake's
+    # lock files themselves (the locks folder exists a moment before they are written).
+    deadline = time.monotonic() + 300
+    while not (
+        (workdir / RUN_LOCK).is_file()
+        and (workdir / RUN_LOCK).read_text()
+        and list((workdir / SNAKEMAKE_LOCKS).glob("*.lock"))
+    ):
         assert run.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGKILL)

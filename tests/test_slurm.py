@@ -77,7 +77,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield running
 
 
-def start(workdir: Path, *args: str) -> subprocess.Popen:
+def start(workdir: Path, *args: str, path: str | None = None) -> subprocess.Popen:
     """Snakemake on the cluster in its own session; output to run.log.
 
     A shell that starts the tests in the background (``cmd &``) leaves SIGINT ignored, and an
@@ -95,7 +95,7 @@ def start(workdir: Path, *args: str) -> subprocess.Popen:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PATH": path or os.environ["PATH"]},
             )
     finally:
         if ignored:
@@ -121,16 +121,40 @@ def submitted(workdir: Path) -> list[str]:
     return SUBMITTED.findall(read_log(workdir))
 
 
+def holding_path(folder: Path) -> str:
+    """A PATH whose ``sbatch`` submits every job held (``--hold``): it stays pending until the
+    test releases it, so the moment of the interrupt does not depend on how fast jobs run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapper = folder / "sbatch"
+    wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("sbatch")} --hold "$@"\n')
+    wrapper.chmod(0o755)
+    return os.pathsep.join([str(folder), os.environ["PATH"]])
+
+
+def release(job: str) -> None:
+    subprocess.run(["scontrol", "release", job], check=True, capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def interrupted(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
-    """A run interrupted once its first group job is done and the next one runs."""
+    """A run interrupted once its first group job is done and the next one is queued.
+
+    Every job is submitted held; the test releases the first one only, waits until it has
+    finished and the second is submitted (held, so still queued however fast the jobs are),
+    and then interrupts."""
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-run"))
     for album in (workdir / "sample" / "albums").iterdir():
         if album.name != ALBUM:
             shutil.rmtree(album)
-    process = start(workdir)
+    process = start(workdir, path=holding_path(workdir.parent / "held-bin"))
     try:
-        wait_for(lambda: len(submitted(workdir)) >= 2 and bool(cluster.jobs()), process, workdir)
+        wait_for(lambda: bool(submitted(workdir)), process, workdir)
+        first = submitted(workdir)[0]
+        release(first)
+        wait_for(
+            lambda: len(submitted(workdir)) >= 2 and first not in cluster.jobs(), process, workdir
+        )
+        assert submitted(workdir)[1] in cluster.jobs(), "the second job is held in the queue"
         process.send_signal(signal.SIGINT)
         returncode = process.wait(timeout=120)
     finally:
