@@ -291,7 +291,13 @@ def export_problems(workdir: Path) -> dict[str, Any]:
 
 def cmd_progress(args: argparse.Namespace) -> int:
     from i2i.fallbacks import find_fallbacks
-    from i2i.progress import format_export, format_rejected, format_table, summarise
+    from i2i.progress import (
+        format_export,
+        format_rejected,
+        format_table,
+        summarise,
+        unchanged_renders,
+    )
 
     workdir, config, registry = load_workflow(args)
     styles = select_styles(registry, config["styles"])
@@ -307,6 +313,12 @@ def cmd_progress(args: argparse.Namespace) -> int:
         out(
             f"made by a network fallback: {len(fallbacks)} file(s); "
             "`i2i redo --fallbacks` has the next run make them again"
+        )
+    unchanged = unchanged_renders(workdir)
+    if unchanged:
+        out(
+            f"look unchanged from their photo: {len(unchanged)} styled image(s) (their LoRA "
+            f"may have had no effect), e.g. {unchanged[0].relative_to(workdir)}"
         )
     return 0
 
@@ -360,7 +372,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         long_side = args.long_side or config["preprocess"]["long_side"]
         preprocess(args.photo, prepared, long_side, config["preprocess"]["quality"])
         if style["backend"] == "classic":
-            stylize(prepared, args.output, style)
+            stylize(prepared, args.output, style, 1, args.style, Path(args.photo).name)
         else:
             styled = Path(tmp) / "styled.png"
             # In the workflow folder, as Snakemake runs: relative model and LoRA paths resolve

@@ -433,6 +433,8 @@ def render(
         )
     if not reply.get("ok"):
         raise I2IError(reply.get("error", "the FLUX worker failed without a message"))
+    if reply.get("warning"):
+        log.warning("%s", reply["warning"])
     log.info(
         "%s in %s: %.2f s in the worker (pid %s), %.2f s round trip",
         Path(target).name,

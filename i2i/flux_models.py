@@ -184,10 +184,20 @@ def _build(config: dict[str, dict[str, Any]], seed: int) -> FluxKontextPipeline:
 
 
 def save_random_lora(
-    folder: Path, name: str, seed: int, size: Size = "tiny", rank: int = 4
+    folder: Path,
+    name: str,
+    seed: int,
+    size: Size = "tiny",
+    rank: int = 4,
+    alpha: int | None = None,
+    dropout: float = 0.0,
+    store_config: bool = False,
 ) -> Path:
     """A LoRA with random weights for a ``size`` pipeline's transformer, saved as diffusers
-    does (``folder/name.safetensors``); it visibly changes the output, like a style LoRA."""
+    does (``folder/name.safetensors``); it visibly changes the output, like a style LoRA.
+
+    With ``store_config`` the file keeps its adapter config (alpha, dropout) as trainers
+    write it; without, loaders take alpha = rank."""
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
@@ -195,7 +205,8 @@ def save_random_lora(
     torch.manual_seed(seed)
     config = LoraConfig(
         r=rank,
-        lora_alpha=2 * rank,
+        lora_alpha=2 * rank if alpha is None else alpha,
+        lora_dropout=dropout,
         target_modules=["to_q", "to_k", "to_v", "to_out.0"],
         init_lora_weights=False,
     )
@@ -204,5 +215,6 @@ def save_random_lora(
         folder,
         transformer_lora_layers=get_peft_model_state_dict(transformer, adapter_name=name),
         weight_name=f"{name}.safetensors",
+        transformer_lora_adapter_metadata=config.to_dict() if store_config else None,
     )
     return folder / f"{name}.safetensors"

@@ -63,7 +63,8 @@ def stylize_classic(
     inputs: Files, output: str, params: Values, wildcards: Values, config: Config
 ) -> None:
     """rule stylize_classic: one preprocessed photo in one classic style."""
-    stylize(inputs["preprocessed"], output, params["style"], 1)
+    photo = f"{wildcards['album']}/{wildcards['photo']}"
+    stylize(inputs["preprocessed"], output, params["style"], 1, wildcards["style"], photo)
 
 
 def watermark(

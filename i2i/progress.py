@@ -25,6 +25,7 @@ from typing import Any
 
 from i2i.export import Photo
 from i2i.logs import FINISHED
+from i2i.quality import UNCHANGED_WARNING
 
 _FINISHED = re.compile(re.escape(FINISHED) + r" ([0-9.]+) s$")
 
@@ -89,6 +90,15 @@ def stage_seconds(workdir: Path, stage: str, pattern: str) -> list[float]:
     """Per-job seconds of a stage: benchmark files if the rule writes them, else job logs."""
     timings = benchmark_seconds(sorted((workdir / "benchmarks" / stage).glob(pattern + ".tsv")))
     return timings or log_seconds(sorted((workdir / "logs" / stage).glob(pattern + ".log")))
+
+
+def unchanged_renders(workdir: Path) -> list[Path]:
+    """Job logs of styled images that the quality gate found unchanged from their photo."""
+    return [
+        path
+        for path in sorted((workdir / "logs" / "stylize").rglob("*.log"))
+        if UNCHANGED_WARNING in path.read_text(encoding="utf-8", errors="replace")
+    ]
 
 
 def _mean(values: list[float]) -> float | None:

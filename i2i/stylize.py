@@ -12,6 +12,7 @@ from PIL import Image
 
 from i2i import I2IError
 from i2i.files import atomic_path
+from i2i.quality import check_render
 
 STYLED_QUALITY = 95
 
@@ -49,9 +50,12 @@ def stylize(
     target: str | os.PathLike[str],
     style: Mapping[str, Any],
     threads: int = 1,
+    style_name: str = "its style",
+    photo: str | None = None,
 ) -> None:
     """Render ``source`` in the classic ``style`` and write it to ``target`` (WebP, PNG, JPEG or
-    TIFF, by its extension)."""
+    TIFF, by its extension). A broken render (:mod:`i2i.quality`) raises and writes nothing;
+    ``photo`` and ``style_name`` name it in that error."""
     backend = style["backend"]
     if backend != "classic":
         raise I2IError(f"stylize: backend {backend!r} runs in the FLUX worker, not here")
@@ -61,4 +65,5 @@ def stylize(
     with Image.open(source) as image:
         rgb = np.asarray(image.convert("RGB"))
     styled = classic.render(rgb, style, threads)
+    check_render(styled, photo or Path(source).name, style_name)
     save_styled(Image.fromarray(styled), target)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -176,7 +178,7 @@ def test_missing_model_is_a_clear_error(tmp_path: Path, run_dir: Path, photo: Pa
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        ("GatedRepoError", "accept the licence on the model page.*huggingface-cli login.*HF_TOKEN"),
+        ("GatedRepoError", "accept the licence on the model page.*`hf auth login`.*HF_TOKEN"),
         ("RepositoryNotFoundError", "no such repository"),
         ("LocalEntryNotFoundError", "not in the local Hugging Face cache"),
     ],
@@ -233,7 +235,7 @@ def pixels(path: Path) -> object:
         return np.asarray(image.convert("RGB")).astype(int)
 
 
-def test_auto_dtype_is_bfloat16_on_cuda_and_float32_on_the_cpu(
+def test_auto_dtype_is_bfloat16_or_float32_and_float16_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
@@ -245,7 +247,10 @@ def test_auto_dtype_is_bfloat16_on_cuda_and_float32_on_the_cpu(
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: True)
     assert select_dtype("auto", "cuda") == torch.bfloat16
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: False)
-    assert select_dtype("auto", "cuda") == torch.float16
+    assert select_dtype("auto", "cuda") == torch.float32, "never float16 by itself"
+    for device in ("cpu", "cuda"):
+        with pytest.raises(I2IError, match="float16 is refused: FLUX overflows"):
+            select_dtype("float16", device)
 
 
 @pytest.mark.parametrize(("requested", "expected"), [("bfloat16", "bfloat16"), ("auto", "float32")])
@@ -555,3 +560,140 @@ def test_int8_weights_render_with_a_lora_and_float8_needs_a_recent_gpu(
     assert difference.mean() < 8, "int8 weights change pixels only slightly"
     with pytest.raises(I2IError, match="float8 needs a CUDA GPU"):
         Backend.load(Settings(model=str(assets["model"]), device="cpu", quantize="float8"))
+
+
+@pytest.fixture(scope="module")
+def odd_loras(assets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """LoRAs as real trainers and tools leave them: one that stores its config with dropout
+    0.5 and alpha 4 at rank 8 (scale 0.5), one with infinite weights, one in BFL's layout."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from i2i.flux_models import save_random_lora
+
+    folder = tmp_path_factory.mktemp("odd_loras")
+    paths = {
+        "dropout": save_random_lora(
+            folder / "dropout", "dropout", seed=300, rank=8, alpha=4, dropout=0.5, store_config=True
+        )
+    }
+    # Strong enough that its scale shows clearly on the tiny model (alpha-blind: < 40 dB).
+    with safe_open(str(paths["dropout"]), "pt") as opened:
+        stored = opened.metadata()
+    strong = {
+        k: v * 8 if ".lora_B." in k else v for k, v in load_file(str(paths["dropout"])).items()
+    }
+    save_file(strong, str(paths["dropout"]), metadata=stored)
+    weights = load_file(str(assets["a"]))
+    paths["inf"] = folder / "inf.safetensors"
+    save_file({k: torch.full_like(v, math.inf) for k, v in weights.items()}, str(paths["inf"]))
+    paths["bfl"] = folder / "bfl.safetensors"
+    save_file(
+        {
+            "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight": torch.ones(4, 8),
+            "diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight": torch.ones(24, 4),
+        },
+        str(paths["bfl"]),
+    )
+    return paths
+
+
+def psnr(a: Any, b: Any) -> float:
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def test_a_lora_with_dropout_renders_the_same_bytes_every_time(
+    assets: dict[str, Path], odd_loras: dict[str, Path], photo: Path, tmp_path: Path
+) -> None:
+    """A LoRA file whose stored config has dropout: every module in eval mode after the load,
+    so the same seed gives the same bytes, also after a switch to another style and back."""
+    from i2i.backends.flux import Backend, training_modules
+
+    backend = Backend.load(Settings(model=str(assets["model"]), device="cpu"))
+    dropout, other = style(odd_loras["dropout"]), style(assets["a"])
+    outputs = []
+    sequence = [("tiny-dropout", dropout)] * 2 + [("tiny-a", other), ("tiny-dropout", dropout)]
+    for index, (name, chosen) in enumerate(sequence):
+        target = tmp_path / f"{index}.webp"
+        backend.render(str(photo), str(target), name, chosen)
+        assert training_modules(backend.pipe) == [], "a module in training mode"
+        outputs.append(sha(target))
+    assert outputs[0] == outputs[1] == outputs[3] != outputs[2]
+
+
+def test_compiled_and_eager_renders_of_an_alpha_lora_agree(
+    assets: dict[str, Path],
+    odd_loras: dict[str, Path],
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """alpha 4 at rank 8 scales the LoRA by 0.5 in both modes: the compiled slot takes the
+    file's alphas and stored config; the hot-swapped render repeats to the byte."""
+    from i2i.backends.flux import Backend, training_modules
+
+    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    model = str(assets["model"])
+    eager = Backend.load(Settings(model=model, device="cpu"))
+    chosen = style(odd_loras["dropout"])
+    eager.render(str(photo), str(tmp_path / "eager.png"), "tiny-dropout", chosen)
+    doubled = {**chosen, "lora_scale": 2.0}  # what an alpha-blind load gives: scale 1.0
+    eager.render(str(photo), str(tmp_path / "alpha-blind.png"), "tiny-dropout", doubled)
+
+    compiled = Backend.load(Settings(model=model, device="cpu", compile=True, lora_rank=16))
+    for index, (name, lora) in enumerate(
+        [("tiny-dropout", chosen), ("tiny-a", style(assets["a"])), ("tiny-dropout", chosen)]
+    ):
+        compiled.render(str(photo), str(tmp_path / f"compiled-{index}.png"), name, lora)
+        assert training_modules(compiled.pipe) == []
+    assert sha(tmp_path / "compiled-0.png") == sha(tmp_path / "compiled-2.png")
+    assert compiled.info()["lora_reads"] == 2, "each LoRA read once"
+    same = psnr(pixels(tmp_path / "compiled-0.png"), pixels(tmp_path / "eager.png"))
+    blind = psnr(pixels(tmp_path / "alpha-blind.png"), pixels(tmp_path / "eager.png"))
+    assert same >= 40, f"compiled vs eager: {same:.1f} dB (alpha-blind: {blind:.1f} dB)"
+    assert blind < 40, f"an alpha-blind load would fail this test ({blind:.1f} dB)"
+
+
+def test_a_nan_render_fails_its_job_and_writes_nothing(
+    assets: dict[str, Path], odd_loras: dict[str, Path], photo: Path, tmp_path: Path
+) -> None:
+    from i2i.backends.flux import Backend
+    from i2i.quality import BrokenRender
+
+    backend = Backend.load(Settings(model=str(assets["model"]), device="cpu"))
+    target = tmp_path / "broken.webp"
+    with pytest.raises(BrokenRender) as failure:
+        backend.render(str(photo), str(target), "tiny-inf", style(odd_loras["inf"]))
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith("photo.jpg in tiny-inf: broken render")
+    assert "NaN or infinite" in message and not target.exists()
+    assert not list(tmp_path.glob(".*")), "no temp file left"
+
+
+def test_a_lora_in_the_bfl_layout_is_refused_naming_it(
+    assets: dict[str, Path], odd_loras: dict[str, Path], photo: Path, tmp_path: Path
+) -> None:
+    from i2i.backends.flux import Backend
+
+    backend = Backend.load(Settings(model=str(assets["model"]), device="cpu"))
+    with pytest.raises(I2IError, match=r"tiny-bfl: .* BFL/ComfyUI layout \(double_blocks"):
+        backend.render(str(photo), str(tmp_path / "x.webp"), "tiny-bfl", style(odd_loras["bfl"]))
+
+
+def test_out_of_memory_names_the_next_step() -> None:
+    from i2i.backends.flux import memory_hint
+
+    steps = [
+        memory_hint(Settings(offload=offload, quantize=quantize))
+        for offload, quantize in (("none", "none"), ("model", "none"), ("sequential", "none"))
+    ]
+    assert "`flux.offload: model`" in steps[0]
+    assert "`flux.offload: sequential`" in steps[1] and "offload: model" not in steps[1]
+    assert "`flux.quantize: int8`" in steps[2]
+    assert "smallest" in memory_hint(Settings(offload="sequential", quantize="int8"))

@@ -112,3 +112,47 @@ def test_i2i_stylize_writes_the_format_of_the_extension(
     assert main([*command, str(tmp_path / "out.bmp")]) == 1
     assert "out.bmp: cannot write a .bmp file" in caplog.text
     assert not (tmp_path / "out.bmp").exists()
+
+
+def test_the_quality_gate_refuses_nan_and_flat_renders_and_passes_dark_ones() -> None:
+    from i2i.quality import BrokenRender, check_render
+
+    rng = np.random.default_rng(1)
+    nan = rng.uniform(0, 255, (8, 8, 3))
+    nan[2, 3, 1] = np.nan
+    with pytest.raises(BrokenRender, match=r"^a\.jpg in oil: broken render, 1 of 64 pixels"):
+        check_render(nan, "a.jpg", "oil")
+    flat = np.full((8, 8, 3), 12.0) + rng.uniform(-0.4, 0.4, (8, 8, 3))
+    with pytest.raises(BrokenRender, match=r"one flat colour \(12, 12, 12\)"):
+        check_render(flat, "a.jpg", "oil")
+    night = np.zeros((64, 64, 3), np.uint8)
+    night[10, 20] = night[40, 50] = 255  # two stars on black: dark, not flat
+    check_render(night, "a.jpg", "oil")
+
+
+def test_a_flat_classic_render_fails_and_writes_nothing(
+    sample_albums: Path, registry: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from i2i.backends import classic
+    from i2i.quality import BrokenRender
+
+    monkeypatch.setattr(classic, "render", lambda rgb, *_: np.zeros_like(rgb))
+    target = tmp_path / "out.webp"
+    source = next(sample_albums.glob("*/*.jpg"))
+    with pytest.raises(BrokenRender, match=r"^Album/x in cartoon: broken render"):
+        stylize(source, target, registry["cartoon"], 1, "cartoon", "Album/x")
+    assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_an_unchanged_render_is_a_warning_that_progress_counts(tmp_path: Path) -> None:
+    from i2i.progress import unchanged_renders
+    from i2i.quality import unchanged_warning
+
+    photo = np.random.default_rng(2).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    assert unchanged_warning(photo, photo, "p.jpg", "ghibli").startswith("p.jpg in ghibli look")
+    assert unchanged_warning(255 - photo, photo, "p.jpg", "ghibli") is None
+    logs = tmp_path / "logs" / "stylize" / "A" / "ghibli"
+    logs.mkdir(parents=True)
+    (logs / "p.log").write_text("WARNING " + unchanged_warning(photo, photo, "p", "ghibli"))
+    (logs / "q.log").write_text("INFO job finished in 1.0 s\n")
+    assert unchanged_renders(tmp_path) == [logs / "p.log"]

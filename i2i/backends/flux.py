@@ -17,12 +17,14 @@ import math
 import re
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import diffusers
+import numpy as np
 import torch
 import transformers
 from diffusers import FirstBlockCacheConfig, FluxKontextPipeline
@@ -38,6 +40,7 @@ from PIL import Image
 from i2i import I2IError
 from i2i.files import atomic_path
 from i2i.flux_client import Settings
+from i2i.quality import check_render, unchanged_warning
 
 log = logging.getLogger("i2i.flux")
 
@@ -52,10 +55,22 @@ TARGET_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
     ".png": ("PNG", {}),
 }
 FLOAT8_CAPABILITY = (8, 9)
-OFFLOAD_HINT = "set `flux.offload: model` (or `sequential`) in the config, or a smaller `size`"
+
+
+def memory_hint(settings: Settings) -> str:
+    """The next memory-saving step from ``settings``: what an out-of-memory message suggests."""
+    if settings.offload == "none":
+        return "set `flux.offload: model` (or `sequential`) in the config, or a smaller `size`"
+    if settings.offload == "model":
+        return "set `flux.offload: sequential` or `flux.quantize: int8`, or a smaller `size`"
+    if settings.quantize == "none":
+        return "set `flux.quantize: int8` (with `flux.offload: sequential`), or a smaller `size`"
+    return "use a smaller `size`: this is the smallest memory setting i2i has"
+
+
 LOGIN_HINT = (
     "accept the licence on the model page (https://huggingface.co/{repo}), then log in with "
-    "`huggingface-cli login` or set HF_TOKEN"
+    "`hf auth login` or set HF_TOKEN"
 )
 
 
@@ -84,19 +99,26 @@ def _bf16_works(device: str) -> bool:
 
 
 def select_dtype(requested: str, device: str) -> torch.dtype:
-    """The requested dtype, or for ``auto``: float32 on the CPU; on a GPU bfloat16 where it is
-    supported, else float16.
+    """The requested dtype, or for ``auto``: bfloat16 on a GPU that has it, else float32.
 
-    The CPU gets float32, FLUX's reference precision: CPU runs are for tests and checks, and
-    most CPUs have no bfloat16 arithmetic (it is emulated, slower than float32). On a CPU with
-    AMX or AVX512-BF16, or short of memory (the transformer is 48 GB in float32), set
+    float16 is never used: FLUX overflows in it and the NaN decode to a black image. The CPU
+    gets float32, FLUX's reference precision: CPU runs are for tests and checks, and most CPUs
+    have no bfloat16 arithmetic (it is emulated, slower than float32). On a CPU with AMX or
+    AVX512-BF16, or short of memory (the transformer is 48 GB in float32), set
     ``flux.dtype: bfloat16``.
     """
+    if requested == "float16":
+        raise I2IError(
+            "flux.dtype: float16 is refused: FLUX overflows in float16 and renders black "
+            "images; use bfloat16 (CUDA since Ampere, recent MPS) or float32"
+        )
     if requested != "auto":
         return getattr(torch, requested)
-    if device == "cpu":
-        return torch.float32
-    return torch.bfloat16 if _bf16_works(device) else torch.float16
+    if device != "cpu" and _bf16_works(device):
+        return torch.bfloat16
+    if device != "cpu":
+        log.warning("%s has no bfloat16: FLUX runs in float32 (twice the memory)", device)
+    return torch.float32
 
 
 def _version(text: str) -> tuple[int, ...]:
@@ -133,13 +155,13 @@ def _hub_error(exc: BaseException, what: str, repo: str) -> I2IError:
     if any(isinstance(e, offline) for e in chain) or "not fully cached" in text:
         return I2IError(
             f"{what} {repo}: weights are not in the local Hugging Face cache and the hub cannot be "
-            f"reached; download them first (`huggingface-cli download {repo}`) or point to a "
+            f"reached; download them first (`hf download {repo}`) or point to a "
             "local folder/file"
         )
     if any(isinstance(e, RepositoryNotFoundError) for e in chain):
         return I2IError(
             f"{what} {repo}: no such repository on the Hugging Face hub (or it is private: "
-            "log in with `huggingface-cli login` or set HF_TOKEN)"
+            "log in with `hf auth login` or set HF_TOKEN)"
         )
     if any(isinstance(e, EntryNotFoundError) for e in chain):
         return I2IError(f"{what} {repo}: file not found in the repository ({exc})")
@@ -228,8 +250,29 @@ def load_pipeline(settings: Settings) -> tuple[FluxKontextPipeline, str]:
             + ", ".join(f"{name} as {value}" for name, value in loaded.items())
         )
     pipe.set_progress_bar_config(disable=True)
-    _place(pipe, device, settings.offload)
+    _place(pipe, device, settings)
+    inference_mode(pipe)
     return pipe, device
+
+
+def inference_mode(pipe: FluxKontextPipeline) -> None:
+    """Every model of the pipeline in eval mode: dropout off, so the same seed gives the same
+    bytes. Called after the load and after every LoRA injection (PEFT's new layers, and the
+    dropout a LoRA file's stored config asks for, start in training mode)."""
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+
+
+def training_modules(pipe: FluxKontextPipeline) -> list[str]:
+    """The modules of the pipeline still in training mode (none after :func:`inference_mode`)."""
+    return [
+        f"{name}.{module_name}"
+        for name, component in pipe.components.items()
+        if isinstance(component, torch.nn.Module)
+        for module_name, module in component.named_modules()
+        if module.training
+    ]
 
 
 def loaded_dtypes(pipe: FluxKontextPipeline) -> dict[str, torch.dtype]:
@@ -241,8 +284,9 @@ def loaded_dtypes(pipe: FluxKontextPipeline) -> dict[str, torch.dtype]:
     }
 
 
-def _place(pipe: FluxKontextPipeline, device: str, offload: str) -> None:
+def _place(pipe: FluxKontextPipeline, device: str, settings: Settings) -> None:
     """Move the pipeline to ``device`` or enable CPU offload (only with an accelerator)."""
+    offload = settings.offload
     if offload != "none" and device == "cpu":
         log.warning("flux.offload: %s needs a GPU; running on the CPU without offload", offload)
         offload = "none"
@@ -254,7 +298,7 @@ def _place(pipe: FluxKontextPipeline, device: str, offload: str) -> None:
         else:
             pipe.to(device)
     except torch.OutOfMemoryError as exc:
-        raise I2IError(f"out of GPU memory loading the model: {OFFLOAD_HINT}") from exc
+        raise I2IError(f"out of GPU memory loading the model: {memory_hint(settings)}") from exc
 
 
 def enable_step_cache(pipe: FluxKontextPipeline, settings: Settings) -> None:
@@ -274,6 +318,65 @@ def adapter_name(style_name: str, lora: Mapping[str, str]) -> str:
     source = "|".join(f"{k}={lora[k]}" for k in sorted(lora))
     digest = hashlib.sha256(source.encode()).hexdigest()[:8]
     return f"{re.sub(r'[^A-Za-z0-9_]', '_', style_name)}_{digest}"
+
+
+# Read LoRAs kept in memory for the compiled slot's swaps (least recently used dropped first).
+LORA_CACHE_BYTES = 4 << 30
+
+
+@dataclass(frozen=True)
+class LoraWeights:
+    """A LoRA file read once, in diffusers' layout: the transformer's weights, the alphas and
+    the stored adapter config (both set its scale), the layers it covers and its rank."""
+
+    state: dict[str, torch.Tensor]
+    alphas: dict[str, torch.Tensor]
+    metadata: dict[str, Any] | None
+    layers: frozenset[str]
+    rank: int
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.state.values())
+
+
+def describe_layout(keys: list[str]) -> str:
+    """The key layout of a LoRA whose keys diffusers did not map onto the transformer."""
+    joined = " ".join(keys)
+    if "double_blocks" in joined or "single_blocks" in joined:
+        return "BFL/ComfyUI layout (double_blocks/single_blocks keys)"
+    if "lora_unet_" in joined and ("down_blocks" in joined or "input_blocks" in joined):
+        return "Stable Diffusion UNet layout"
+    if joined.startswith("unet.") or " unet." in joined:
+        return "diffusers UNet layout (a Stable Diffusion LoRA)"
+    return f"an unknown layout (first key {keys[0]!r})" if keys else "no keys at all"
+
+
+def read_lora(
+    pipe: FluxKontextPipeline, source: str, kwargs: Mapping[str, Any], style_name: str, label: str
+) -> LoraWeights:
+    """Read and convert a style's LoRA (file or hub repo) once: diffusers converts the Kohya,
+    XLabs and fal layouts; a LoRA with no transformer weights is refused naming its layout."""
+    try:
+        state, alphas, metadata = pipe.lora_state_dict(
+            source, return_alphas=True, return_lora_metadata=True, **kwargs
+        )
+    except (OSError, ValueError) as exc:
+        raise _hub_error(exc, f"style {style_name}: LoRA", label) from exc
+    weights = {k: v for k, v in state.items() if k.startswith("transformer.")}
+    ranks = [v.shape[0] for k, v in weights.items() if ".lora_A." in k]
+    if not ranks:
+        raise I2IError(
+            f"style {style_name}: LoRA {label} has no weights that match this model: its keys "
+            f"are in {describe_layout(sorted(state))}, which diffusers does not convert for "
+            "FLUX.1-Kontext (a LoRA for another base model?)"
+        )
+    layers = frozenset(k.split(".lora_")[0] for k in weights if ".lora_" in k)
+    if metadata:
+        # Dropout never acts at inference (eval mode); zero, it also matches the hot-swap
+        # slot's config, which PEFT compares key by key. Keys are "transformer.lora_dropout".
+        metadata = {k: 0.0 if k.endswith("lora_dropout") else v for k, v in metadata.items()}
+    return LoraWeights(weights, dict(alphas or {}), metadata, layers, max(ranks))
 
 
 def _size(image: Image.Image, long_side: int) -> tuple[int, int]:
@@ -299,6 +402,8 @@ class Backend:
     slot_keys: frozenset[str] = frozenset()
     slot_scaling: dict[str, float] = field(default_factory=dict)
     compiled: bool = False
+    loras: OrderedDict[str, LoraWeights] = field(default_factory=OrderedDict)
+    lora_reads: int = 0
 
     @classmethod
     def load(cls, settings: Settings) -> Backend:
@@ -318,7 +423,10 @@ class Backend:
         """What the worker reports about the loaded model: its dtype and, with ``compile``, how
         many graphs torch.compile made (one per repeated block and image size; a style change
         adds none)."""
-        info: dict[str, Any] = {"dtype": str(self.dtype).removeprefix("torch.")}
+        info: dict[str, Any] = {
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "lora_reads": self.lora_reads,
+        }
         if self.settings.compile:
             from torch._dynamo.utils import counters
 
@@ -336,18 +444,47 @@ class Backend:
         kwargs = {"weight_name": lora["weight_name"]} if "weight_name" in lora else {}
         return lora["repo"], kwargs, lora["repo"]
 
+    def lora(self, style_name: str, lora: Mapping[str, str], keep: bool) -> LoraWeights:
+        """A style's LoRA, read on first use; with ``keep`` it stays in memory for later swaps
+        (bounded by LORA_CACHE_BYTES, least recently used dropped first)."""
+        name = adapter_name(style_name, lora)
+        if name in self.loras:
+            self.loras.move_to_end(name)
+            return self.loras[name]
+        source, kwargs, label = self._source(style_name, lora)
+        weights = read_lora(self.pipe, source, kwargs, style_name, label)
+        self.lora_reads += 1
+        if keep:
+            self.loras[name] = weights
+            while sum(w.nbytes for w in self.loras.values()) > LORA_CACHE_BYTES:
+                if len(self.loras) == 1:
+                    break
+                self.loras.popitem(last=False)
+        return weights
+
+    def _inject(self, weights: LoraWeights, adapter: str, hotswap: bool) -> None:
+        """Load read LoRA weights into the transformer as ``adapter`` with their alphas and
+        stored config, then back to eval mode."""
+        self.pipe.load_lora_into_transformer(
+            dict(weights.state),
+            network_alphas=weights.alphas or None,
+            transformer=self.pipe.transformer,
+            adapter_name=adapter,
+            metadata=weights.metadata,
+            _pipeline=self.pipe,
+            hotswap=hotswap,
+        )
+        inference_mode(self.pipe)
+
     def adapter(self, style_name: str, style: Mapping[str, Any]) -> str:
         """The adapter of ``style``'s LoRA, loaded on first use and checked."""
         lora = style["lora"]
         name = adapter_name(style_name, lora)
         if name in self.adapters:
             return name
-        source, kwargs, label = self._source(style_name, lora)
+        label = self._source(style_name, lora)[2]
         started = time.perf_counter()
-        try:
-            self.pipe.load_lora_weights(source, adapter_name=name, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise _hub_error(exc, f"style {style_name}: LoRA", label) from exc
+        self._inject(self.lora(style_name, lora, keep=False), name, hotswap=False)
         loaded = {n for names in self.pipe.get_list_adapters().values() for n in names}
         if name not in loaded:
             raise I2IError(
@@ -374,29 +511,18 @@ class Backend:
         return name
 
     def _swap(self, style_name: str, lora: Mapping[str, str], name: str) -> None:
-        """Load a LoRA into the adapter slot of the compiled model, in place (no recompile)."""
-        source, kwargs, label = self._source(style_name, lora)
+        """Load a LoRA into the adapter slot of the compiled model, in place (no recompile),
+        with its alphas and stored config (the scale it has in eager mode)."""
+        label = self._source(style_name, lora)[2]
         started = time.perf_counter()
-        try:
-            weights = self.pipe.lora_state_dict(source, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise _hub_error(exc, f"style {style_name}: LoRA", label) from exc
-        if isinstance(weights, tuple):
-            weights = weights[0]
-        keys = frozenset(k for k in weights if k.startswith("transformer."))
-        ranks = [v.shape[0] for k, v in weights.items() if k in keys and ".lora_A." in k]
-        if not ranks:
+        weights = self.lora(style_name, lora, keep=True)
+        if weights.rank > self.settings.lora_rank:
             raise I2IError(
-                f"style {style_name}: LoRA {label} has no weights that match this model "
-                "(a LoRA for another base model?)"
-            )
-        if max(ranks) > self.settings.lora_rank:
-            raise I2IError(
-                f"style {style_name}: LoRA {label} has rank {max(ranks)}, more than "
+                f"style {style_name}: LoRA {label} has rank {weights.rank}, more than "
                 f"flux.lora_rank {self.settings.lora_rank} (the LoRA slot of the compiled model): "
-                f"set flux.lora_rank: {max(ranks)}"
+                f"set flux.lora_rank: {weights.rank}"
             )
-        if self.slot is not None and keys != self.slot_keys:
+        if self.slot is not None and weights.layers != self.slot_keys:
             raise I2IError(
                 f"style {style_name}: LoRA {label} changes other layers than "
                 f"{self.adapters[self.slot[0]]}; with flux.compile all FLUX styles of a run must "
@@ -404,12 +530,12 @@ class Backend:
                 "flux.compile: false"
             )
         try:
-            self.pipe.load_lora_weights(weights, adapter_name=SLOT, hotswap=self.slot is not None)
+            self._inject(weights, SLOT, hotswap=self.slot is not None)
         except (RuntimeError, ValueError) as exc:
             if self.slot is not None:
                 self.slot = ("", math.nan)  # partly swapped: the next style swaps in all weights
             raise I2IError(f"style {style_name}: LoRA {label} cannot be swapped in: {exc}") from exc
-        self.slot_keys = keys
+        self.slot_keys = weights.layers
         self.slot_scaling = {
             module: float(layer.scaling[SLOT]) for module, layer in self._lora_layers()
         }
@@ -449,9 +575,10 @@ class Backend:
         self.compiled = True
         log.info("transformer blocks compiled with torch.compile (on first use)")
 
-    def generate(self, image: Image.Image, style: Mapping[str, Any]) -> tuple[Image.Image, float]:
+    def generate(self, image: Image.Image, style: Mapping[str, Any]) -> tuple[np.ndarray, float]:
         """Run the pipeline on ``image`` with ``style``'s prompt and settings (adapters as set);
-        return the output and the seconds it took."""
+        return the decoded output in 0–255 levels (float, NaN kept: diffusers' PIL output turns
+        them black) and the seconds it took."""
         if self.settings.compile and not self.compiled:
             self._compile()
         width, height = _size(image, int(style.get("size", 1024)))
@@ -469,16 +596,21 @@ class Backend:
                     max_area=width * height,
                     generator=generator,
                     _auto_resize=bool(style.get("resize_input", True)),
+                    output_type="np",
                 ).images[0]
         except torch.OutOfMemoryError as exc:
             _free(self.device)
-            raise I2IError(f"out of GPU memory at {width}×{height}: {OFFLOAD_HINT}") from exc
+            raise I2IError(
+                f"out of GPU memory at {width}×{height}: {memory_hint(self.settings)}"
+            ) from exc
         except RuntimeError as exc:
             if "out of memory" not in str(exc).lower():
                 raise
             _free(self.device)
-            raise I2IError(f"out of memory at {width}×{height}: {OFFLOAD_HINT}") from exc
-        return result, time.perf_counter() - started
+            raise I2IError(
+                f"out of memory at {width}×{height}: {memory_hint(self.settings)}"
+            ) from exc
+        return result * 255, time.perf_counter() - started
 
     def render(self, source: str, target: str, style_name: str, style: Mapping[str, Any]) -> dict:
         """Render ``source`` in ``style`` into ``target``: WebP (the workflow's styled images)
@@ -492,17 +624,26 @@ class Backend:
                 image = opened.convert("RGB")
         except OSError as exc:
             raise I2IError(f"{source}: cannot read image: {exc}") from exc
-        result, seconds = self.generate(image, style)
+        levels, seconds = self.generate(image, style)
+        photo = Path(source).name
+        check_render(levels, photo, style_name)
+        # As diffusers makes its PIL output: the same bytes as before the gate.
+        result = Image.fromarray(levels.round().astype(np.uint8))
         fmt, options = TARGET_FORMATS[suffix]
         with atomic_path(target) as tmp:
             result.save(tmp, fmt, **options)
-        return {
+        reply = {
             "seconds": round(seconds, 4),
             "width": result.width,
             "height": result.height,
             "adapter": name,
             "dtype": str(self.dtype).removeprefix("torch."),
         }
+        source_levels = np.asarray(image.resize(result.size, Image.Resampling.BICUBIC))
+        warning = unchanged_warning(np.asarray(result), source_levels, photo, style_name)
+        if warning:
+            reply["warning"] = warning
+        return reply
 
 
 def _free(device: str) -> None:
