@@ -82,10 +82,11 @@ def peak_memory(device: str) -> str:
     return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (peak RSS)"
 
 
-def psnr(image: Image.Image, reference: Image.Image) -> float:
-    """Peak signal-to-noise ratio of ``image`` against ``reference`` in dB (inf: identical)."""
-    a = np.asarray(image.convert("RGB"), dtype=np.float64)
-    b = np.asarray(reference.convert("RGB"), dtype=np.float64)
+def psnr(image: np.ndarray, reference: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of ``image`` against ``reference`` (levels as the backend
+    renders them, rounded as written) in dB (inf: identical)."""
+    a = np.nan_to_num(np.asarray(image, dtype=np.float64)).round()
+    b = np.nan_to_num(np.asarray(reference, dtype=np.float64)).round()
     mse = float(np.mean((a - b) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
@@ -188,7 +189,7 @@ def bench_option_set(
     options: str,
     loras: list[str],
     folder: Path,
-    references: dict[int, Image.Image],
+    references: dict[int, np.ndarray],
 ) -> tuple[list[tuple[str, ...]], Backend | None, list[str]]:
     """The rows of one option set (one per step count); with ``plain``, fills ``references``."""
     backend, load_seconds = load(args, settings(args, options))
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()
     rows: list[tuple[str, ...]] = []
-    references: dict[int, Image.Image] = {}
+    references: dict[int, np.ndarray] = {}
     loras = list(args.lora)
     header = ""
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -697,3 +698,26 @@ def test_out_of_memory_names_the_next_step() -> None:
     assert "`flux.offload: sequential`" in steps[1] and "offload: model" not in steps[1]
     assert "`flux.quantize: int8`" in steps[2]
     assert "smallest" in memory_hint(Settings(offload="sequential", quantize="int8"))
+
+
+def test_the_gpu_check_runs_on_the_tiny_model() -> None:
+    """bench/gpu-check.sh --tiny: the GPU check's own code on this CPU (its time is logged,
+    not asserted): every stage has a row, hot-swaps do not recompile."""
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu-check.sh"), "--tiny"],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in result.stdout.splitlines()}
+    assert rows["plain"][-1] == "inf" and len(rows["plain"]) == 8
+    graphs, recompiles = (int(n) for n in rows["compile"][6].split(" / "))
+    assert graphs > 0 and recompiles == 0, rows["compile"]
+    assert rows["compile+float8"][1].startswith("skipped: float8 needs CUDA")
+    logging.getLogger("i2i.tests.flux").info(
+        "bench/gpu-check.sh --tiny: %.1f s\n%s", time.monotonic() - started, result.stdout
+    )
