@@ -106,7 +106,7 @@ def check_weights(
         if "path" in lora:
             sources.append((f"style {name}", lora["path"], None))
         else:
-            sources.append((f"style {name}", lora.get("repo", ""), lora.get("weight_name")))
+            yield _lora_repo_check(f"style {name}", lora.get("repo", ""), lora)
     for what, location, filename in sources:
         if Path(location).exists():
             yield Check("OK", what, f"local {location}")
@@ -114,6 +114,25 @@ def check_weights(
             yield Check("FAIL", what, f"{location} does not exist")
         else:
             yield _hub_check(what, location, filename)
+
+
+def _lora_repo_check(what: str, repo: str, lora: Mapping[str, Any]) -> Check:
+    """A hub LoRA: its weight file from the registry or the pin, else what the cache holds."""
+    if importlib.util.find_spec("huggingface_hub") is None:
+        return Check("WARN", what, f"{repo}: huggingface_hub not installed, cannot look")
+    from i2i.lora_files import cached_weight_files, read_pins
+
+    name = lora.get("weight_name") or read_pins().get(repo)
+    if name:
+        return _hub_check(what, repo, name)
+    files = cached_weight_files(repo)
+    if len(files) == 1:
+        return Check("OK", what, f"{repo} is in the Hugging Face cache ({files[0]})")
+    if files:
+        return Check("FAIL", what, f"{repo}: several weight files cached, set lora.weight_name")
+    return Check(
+        "WARN", what, f"{repo} not cached and names no weight_name: found at first download"
+    )
 
 
 def _hub_check(what: str, repo: str, filename: str) -> Check:

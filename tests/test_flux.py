@@ -19,7 +19,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -721,3 +723,87 @@ def test_the_gpu_check_runs_on_the_tiny_model() -> None:
     logging.getLogger("i2i.tests.flux").info(
         "bench/gpu-check.sh --tiny: %.1f s\n%s", time.monotonic() - started, result.stdout
     )
+
+
+def fake_hub_cache(root: Path, repo: str, files: dict[str, Path]) -> Path:
+    """A Hugging Face hub cache holding ``files`` of ``repo``'s main revision."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("0123abcd", encoding="utf-8")
+    snapshot = folder / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for name, source in files.items():
+        shutil.copy(source, snapshot / name)
+    return root
+
+
+@pytest.fixture
+def counting_hub() -> Iterator[list[str]]:
+    """An HTTP server standing in for the hub: it records every request and answers 503."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_error(503)
+
+        do_HEAD = do_GET
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seen.append(f"http://127.0.0.1:{server.server_address[1]}")
+    yield seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_cached_hub_lora_is_pinned_and_makes_no_hub_call(
+    assets: dict[str, Path],
+    run_dir: Path,
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    counting_hub: list[str],
+) -> None:
+    """A registry entry with repo and no weight_name: the one cached file is found, pinned in
+    cache/lora_weight_names.json and loaded from the cache by path; the hub sees no request."""
+    from i2i import lora_files
+
+    cache = fake_hub_cache(tmp_path / "hub", "org/style-lora", {"style.safetensors": assets["a"]})
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_ENDPOINT", counting_hub[0])
+    monkeypatch.chdir(tmp_path)
+    by_repo = {**style(assets["a"]), "lora": {"repo": "org/style-lora"}}
+    by_path = style(assets["a"])
+    flux = flux_config(assets)
+    render(photo, tmp_path / "hub.webp", "tiny-hub", by_repo, flux, run_dir)
+    render(photo, tmp_path / "path.webp", "tiny-path", by_path, flux, run_dir)
+    assert counting_hub[1:] == [], "no request reached the hub"
+    assert lora_files.read_pins() == {"org/style-lora": "style.safetensors"}
+    assert pixels(tmp_path / "hub.webp").tolist() == pixels(tmp_path / "path.webp").tolist()
+
+
+def test_weight_names_need_one_file_or_a_registry_name(
+    assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from i2i import lora_files
+
+    two = {"a.safetensors": assets["a"], "b.safetensors": assets["b"]}
+    monkeypatch.setattr(lora_files, "hub_cache", lambda: tmp_path / "hub")
+    fake_hub_cache(tmp_path / "hub", "org/two", two)
+    pins = tmp_path / "pins.json"
+    with pytest.raises(I2IError, match=r"several weight files in the cache \(a.safetensors, b"):
+        lora_files.weight_name("org/two", {}, "s", pins)
+    assert lora_files.weight_name("org/two", {"weight_name": "b.safetensors"}, "s", pins) == (
+        "b.safetensors",
+        "registry",
+    )
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(I2IError, match=r"not in the local Hugging Face cache.*`hf download org/x`"):
+        lora_files.weight_name("org/x", {}, "s", pins)
+    assert not pins.exists(), "nothing pinned on a failure"

@@ -31,13 +31,14 @@ from diffusers import FirstBlockCacheConfig, FluxKontextPipeline
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
+    HfHubHTTPError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
 )
 from PIL import Image
 
-from i2i import I2IError
+from i2i import I2IError, lora_files
 from i2i.files import atomic_path
 from i2i.flux_client import Settings
 from i2i.quality import check_render, unchanged_warning
@@ -441,8 +442,15 @@ class Backend:
             if not path.is_file():
                 raise I2IError(f"style {style_name}: LoRA file {path} not found")
             return str(path), {}, str(path)
-        kwargs = {"weight_name": lora["weight_name"]} if "weight_name" in lora else {}
-        return lora["repo"], kwargs, lora["repo"]
+        repo = lora["repo"]
+        try:
+            name, _ = lora_files.weight_name(repo, dict(lora), style_name)
+        except (OSError, ValueError, HfHubHTTPError) as exc:
+            raise _hub_error(exc, f"style {style_name}: LoRA", repo) from exc
+        local = lora_files.cached_file(repo, name)
+        if local is not None:  # cached: loaded by path, no hub call
+            return local, {}, f"{repo}/{name}"
+        return repo, {"weight_name": name}, repo
 
     def lora(self, style_name: str, lora: Mapping[str, str], keep: bool) -> LoraWeights:
         """A style's LoRA, read on first use; with ``keep`` it stays in memory for later swaps
