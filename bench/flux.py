@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"]
     )
-    parser.add_argument("--offload", default="none", choices=["none", "model", "sequential"])
+    parser.add_argument(
+        "--offload", default="none", choices=["none", "model", "group", "sequential"]
+    )
     parser.add_argument(
         "--lora", action="append", default=[], help="a LoRA file or repo:weight_name (twice)"
     )

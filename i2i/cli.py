@@ -93,6 +93,20 @@ def check_accelerator(flux_styles: Sequence[str]) -> Iterator[Check]:
         yield Check(need, "gpu", "no CUDA or MPS device; FLUX would run on the CPU (very slow)")
 
 
+def check_memory(
+    config: Mapping[str, Any], flux: Mapping[str, Mapping[str, Any]]
+) -> Iterator[Check]:
+    """The FLUX memory plan for this machine's GPU (flux.memory)."""
+    if not flux:
+        return
+    from i2i.memory_plan import resolve
+
+    try:
+        yield Check("OK", "flux memory", resolve(config["flux"])[1])
+    except I2IError as exc:
+        yield Check("FAIL", "flux memory", str(exc))
+
+
 def check_weights(
     config: Mapping[str, Any], flux: Mapping[str, Mapping[str, Any]]
 ) -> Iterator[Check]:
@@ -249,6 +263,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     flux = {n: s for n, s in styles.items() if s["backend"] == "flux-kontext"}
     checks += check_folders(workdir, config)
     checks += check_accelerator(list(flux))
+    checks += check_memory(config, flux)
     checks += check_weights(config, flux)
     checks += check_ollama(config)
     checks += check_publish(config)
@@ -378,6 +393,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from i2i.flux_client import render_once
+    from i2i.memory_plan import resolve as resolve_memory
     from i2i.preprocess import preprocess
     from i2i.stylize import output_format, save_styled, stylize
 
@@ -397,7 +413,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             # In the workflow folder, as Snakemake runs: relative model and LoRA paths resolve
             # the same, and a worker of a running workflow (same settings) is shared.
             with contextlib.chdir(workdir):
-                reply = render_once(prepared, styled, args.style, style, config["flux"])
+                flux, plan = resolve_memory(config["flux"])
+                log.info("%s", plan)
+                reply = render_once(prepared, styled, args.style, style, flux)
             with Image.open(styled) as image:
                 save_styled(image, args.output)
             log.info("%s: %.2f s in the FLUX worker", args.style, reply["seconds"])

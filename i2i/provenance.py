@@ -106,6 +106,7 @@ OPERATIONAL: frozenset[str] = frozenset(
         "ollama.retries",
         "ollama.backoff",
         "flux.device",
+        "flux.memory",
         "flux.offload",
         "flux.idle_timeout",
         "flux.request_timeout",

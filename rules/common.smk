@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.logging import logger
 
-from i2i import I2IError, dag_gc, jobs, provenance, runcontrol, workers
+from i2i import I2IError, dag_gc, jobs, memory_plan, provenance, runcontrol, workers
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.apple_photos import ExportSettings, database_files, osxphotos_command
 from i2i.export import Library, discover
@@ -27,6 +27,10 @@ try:
     config.update(validate_config(config))
     REGISTRY = load_registry(config["styles_file"])
     STYLES = select_styles(REGISTRY, config["styles"])
+    if any(REGISTRY[style]["backend"] == "flux-kontext" for style in STYLES):
+        # The plan's quantisation is in stylize_flux's params: resolved before any job.
+        config["flux"], MEMORY_PLAN = memory_plan.resolve(config["flux"])
+        logger.info(MEMORY_PLAN)
     EXPORT = (
         ExportSettings.from_config(config["photos"])
         if config["photos"]["library"]

@@ -807,3 +807,28 @@ def test_weight_names_need_one_file_or_a_registry_name(
     with pytest.raises(I2IError, match=r"not in the local Hugging Face cache.*`hf download org/x`"):
         lora_files.weight_name("org/x", {}, "s", pins)
     assert not pins.exists(), "nothing pinned on a failure"
+
+
+def test_resident_adapters_are_bounded_least_recently_used_first(
+    assets: dict[str, Path], photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from i2i.backends import flux as flux_backend
+
+    backend = flux_backend.Backend.load(Settings(model=str(assets["model"]), device="cpu"))
+    names = ("a", "b", "c")
+    first = {}
+    for name in names:
+        target = tmp_path / f"{name}.webp"
+        backend.render(str(photo), str(target), f"tiny-{name}", style(assets[name]))
+        first[name] = sha(target)
+    assert len(backend.adapters) == 3
+    one_lora = max(backend.resident.values())
+    monkeypatch.setattr(flux_backend, "RESIDENT_ADAPTER_BYTES", int(one_lora * 2.5))
+    target = tmp_path / "again.webp"
+    backend.render(str(photo), str(target), "tiny-d", style(assets["d"]))
+    assert sum(backend.resident.values()) <= flux_backend.RESIDENT_ADAPTER_BYTES
+    assert "tiny-a" not in " ".join(backend.adapters), "the least recently used went first"
+    adapters = {n for names in backend.pipe.get_list_adapters().values() for n in names}
+    assert adapters == set(backend.adapters)
+    backend.render(str(photo), str(target), "tiny-a", style(assets["a"]))
+    assert sha(target) == first["a"], "an unloaded style renders the same once loaded again"

@@ -74,6 +74,7 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "flux.model": ("some/other-model", ()),
     "flux.device": ("cpu", ()),
     "flux.dtype": ("float32", ()),
+    "flux.memory": ("explicit", ()),
     "flux.offload": ("model", ()),
     "flux.quantize": ("int8", ()),
     "flux.idle_timeout": (60, ()),

@@ -62,7 +62,7 @@ def memory_hint(settings: Settings) -> str:
     """The next memory-saving step from ``settings``: what an out-of-memory message suggests."""
     if settings.offload == "none":
         return "set `flux.offload: model` (or `sequential`) in the config, or a smaller `size`"
-    if settings.offload == "model":
+    if settings.offload in ("model", "group"):
         return "set `flux.offload: sequential` or `flux.quantize: int8`, or a smaller `size`"
     if settings.quantize == "none":
         return "set `flux.quantize: int8` (with `flux.offload: sequential`), or a smaller `size`"
@@ -294,6 +294,14 @@ def _place(pipe: FluxKontextPipeline, device: str, settings: Settings) -> None:
     try:
         if offload == "model":
             pipe.enable_model_cpu_offload(device=device)
+        elif offload == "group":
+            # Blocks move to the GPU one group ahead of use, on a side stream where there is one.
+            pipe.enable_group_offload(
+                onload_device=torch.device(device),
+                offload_type="block_level",
+                num_blocks_per_group=1,
+                use_stream=device == "cuda",
+            )
         elif offload == "sequential":
             pipe.enable_sequential_cpu_offload(device=device)
         else:
@@ -323,6 +331,9 @@ def adapter_name(style_name: str, lora: Mapping[str, str]) -> str:
 
 # Read LoRAs kept in memory for the compiled slot's swaps (least recently used dropped first).
 LORA_CACHE_BYTES = 4 << 30
+# LoRA adapters kept loaded on the device in eager mode (least recently used unloaded first):
+# about eleven Kontext-Style adapters, so a 26-style run stays within its memory plan.
+RESIDENT_ADAPTER_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -405,6 +416,7 @@ class Backend:
     compiled: bool = False
     loras: OrderedDict[str, LoraWeights] = field(default_factory=OrderedDict)
     lora_reads: int = 0
+    resident: OrderedDict[str, int] = field(default_factory=OrderedDict)
 
     @classmethod
     def load(cls, settings: Settings) -> Backend:
@@ -489,10 +501,12 @@ class Backend:
         lora = style["lora"]
         name = adapter_name(style_name, lora)
         if name in self.adapters:
+            self.resident.move_to_end(name)
             return name
         label = self._source(style_name, lora)[2]
         started = time.perf_counter()
-        self._inject(self.lora(style_name, lora, keep=False), name, hotswap=False)
+        weights = self.lora(style_name, lora, keep=False)
+        self._inject(weights, name, hotswap=False)
         loaded = {n for names in self.pipe.get_list_adapters().values() for n in names}
         if name not in loaded:
             raise I2IError(
@@ -501,7 +515,20 @@ class Backend:
             )
         log.info("LoRA %s loaded as %s in %.2f s", label, name, time.perf_counter() - started)
         self.adapters[name] = label
+        self.resident[name] = weights.nbytes
+        self._unload_least_used(keep=name)
         return name
+
+    def _unload_least_used(self, keep: str) -> None:
+        """Unload the least recently used adapters while they exceed RESIDENT_ADAPTER_BYTES
+        (a style whose adapter is unloaded is loaded again on its next image)."""
+        while sum(self.resident.values()) > RESIDENT_ADAPTER_BYTES and len(self.resident) > 1:
+            oldest = next(iter(self.resident))
+            if oldest == keep:
+                break
+            self.pipe.delete_adapters(oldest)
+            del self.resident[oldest], self.adapters[oldest]
+            log.info("LoRA adapter %s unloaded (least recently used)", oldest)
 
     def select(self, style_name: str, style: Mapping[str, Any]) -> str:
         """Make ``style``'s LoRA, at its ``lora_scale``, the active one; return its adapter."""

@@ -1,0 +1,71 @@
+"""The FLUX memory plan: chosen from the device's memory, refused where nothing fits."""
+
+from __future__ import annotations
+
+import pytest
+
+from i2i import I2IError
+from i2i.memory_plan import Device, plan_for, resolve
+
+FLUX = {"memory": "auto", "device": "auto", "offload": "none", "quantize": "none"}
+
+
+@pytest.mark.parametrize(
+    ("gib", "offload", "quantize"),
+    [
+        (11.6, "group", "int8"),  # 12 GB cards
+        (15.6, "group", "int8"),  # 16 GB
+        (23.5, "model", "int8"),  # 24 GB (RTX 4090, 3090)
+        (47.5, "none", "none"),  # 48 GB (RTX 6000)
+        (79.2, "none", "none"),  # 80 GB (A100, H100)
+        (139.8, "none", "none"),  # 141 GB (H200)
+    ],
+)
+def test_cuda_plans_by_memory(gib: float, offload: str, quantize: str) -> None:
+    flux, line = resolve(FLUX, Device("cuda", gib, True, "Test GPU"))
+    assert (flux["offload"], flux["quantize"]) == (offload, quantize)
+    assert line.startswith(f"memory plan for Test GPU ({gib:.0f} GiB): ")
+
+
+def test_an_8_gb_card_is_refused_in_one_line() -> None:
+    with pytest.raises(I2IError, match=r"has 8 GiB, FLUX.1-Kontext needs at least 11 GiB"):
+        plan_for(Device("cuda", 7.8, True, "the 8 GB GPU"))
+
+
+def test_a_gpu_without_bfloat16_gets_float32_plans() -> None:
+    assert plan_for(Device("cuda", 31.7, False)).label == "int8 weights, model offload, float32"
+    assert plan_for(Device("cuda", 79.2, False)).label == "all resident, float32"
+
+
+@pytest.mark.parametrize(
+    ("gib", "expected"),
+    [(16, None), (36, "int8 weights"), (48, "int8 weights"), (128, "all resident")],
+)
+def test_apple_silicon_plans_by_unified_memory(gib: int, expected: str | None) -> None:
+    device = Device("mps", gib, True, "Apple Silicon")
+    if expected is None:
+        with pytest.raises(I2IError, match="16 GiB of unified memory is too little"):
+            plan_for(device)
+    else:
+        plan = plan_for(device)
+        assert plan.label == expected and plan.offload == "none", "offload frees nothing there"
+
+
+def test_explicit_keeps_the_keys_and_float8_with_offload_is_refused() -> None:
+    explicit = {**FLUX, "memory": "explicit", "offload": "model", "quantize": "int8"}
+    flux, line = resolve(explicit, Device("cuda", 139.8, True))
+    assert (flux["offload"], flux["quantize"]) == ("model", "int8") and "explicit" in line
+    with pytest.raises(I2IError, match=r"float8 with flux\.offload is not supported"):
+        resolve({**explicit, "quantize": "float8"})
+
+
+def test_compile_with_a_plan_that_offloads_is_refused_at_the_start() -> None:
+    with pytest.raises(I2IError, match=r"flux\.compile needs the model resident.*int8 weights"):
+        resolve({**FLUX, "compile": True}, Device("cuda", 23.5, True, "RTX 4090"))
+    flux, _ = resolve({**FLUX, "compile": True}, Device("cuda", 79.2, True))
+    assert flux["offload"] == "none"
+
+
+def test_the_cpu_plan_changes_nothing() -> None:
+    flux, _ = resolve(FLUX, Device("cpu", 0.0, False, "CPU"))
+    assert (flux["offload"], flux["quantize"]) == ("none", "none")
