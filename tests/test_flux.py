@@ -832,3 +832,24 @@ def test_resident_adapters_are_bounded_least_recently_used_first(
     assert adapters == set(backend.adapters)
     backend.render(str(photo), str(target), "tiny-a", style(assets["a"]))
     assert sha(target) == first["a"], "an unloaded style renders the same once loaded again"
+
+
+def test_compiled_blocks_take_three_aspect_ratios_without_recompiling(
+    assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    from i2i.backends.flux import Backend
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    backend = Backend.load(
+        Settings(model=str(assets["model"]), device="cpu", compile=True, lora_rank=8)
+    )
+    counts = []
+    for width, height in ((64, 64), (96, 48), (48, 80)):
+        source = tmp_path / f"{width}x{height}.png"
+        Image.new("RGB", (width, height), (120, 60, 30)).save(source)
+        reply = backend.render(str(source), str(tmp_path / "out.png"), "tiny-a", style(assets["a"]))
+        assert (reply["width"], reply["height"]) != (0, 0)
+        counts.append(backend.info()["compiled_graphs"])
+    assert counts[0] > 0 and counts[1:] == [counts[0]] * 2, f"recompiled: {counts}"

@@ -605,8 +605,9 @@ class Backend:
 
     def _compile(self) -> None:
         """torch.compile the transformer's repeated blocks (regional compilation: compiled once
-        per block type, a fraction of a full compile's time); compiled on the first render."""
-        self.pipe.transformer.compile_repeated_blocks(fullgraph=True)
+        per block type, a fraction of a full compile's time); compiled on the first render, with
+        dynamic shapes so that photos of other aspect ratios reuse the graphs."""
+        self.pipe.transformer.compile_repeated_blocks(fullgraph=True, dynamic=True)
         self.compiled = True
         log.info("transformer blocks compiled with torch.compile (on first use)")
 
