@@ -129,8 +129,6 @@ def load(args: argparse.Namespace, config: Settings) -> tuple[Backend, float]:
         dtype = select_dtype(args.dtype, device)
         pipe = build_pipeline(args.random, dtype=dtype).to(device)
         pipe.set_progress_bar_config(disable=True)
-        if config.compile:
-            pipe.enable_lora_hotswap(target_rank=config.lora_rank)
         enable_step_cache(pipe, config)
         backend = Backend(pipe, device, config)
     else:
@@ -273,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         "--lora", action="append", default=[], help="a LoRA file or repo:weight_name (twice)"
     )
     parser.add_argument("--compile", action="store_true", help="same as --options plain,compile")
-    parser.add_argument("--lora-rank", type=int, default=256, help="LoRA slot rank with compile")
+    parser.add_argument(
+        "--lora-rank", type=int, default=0, help="LoRA slot rank with compile (0: the first LoRA's)"
+    )
     args = parser.parse_args(argv)
     args.steps = [int(s) for s in args.steps.split(",")]
     sets = option_sets("plain,compile" if args.compile else args.options)

@@ -196,8 +196,6 @@ def run_stage(
         quantize_(pipe.transformer, Float8DynamicActivationFloat8WeightConfig())
     inference_mode(pipe)
     settings = Settings(device=device, compile=compiled, lora_rank=args.rank)
-    if compiled:
-        pipe.enable_lora_hotswap(target_rank=args.rank)
     backend = Backend(pipe, device, settings)
     synchronize(device)
     build = time.perf_counter() - started

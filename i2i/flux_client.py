@@ -65,15 +65,22 @@ class Settings:
     offload: str = "none"
     quantize: str = "none"
     compile: bool = False
-    lora_rank: int = 256
+    lora_rank: int = 0
     cache: str = "none"
     cache_threshold: float = 0.08
 
     @classmethod
     def from_config(cls, flux: Mapping[str, Any]) -> Settings:
-        """Settings from the config's ``flux`` mapping; other keys are ignored."""
+        """Settings from the config's ``flux`` mapping; other keys are ignored. ``lora_rank:
+        auto`` is the largest rank of the run's FLUX styles' files (``slot_rank``, read at the
+        start of the run), 0 when none was known (the first LoRA's rank then)."""
         kinds = {"compile": _flag, "lora_rank": int, "cache_threshold": float}
-        return cls(**{k: kinds.get(k, str)(flux[k]) for k in cls.__dataclass_fields__ if k in flux})
+        values = dict(flux)
+        if str(values.get("lora_rank", "auto")) == "auto":
+            values["lora_rank"] = values.get("slot_rank", 0)
+        return cls(
+            **{k: kinds.get(k, str)(values[k]) for k in cls.__dataclass_fields__ if k in values}
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,7 +9,10 @@ so a cached style makes no hub call at all (the hub may be unreachable). Light: 
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +98,45 @@ def weight_name(
             raise I2IError(f"style {style_name}: LoRA repo {repo} has no .safetensors file")
     write_json(pins, {**read_pins(pins), repo: found})
     return found, origin
+
+
+def rank_of(path: str | os.PathLike[str]) -> int | None:
+    """The largest LoRA rank in a ``.safetensors`` file, read from its header alone (the first
+    dimension of its ``lora_A`` / ``lora_down`` weights); None when it has none or is unreadable."""
+    try:
+        with Path(path).open("rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError, struct.error):
+        return None
+    ranks = [
+        int(entry["shape"][0])
+        for key, entry in header.items()
+        if isinstance(entry, dict) and ("lora_A" in key or "lora_down" in key) and entry["shape"]
+    ]
+    return max(ranks, default=None)
+
+
+def local_lora_file(lora: Mapping[str, Any], pins: Path = PINS) -> Path | None:
+    """A style's LoRA file on this machine, found without any hub call, or None."""
+    if "path" in lora:
+        return Path(str(lora["path"])).expanduser()
+    repo = str(lora.get("repo", ""))
+    name = lora.get("weight_name") or read_pins(pins).get(repo)
+    if not name:
+        files = cached_weight_files(repo)
+        name = files[0] if len(files) == 1 else None
+    found = cached_file(repo, str(name)) if name else None
+    return Path(found) if found else None
+
+
+def slot_rank(loras: Iterable[Mapping[str, Any]], pins: Path = PINS) -> int:
+    """The largest rank among the LoRAs whose files are on this machine (0: none known; the
+    compiled slot then takes the first LoRA's rank)."""
+    ranks = []
+    for lora in loras:
+        path = local_lora_file(lora, pins)
+        rank = rank_of(path) if path is not None else None
+        if rank:
+            ranks.append(rank)
+    return max(ranks, default=0)

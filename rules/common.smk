@@ -8,7 +8,16 @@ sys.path.insert(0, workflow.basedir)
 
 from snakemake.logging import logger
 
-from i2i import I2IError, dag_gc, jobs, memory_plan, provenance, runcontrol, workers
+from i2i import (
+    I2IError,
+    dag_gc,
+    jobs,
+    lora_files,
+    memory_plan,
+    provenance,
+    runcontrol,
+    workers,
+)
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.apple_photos import ExportSettings, database_files, osxphotos_command
 from i2i.export import Library, discover
@@ -31,6 +40,13 @@ try:
         # The plan's quantisation is in stylize_flux's params: resolved before any job.
         config["flux"], MEMORY_PLAN = memory_plan.resolve(config["flux"])
         logger.info(MEMORY_PLAN)
+        if config["flux"]["compile"] and config["flux"]["lora_rank"] == "auto":
+            # Not a param: the slot's zero padding changes no image.
+            config["flux"]["slot_rank"] = lora_files.slot_rank(
+                REGISTRY[s]["lora"]
+                for s in STYLES
+                if REGISTRY[s]["backend"] == "flux-kontext"
+            )
     EXPORT = (
         ExportSettings.from_config(config["photos"])
         if config["photos"]["library"]

@@ -834,7 +834,7 @@ def test_resident_adapters_are_bounded_least_recently_used_first(
     assert sha(target) == first["a"], "an unloaded style renders the same once loaded again"
 
 
-def test_compiled_blocks_take_three_aspect_ratios_without_recompiling(
+def test_compiled_blocks_recompile_once_over_three_aspect_ratios(
     assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from PIL import Image
@@ -852,4 +852,32 @@ def test_compiled_blocks_take_three_aspect_ratios_without_recompiling(
         reply = backend.render(str(source), str(tmp_path / "out.png"), "tiny-a", style(assets["a"]))
         assert (reply["width"], reply["height"]) != (0, 0)
         counts.append(backend.info()["compiled_graphs"])
-    assert counts[0] > 0 and counts[1:] == [counts[0]] * 2, f"recompiled: {counts}"
+    # One recompile per block type at most (the second ratio makes the shapes dynamic; after
+    # another compiled test in this process they may be dynamic already), none after that.
+    assert counts[0] > 0 and counts[1] <= 2 * counts[0], f"recompiled more than once: {counts}"
+    assert counts[2] == counts[1], f"the third aspect ratio recompiled: {counts}"
+
+
+def test_the_slot_rank_is_read_from_the_styles_files(
+    assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lora_rank: auto takes the largest rank of the run's LoRA files (their headers, and a
+    cached hub file found without a hub call); without any, the first LoRA's rank."""
+    from i2i import lora_files
+    from i2i.backends.flux import Backend
+
+    assert [lora_files.rank_of(assets[n]) for n in "acd"] == [4, 8, 16]
+    assert lora_files.rank_of(tmp_path / "missing.safetensors") is None
+    monkeypatch.setattr(lora_files, "hub_cache", lambda: tmp_path / "hub")
+    fake_hub_cache(tmp_path / "hub", "org/big", {"big.safetensors": assets["d"]})
+    loras = [{"path": str(assets["a"])}, {"repo": "org/big"}, {"repo": "org/not-here"}]
+    rank = lora_files.slot_rank(loras, tmp_path / "pins.json")
+    assert rank == 16 and not (tmp_path / "pins.json").exists()
+    auto = {"model": str(assets["model"]), "compile": True, "lora_rank": "auto"}
+    assert Settings.from_config({**auto, "slot_rank": rank}).lora_rank == 16
+    assert Settings.from_config(auto).lora_rank == 0
+    backend = Backend.load(Settings.from_config({**auto, "device": "cpu"}))
+    backend.select("tiny-a", style(assets["a"]))
+    assert backend.slot_rank == 4, "no rank known: the first LoRA's"
+    with pytest.raises(I2IError, match=r"rank 8, more than flux\.lora_rank 4"):
+        backend.select("tiny-c", style(assets["c"]))

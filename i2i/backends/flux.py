@@ -417,14 +417,13 @@ class Backend:
     loras: OrderedDict[str, LoraWeights] = field(default_factory=OrderedDict)
     lora_reads: int = 0
     resident: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    slot_rank: int = 0
 
     @classmethod
     def load(cls, settings: Settings) -> Backend:
-        """Load the base model once (with ``compile``: ready to hot-swap LoRAs of rank up to
-        ``lora_rank`` into one adapter slot)."""
+        """Load the base model once (with ``compile``, LoRAs are hot-swapped into one adapter
+        slot, prepared at the first swap)."""
         pipe, device = load_pipeline(settings)
-        if settings.compile:
-            pipe.enable_lora_hotswap(target_rank=settings.lora_rank)
         enable_step_cache(pipe, settings)
         return cls(pipe, device, settings)
 
@@ -551,10 +550,16 @@ class Backend:
         label = self._source(style_name, lora)[2]
         started = time.perf_counter()
         weights = self.lora(style_name, lora, keep=True)
-        if weights.rank > self.settings.lora_rank:
+        if self.slot is None and not self.slot_rank:
+            # The slot's rank: the largest of the run's styles' files (read at the start), or
+            # this first LoRA's; padded with zeros, so a smaller LoRA computes the same.
+            self.slot_rank = max(self.settings.lora_rank, weights.rank)
+            self.pipe.enable_lora_hotswap(target_rank=self.slot_rank)
+            log.info("compiled LoRA slot of rank %d", self.slot_rank)
+        if weights.rank > self.slot_rank:
             raise I2IError(
                 f"style {style_name}: LoRA {label} has rank {weights.rank}, more than "
-                f"flux.lora_rank {self.settings.lora_rank} (the LoRA slot of the compiled model): "
+                f"flux.lora_rank {self.slot_rank} (the LoRA slot of the compiled model): "
                 f"set flux.lora_rank: {weights.rank}"
             )
         if self.slot is not None and weights.layers != self.slot_keys:
@@ -605,9 +610,11 @@ class Backend:
 
     def _compile(self) -> None:
         """torch.compile the transformer's repeated blocks (regional compilation: compiled once
-        per block type, a fraction of a full compile's time); compiled on the first render, with
-        dynamic shapes so that photos of other aspect ratios reuse the graphs."""
-        self.pipe.transformer.compile_repeated_blocks(fullgraph=True, dynamic=True)
+        per block type, a fraction of a full compile's time); compiled on the first render. The
+        second aspect ratio recompiles each block once with dynamic shapes (torch's automatic
+        dynamic; ``dynamic=True`` from the start specialises the sequence length all the same),
+        later ones reuse those graphs."""
+        self.pipe.transformer.compile_repeated_blocks(fullgraph=True)
         self.compiled = True
         log.info("transformer blocks compiled with torch.compile (on first use)")
 
