@@ -48,8 +48,10 @@ class MemoryPlan:
 
     def describe(self, device: Device) -> str:
         where = device.name or device.kind
+        if device.kind != "cpu":
+            where += f" ({device.memory_gib:.0f} GiB)"
         return (
-            f"memory plan for {where} ({device.memory_gib:.0f} GiB): {self.label} "
+            f"memory plan for {where}: {self.label} "
             f"(offload: {self.offload}, quantize: {self.quantize}, peak about "
             f"{self.peak_gib:.0f} GiB)"
         )
