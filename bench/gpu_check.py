@@ -42,6 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.flux import peak_memory, psnr, test_image
 from i2i.backends.flux import Backend, inference_mode, quiet_libraries
 from i2i.flux_client import Settings
 from i2i.flux_models import build_pipeline, build_transformer
@@ -135,32 +136,9 @@ def write_loras(
     return paths
 
 
-def test_image(size: int) -> Any:
-    from PIL import Image
-
-    y, x = np.mgrid[0:size, 0:size] / size
-    rgb = np.stack([x, y, 0.5 + 0.5 * np.sin(8 * x * y)], axis=-1)
-    return Image.fromarray((rgb * 255).astype(np.uint8))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.nan_to_num(np.asarray(a, dtype=np.float64))
-    b = np.nan_to_num(np.asarray(b, dtype=np.float64))
-    mse = float(np.mean((a.round() - b.round()) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
-
-
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-def peak_memory(device: str) -> str:
-    if device == "cuda":
-        return f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
-    import resource
-
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB RSS"
 
 
 def float8_refusal(device: str) -> str | None:
@@ -174,12 +152,6 @@ def float8_refusal(device: str) -> str | None:
     except ImportError as exc:
         return f"torchao does not import ({exc})"
     return None
-
-
-def graphs() -> int:
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
 
 
 def run_stage(
@@ -221,10 +193,10 @@ def run_stage(
         return levels, time.perf_counter() - begun
 
     first, first_s = timed(0)
-    after_first = graphs()
+    after_first = backend.info().get("compiled_graphs", 0)
     steady = statistics.median(timed(0)[1] for _ in range(max(1, args.images - 1)))
     switches = [timed(index)[1] - steady for index in range(1, len(styles))]
-    recompiles = graphs() - after_first
+    recompiles = backend.info().get("compiled_graphs", 0) - after_first
     row = [
         stage,
         f"{build:.1f}",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from i2i import I2IError
+from i2i.flux_client import _flag
 
 # Fraction of a Mac's unified memory the GPU may use (Metal's recommended working set).
 MPS_SHARE = 0.75
@@ -155,12 +156,6 @@ def detect_device(requested: str = "auto") -> Device:
     if found is None and requested in ("auto", "mps"):
         found = _mac()
     return found or Device("cpu", 0.0, False, "CPU")
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
 
 
 def resolve(flux: Mapping[str, Any], device: Device | None = None) -> tuple[dict[str, Any], str]:
