@@ -208,12 +208,14 @@ def save_random_lora(
     alpha: int | None = None,
     dropout: float = 0.0,
     store_config: bool = False,
+    target_modules: tuple[str, ...] = ("to_q", "to_k", "to_v", "to_out.0"),
 ) -> Path:
     """A LoRA with random weights for a ``size`` pipeline's transformer, saved as diffusers
     does (``folder/name.safetensors``); it visibly changes the output, like a style LoRA.
 
     With ``store_config`` the file keeps its adapter config (alpha, dropout) as trainers
-    write it; without, loaders take alpha = rank."""
+    write it; without, loaders take alpha = rank. ``target_modules`` are the layers it
+    changes (PEFT's names)."""
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
@@ -223,7 +225,7 @@ def save_random_lora(
         r=rank,
         lora_alpha=2 * rank if alpha is None else alpha,
         lora_dropout=dropout,
-        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        target_modules=list(target_modules),
         init_lora_weights=False,
     )
     transformer.add_adapter(config, adapter_name=name)

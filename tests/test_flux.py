@@ -568,7 +568,8 @@ def test_int8_weights_render_with_a_lora_and_float8_needs_a_recent_gpu(
 @pytest.fixture(scope="module")
 def odd_loras(assets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """LoRAs as real trainers and tools leave them: one that stores its config with dropout
-    0.5 and alpha 4 at rank 8 (scale 0.5), one with infinite weights, one in BFL's layout."""
+    0.5 and alpha 4 at rank 8 (scale 0.5), one with infinite weights, one in BFL's layout, one
+    over more layers than the others (with its config) and one over fewer."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -579,7 +580,15 @@ def odd_loras(assets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     paths = {
         "dropout": save_random_lora(
             folder / "dropout", "dropout", seed=300, rank=8, alpha=4, dropout=0.5, store_config=True
-        )
+        ),
+        "wide": save_random_lora(
+            folder / "wide",
+            "wide",
+            seed=301,
+            target_modules=("to_q", "proj_mlp", "ff.net.2"),
+            store_config=True,
+        ),
+        "narrow": save_random_lora(folder / "narrow", "narrow", seed=302, target_modules=("to_k",)),
     }
     # Strong enough that its scale shows clearly on the tiny model (alpha-blind: < 40 dB).
     with safe_open(str(paths["dropout"]), "pt") as opened:
@@ -661,6 +670,39 @@ def test_compiled_and_eager_renders_of_an_alpha_lora_agree(
     blind = psnr(pixels(tmp_path / "alpha-blind.png"), pixels(tmp_path / "eager.png"))
     assert same >= 40, f"compiled vs eager: {same:.1f} dB (alpha-blind: {blind:.1f} dB)"
     assert blind < 40, f"an alpha-blind load would fail this test ({blind:.1f} dB)"
+
+
+def test_loras_over_different_layers_share_the_compiled_slot(
+    assets: dict[str, Path],
+    odd_loras: dict[str, Path],
+    photo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attention-only, wider (MLP layers too) and narrower LoRAs in one compiled run: the
+    slot grows once to cover the wider one (one recompile), a narrower one fits as it is, and
+    every render matches the eager one; a style repeats to the byte after the growth."""
+    from i2i.backends.flux import Backend
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    model = str(assets["model"])
+    eager = Backend.load(Settings(model=model, device="cpu"))
+    compiled = Backend.load(Settings(model=model, device="cpu", compile=True, lora_rank=8))
+    sequence = [("tiny-a", assets["a"]), ("tiny-wide", odd_loras["wide"])]
+    sequence += [("tiny-narrow", odd_loras["narrow"]), ("tiny-a", assets["a"])]
+    graphs = []
+    for index, (name, lora) in enumerate(sequence):
+        eager.render(str(photo), str(tmp_path / f"eager-{index}.png"), name, style(lora))
+        compiled.render(str(photo), str(tmp_path / f"compiled-{index}.png"), name, style(lora))
+        graphs.append(compiled.info()["compiled_graphs"])
+        same = psnr(
+            pixels(tmp_path / f"compiled-{index}.png"), pixels(tmp_path / f"eager-{index}.png")
+        )
+        assert same >= 40, f"{name}: compiled vs eager {same:.1f} dB"
+    assert len({sha(tmp_path / f"eager-{index}.png") for index in range(3)}) == 3
+    assert sha(tmp_path / "compiled-0.png") == sha(tmp_path / "compiled-3.png")
+    assert graphs[1] <= 2 * graphs[0] and graphs[1] == graphs[2] == graphs[3], graphs
+    assert compiled.info()["lora_reads"] == 3, "each LoRA read once"
 
 
 def test_a_nan_render_fails_its_job_and_writes_nothing(

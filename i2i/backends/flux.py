@@ -3,8 +3,9 @@
 The base model is loaded once (:func:`load_pipeline`); each style's LoRA is loaded once as a named
 adapter and selected per image with ``set_adapters``. With ``flux.compile`` the transformer's
 repeated blocks are compiled with torch.compile after the first LoRA is loaded, and every LoRA is
-hot-swapped into that one adapter slot, padded to ``flux.lora_rank``, so that a style change does
-not recompile. Runs inside the FLUX worker process (:mod:`i2i.flux_worker`), which is the only
+hot-swapped into that one adapter slot, padded to ``flux.lora_rank`` and zero over the layers a
+LoRA does not change, so that a style change does not recompile (a LoRA over layers the slot
+lacks grows the slot once). Runs inside the FLUX worker process (:mod:`i2i.flux_worker`), which is the only
 place that imports torch and diffusers.
 """
 
@@ -391,6 +392,26 @@ def read_lora(
     return LoraWeights(weights, dict(alphas or {}), metadata, layers, max(ranks))
 
 
+def pad_layers(weights: LoraWeights, layers: frozenset[str], transformer: Any) -> LoraWeights:
+    """``weights`` over ``layers``: a layer the LoRA does not change gets zero A and B weights
+    (it adds exactly nothing), so LoRAs over different layers fit one compiled slot."""
+    missing = layers - weights.layers
+    if not missing:
+        return weights
+    sample = next(iter(weights.state.values()))
+    state = dict(weights.state)
+    for layer in sorted(missing):
+        module = transformer.get_submodule(layer.removeprefix("transformer."))
+        base = getattr(module, "base_layer", module)
+        state[f"{layer}.lora_A.weight"] = sample.new_zeros(weights.rank, base.in_features)
+        state[f"{layer}.lora_B.weight"] = sample.new_zeros(base.out_features, weights.rank)
+    metadata = weights.metadata
+    if metadata and isinstance(metadata.get("transformer.target_modules"), list):
+        names = sorted(layer.removeprefix("transformer.") for layer in layers)
+        metadata = {**metadata, "transformer.target_modules": names}
+    return LoraWeights(state, weights.alphas, metadata, layers, weights.rank)
+
+
 def _size(image: Image.Image, long_side: int) -> tuple[int, int]:
     """Output (width, height): ``long_side`` on the longer side, the input's aspect ratio, both
     floored to a multiple of 16."""
@@ -562,20 +583,32 @@ class Backend:
                 f"flux.lora_rank {self.slot_rank} (the LoRA slot of the compiled model): "
                 f"set flux.lora_rank: {weights.rank}"
             )
-        if self.slot is not None and weights.layers != self.slot_keys:
-            raise I2IError(
-                f"style {style_name}: LoRA {label} changes other layers than "
-                f"{self.adapters[self.slot[0]]}; with flux.compile all FLUX styles of a run must "
-                "change the same layers: build these styles in separate runs or set "
-                "flux.compile: false"
+        hotswap = self.slot is not None
+        layers = self.slot_keys | weights.layers
+        if hotswap and layers != self.slot_keys:
+            # A LoRA that changes layers the slot lacks: the slot is rebuilt over both sets of
+            # layers (the blocks recompile once); layers a LoRA lacks are zero in the slot.
+            log.warning(
+                "style %s: LoRA %s changes %d layers the compiled slot lacks: the slot is "
+                "rebuilt over %d layers (the transformer blocks recompile once)",
+                style_name,
+                label,
+                len(weights.layers - self.slot_keys),
+                len(layers),
             )
+            self.pipe.delete_adapters(SLOT)
+            self.pipe.transformer._prepare_lora_hotswap_kwargs = {
+                "target_rank": self.slot_rank,
+                "check_compiled": "error",
+            }
+            hotswap = False
         try:
-            self._inject(weights, SLOT, hotswap=self.slot is not None)
+            self._inject(pad_layers(weights, layers, self.pipe.transformer), SLOT, hotswap)
         except (RuntimeError, ValueError) as exc:
             if self.slot is not None:
                 self.slot = ("", math.nan)  # partly swapped: the next style swaps in all weights
             raise I2IError(f"style {style_name}: LoRA {label} cannot be swapped in: {exc}") from exc
-        self.slot_keys = weights.layers
+        self.slot_keys = layers
         self.slot_scaling = {
             module: float(layer.scaling[SLOT]) for module, layer in self._lora_layers()
         }
