@@ -11,7 +11,10 @@ with LoRA 1, a second one (steady), then a hot-swap to LoRA 2 and to LoRA 3 with
 
 Stages: ``plain`` (eager adapters), ``compile`` (regional torch.compile, LoRAs hot-swapped into
 one slot), ``compile+float8`` (torchao float8 weights and activations; CUDA of compute
-capability ≥ 8.9 only, else the row says why). Each stage runs under its own deadline
+capability ≥ 8.9 only, else the row says why). Not run by default, for issue 23's speed item:
+``compile+cudnn`` (diffusers' ``_native_cudnn`` attention backend; CUDA only) and
+``compile+channels-last`` (the VAE in channels-last memory format); a stage name is parts joined
+by ``+``, so ``compile+cudnn+channels-last`` combines them. Each stage runs under its own deadline
 (``--deadline``): a stage that runs out is a row that says so, and the next stage runs, so a
 partial table still comes back. Rows are printed as they finish.
 
@@ -66,6 +69,8 @@ DOUBLE_TARGETS = (
 )
 SINGLE_TARGETS = ("attn.to_q", "attn.to_k", "attn.to_v")
 STAGES = ("plain", "compile", "compile+float8")
+SPEED_STAGES = ("compile+cudnn", "compile+channels-last")
+PARTS = {"plain", "compile", "float8", "cudnn", "channels-last"}
 COLUMNS = (
     "stage",
     "build s",
@@ -154,18 +159,36 @@ def float8_refusal(device: str) -> str | None:
     return None
 
 
+def stage_refusal(stage: str, device: str) -> str | None:
+    """Why ``stage`` cannot run on ``device``, or None."""
+    parts = stage.split("+")
+    if "float8" in parts:
+        refusal = float8_refusal(device)
+        if refusal:
+            return f"float8 {refusal}"
+    if "cudnn" in parts and device != "cuda":
+        return "cudnn attention needs CUDA"
+    return None
+
+
 def run_stage(
     stage: str, pipe: Any, args: argparse.Namespace, loras: list[Path], image: Any
 ) -> tuple[list[str], np.ndarray]:
     """One stage's row and its first image."""
     device = args.device
-    compiled = stage.startswith("compile")
+    parts = set(stage.split("+"))
+    compiled = "compile" in parts
     started = time.perf_counter()
     pipe.transformer = build_transformer(args.size_name, 0, args.dtype, device)
-    if stage.endswith("float8"):
+    if "float8" in parts:
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_
 
         quantize_(pipe.transformer, Float8DynamicActivationFloat8WeightConfig())
+    if "cudnn" in parts:
+        pipe.transformer.set_attention_backend("_native_cudnn")
+    pipe.vae.to(
+        memory_format=torch.channels_last if "channels-last" in parts else torch.contiguous_format
+    )
     inference_mode(pipe)
     settings = Settings(device=device, compile=compiled, lora_rank=args.rank)
     backend = Backend(pipe, device, settings)
@@ -231,8 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=2, help="images with the first LoRA")
     parser.add_argument("--rank", type=int, help="the LoRAs' rank (64; tiny: 4)")
     parser.add_argument("--deadline", type=float, help="seconds per stage (100; tiny: 600)")
-    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument(
+        "--stages",
+        default=",".join(STAGES),
+        help=f"comma-separated (default %(default)s; speed: {','.join(SPEED_STAGES)})",
+    )
     args = parser.parse_args(argv)
+    unknown = {p for stage in args.stages.split(",") for p in stage.split("+")} - PARTS
+    if unknown:
+        parser.error(f"unknown stage parts: {', '.join(sorted(unknown))} (known: {sorted(PARTS)})")
     tiny = args.tiny
     args.size_name = "tiny" if tiny else "full"
     args.size = args.size or (64 if tiny else 1024)
@@ -264,9 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:
         loras = write_loras(pipe.transformer, Path(folder), args.rank)
         for stage in args.stages.split(","):
-            refusal = float8_refusal(args.device) if stage.endswith("float8") else None
+            refusal = stage_refusal(stage, args.device)
             if refusal:
-                cells = [stage, f"skipped: float8 {refusal}"]
+                cells = [stage, f"skipped: {refusal}"]
             else:
                 try:
                     with deadline(args.deadline):

@@ -747,9 +747,10 @@ def test_out_of_memory_names_the_next_step() -> None:
 def test_the_gpu_check_runs_on_the_tiny_model() -> None:
     """bench/gpu-check.sh --tiny: the GPU check's own code on this CPU (its time is logged,
     not asserted): every stage has a row, hot-swaps do not recompile."""
+    stages = ("plain", "compile", "compile+float8", "compile+channels-last", "compile+cudnn")
     started = time.monotonic()
     result = subprocess.run(
-        ["bash", str(REPO / "bench" / "gpu-check.sh"), "--tiny"],
+        ["bash", str(REPO / "bench" / "gpu-check.sh"), "--tiny", "--stages", ",".join(stages)],
         env={**os.environ, "PYTHON": sys.executable},
         capture_output=True,
         text=True,
@@ -762,6 +763,8 @@ def test_the_gpu_check_runs_on_the_tiny_model() -> None:
     graphs, recompiles = (int(n) for n in rows["compile"][6].split(" / "))
     assert graphs > 0 and recompiles == 0, rows["compile"]
     assert rows["compile+float8"][1].startswith("skipped: float8 needs CUDA")
+    assert float(rows["compile+channels-last"][-1]) >= 40, "channels-last renders the same"
+    assert rows["compile+cudnn"][1] == "skipped: cudnn attention needs CUDA"
     logging.getLogger("i2i.tests.flux").info(
         "bench/gpu-check.sh --tiny: %.1f s\n%s", time.monotonic() - started, result.stdout
     )

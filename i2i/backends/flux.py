@@ -5,8 +5,8 @@ adapter and selected per image with ``set_adapters``. With ``flux.compile`` the 
 repeated blocks are compiled with torch.compile after the first LoRA is loaded, and every LoRA is
 hot-swapped into that one adapter slot, padded to ``flux.lora_rank`` and zero over the layers a
 LoRA does not change, so that a style change does not recompile (a LoRA over layers the slot
-lacks grows the slot once). Runs inside the FLUX worker process (:mod:`i2i.flux_worker`), which is the only
-place that imports torch and diffusers.
+lacks grows the slot once). Runs inside the FLUX worker process (:mod:`i2i.flux_worker`), the
+only place that imports torch and diffusers.
 """
 
 from __future__ import annotations
