@@ -48,7 +48,7 @@ from i2i.backends.flux import (
     select_device,
     select_dtype,
 )
-from i2i.flux_client import Settings
+from i2i.flux_settings import Settings
 
 log = logging.getLogger("bench.flux")
 

@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.flux import peak_memory, psnr, test_image
 from i2i.backends.flux import Backend, inference_mode, quiet_libraries
-from i2i.flux_client import Settings
 from i2i.flux_models import build_pipeline, build_transformer
+from i2i.flux_settings import Settings
 
 log = logging.getLogger("bench.gpu_check")
 

@@ -30,11 +30,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from i2i import I2IError
+from i2i.flux_settings import Settings
 
 log = logging.getLogger("i2i.flux")
 
@@ -47,43 +47,6 @@ READY_POLL = 5.0
 KILL_WAIT = 10.0
 MAX_SOCKET_PATH = 100
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What identifies a loaded model: the ``flux`` config keys other than the timeouts."""
-
-    model: str = "black-forest-labs/FLUX.1-Kontext-dev"
-    device: str = "auto"
-    dtype: str = "auto"
-    offload: str = "none"
-    quantize: str = "none"
-    compile: bool = False
-    lora_rank: int = 0
-    cache: str = "none"
-    cache_threshold: float = 0.08
-
-    @classmethod
-    def from_config(cls, flux: Mapping[str, Any]) -> Settings:
-        """Settings from the config's ``flux`` mapping; other keys are ignored. ``lora_rank:
-        auto`` is the largest rank of the run's FLUX styles' files (``slot_rank``, read at the
-        start of the run), 0 when none was known (the first LoRA's rank then)."""
-        kinds = {"compile": _flag, "lora_rank": int, "cache_threshold": float}
-        values = dict(flux)
-        if str(values.get("lora_rank", "auto")) == "auto":
-            values["lora_rank"] = values.get("slot_rank", 0)
-        return cls(
-            **{k: kinds.get(k, str)(values[k]) for k in cls.__dataclass_fields__ if k in values}
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def socket_path(run_dir: str | os.PathLike[str]) -> Path:

@@ -20,7 +20,7 @@ from i2i import I2IError
 from i2i.apple_photos import ExportSettings, export_library
 from i2i.export import Photo, discover
 from i2i.files import read_json, write_json
-from i2i.preprocess import check_photo
+from i2i.images import check_photo
 
 log = logging.getLogger(__name__)
 

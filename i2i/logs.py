@@ -28,13 +28,13 @@ def failure_reason(exc: BaseException) -> str | None:
     """A plain one-line reason for an expected failure; None when it needs a traceback.
 
     Expected are ``I2IError``, a full disk (ENOSPC, EDQUOT) and what a bad photo makes the
-    image libraries raise from any stage (:func:`i2i.metadata.image_failure`).
+    image libraries raise from any stage (:func:`i2i.images.image_failure`).
     """
     if isinstance(exc, I2IError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno in DISK_FULL:
         return DISK_FULL[exc.errno]
-    from i2i.metadata import image_failure
+    from i2i.images import image_failure
 
     return image_failure(exc)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from i2i import I2IError
-from i2i.flux_client import _flag
+from i2i.flux_settings import flag
 
 # Fraction of a Mac's unified memory the GPU may use (Metal's recommended working set).
 MPS_SHARE = 0.75
@@ -169,7 +169,7 @@ def resolve(flux: Mapping[str, Any], device: Device | None = None) -> tuple[dict
         line = plan.describe(device)
     else:
         line = f"memory: explicit (offload: {flux['offload']}, quantize: {flux['quantize']})"
-    if _flag(resolved.get("compile")) and resolved.get("offload") != "none":
+    if flag(resolved.get("compile")) and resolved.get("offload") != "none":
         raise I2IError(
             f"flux.compile needs the model resident, and the plan offloads ({line}): set "
             "flux.compile: false, or flux.memory: explicit with offload: none"

@@ -16,12 +16,11 @@ from PIL import Image, ImageCms
 
 from i2i import I2IError
 from i2i.files import atomic_path
+from i2i.images import MULTIPLE, check_size, decode, open_image, upright
 from i2i.logs import failure_reason
-from i2i.metadata import image_error, open_image, upright
 
 log = logging.getLogger(__name__)
 
-MULTIPLE = 16
 SIXTEEN_BIT_GREY = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -42,38 +41,6 @@ def target_size(
     new_w = max(multiple, int(width * scale) // multiple * multiple)
     new_h = max(multiple, int(height * scale) // multiple * multiple)
     return new_w, new_h
-
-
-def check_size(width: int, height: int) -> None:
-    """Refuse a photo too small for the sizes the styles work in (multiples of 16 px)."""
-    if width < MULTIPLE or height < MULTIPLE:
-        raise I2IError(f"too small: {width}×{height} px, at least {MULTIPLE}×{MULTIPLE} needed")
-
-
-def decode(image: Image.Image) -> None:
-    """Decode every pixel; truncated or corrupt data raises ``I2IError`` (a plain reason)."""
-    try:
-        image.load()
-    except MemoryError:
-        raise
-    except Exception as exc:  # decoders raise OSError, ValueError, SyntaxError, EOFError, ...
-        raise I2IError(image_error(exc)) from exc
-
-
-def check_photo(path: str | os.PathLike[str]) -> None:
-    """Raise ``I2IError`` if the photo at ``path`` cannot be used; its message is one line
-    with the reason only (the caller names the file).
-
-    Refused: a file that cannot be opened or read, is empty or not an image, is a possible
-    decompression bomb, is smaller than 16×16 px, or whose pixels do not fully decode. A JPEG
-    is decoded at 1/8 scale: DCT scaling still reads the whole entropy-coded data, so a
-    truncated or corrupt file is still caught, at a fraction of the cost.
-    """
-    with open_image(Path(path)) as image:
-        check_size(*image.size)
-        if image.format == "JPEG":
-            image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
-        decode(image)
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
@@ -123,7 +90,7 @@ def _exif(image: Image.Image) -> Image.Exif:
 def load_for_styling(path: str | os.PathLike[str]) -> Image.Image:
     """Open a photo, turn it upright and bring it to sRGB RGB; fully decoded.
 
-    Upright as :func:`i2i.metadata.upright` says: by the EXIF orientation, or by the HEIF
+    Upright as :func:`i2i.images.upright` says: by the EXIF orientation, or by the HEIF
     container's rotation that the decoder applies (never both). What makes the photo
     unusable raises ``I2IError`` naming the file once.
     """

@@ -145,7 +145,8 @@ RULE_CODE: dict[str, tuple[str, ...]] = {
     "captions": ("i2i.captions",),
     "preprocess": ("i2i.preprocess",),
     "stylize_classic": ("i2i.stylize", "i2i.backends.classic"),
-    "stylize_flux": ("i2i.flux_client", "i2i.flux_worker", "i2i.backends.flux"),
+    # The worker's transport (flux_client, flux_worker) writes no pixel: not in the digest.
+    "stylize_flux": ("i2i.backends.flux",),
     "watermark": ("i2i.watermark",),
     "publish": ("i2i.publish",),
     "style_manifest": ("i2i.catalog",),
@@ -155,6 +156,10 @@ RULE_CODE: dict[str, tuple[str, ...]] = {
     "progress_report": ("i2i.progress",),
     "gallery": ("i2i.gallery",),
 }
+
+# Rules whose outputs record i2i's version (the final images' EXIF Software tag, the master
+# catalog's generator): a version bump reruns these; the version is in no other digest.
+RECORDS_VERSION: frozenset[str] = frozenset({"watermark", "catalog"})
 
 # Modules that only run jobs (logging, scheduling, run control, the geocode cache's storage
 # and locks): they never change an output.
@@ -255,13 +260,27 @@ def _without_docstrings(tree: ast.Module) -> ast.Module:
     return tree
 
 
+def _without_version(tree: ast.Module) -> ast.Module:
+    """``tree`` without its ``__version__`` assignment (the version is not code)."""
+    tree.body = [
+        node
+        for node in tree.body
+        if not (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__version__" for t in node.targets)
+        )
+    ]
+    return tree
+
+
 @cache
 def _parsed(name: str) -> tuple[str, frozenset[str]]:
-    """The normalised code of one module (no comments, docstrings or layout) and its imports."""
+    """The normalised code of one module (no comments, docstrings, layout or version) and its
+    imports."""
     path = module_file(name)
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     imports = frozenset(_imported_modules(tree, name))
-    return ast.dump(_without_docstrings(tree)), imports
+    return ast.dump(_without_version(_without_docstrings(tree))), imports
 
 
 def module_closure(roots: Iterable[str]) -> list[str]:
@@ -292,6 +311,16 @@ def rule_code(rule: str) -> str:
     """The code digest of ``rule`` (a rule without an entry in RULE_CODE has none)."""
     roots = RULE_CODE.get(rule, ())
     return code_digest(roots) if roots else ""
+
+
+def recorded_version(rule: str) -> str:
+    """The version that ``rule``'s outputs record (its ``version`` param); I2IError for a
+    rule whose outputs do not record it, so that no other rule reruns on a version bump."""
+    from i2i import I2IError, __version__
+
+    if rule not in RECORDS_VERSION:
+        raise I2IError(f"rule {rule} records no version (see provenance.RECORDS_VERSION)")
+    return __version__
 
 
 def record_digest(record: Mapping[str, Any], parts: Sequence[str]) -> str:

@@ -63,5 +63,6 @@ rule catalog:
         styles=list(STYLES),
         inventory=inventory_digest("rejected"),
         code=rule_code("catalog"),
+        version=recorded_version("catalog"),
     script:
         "../scripts/catalog.py"

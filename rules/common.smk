@@ -128,6 +128,11 @@ def rule_code(rule):
     return provenance.rule_code(rule)
 
 
+def recorded_version(rule):
+    """The i2i version ``rule``'s outputs record: a version bump reruns the rule."""
+    return provenance.recorded_version(rule)
+
+
 PHOTO_OUTPUTS = (
     "results/metadata/{album}/{photo}.json",
     "results/places/{album}/{photo}.json",

@@ -17,5 +17,6 @@ rule watermark:
     params:
         settings=output_settings("watermark"),
         code=rule_code("watermark"),
+        version=recorded_version("watermark"),
     run:
         image_job(jobs.watermark, log, input, output, params, wildcards)

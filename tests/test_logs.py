@@ -19,8 +19,9 @@ from PIL import Image, UnidentifiedImageError
 from test_preprocess import BAD, GOOD
 
 from i2i import I2IError, dag_gc
+from i2i.images import NOT_AN_IMAGE
 from i2i.logs import JobFailed, job_log
-from i2i.metadata import NOT_AN_IMAGE, read_metadata
+from i2i.metadata import read_metadata
 from i2i.preprocess import preprocess
 from i2i.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
 

@@ -26,6 +26,7 @@ from PIL import Image, ImageCms
 
 from i2i import I2IError, jobs
 from i2i.files import read_json
+from i2i.images import orientation, register_heif
 from i2i.metadata import (
     altitude_metres,
     apex_to_f_number,
@@ -36,9 +37,7 @@ from i2i.metadata import (
     has_position,
     icc_description,
     image_warnings_as_problems,
-    orientation,
     read_metadata,
-    register_heif,
     shutter_text,
     speed_kmh,
     year_taken,

@@ -21,7 +21,7 @@ from PIL import Image, ImageCms, JpegImagePlugin
 from test_metadata import heic, marked, upright_of
 
 from i2i import I2IError
-from i2i.metadata import NOT_AN_IMAGE, register_heif
+from i2i.images import NOT_AN_IMAGE, register_heif
 from i2i.preprocess import check_photo, load_for_styling, preprocess, target_size
 
 from conftest import REPO, unprivileged

@@ -174,6 +174,114 @@ def test_code_of_a_stage_is_its_modules_and_their_package_imports() -> None:
     assert digests["catalog"] == digests["album_catalog"]
 
 
+ALL_CODE = tuple(provenance.RULE_CODE)
+# Every module of the package: the rules whose code digest an edit of it changes (their readers
+# rerun too). Run machinery and transport are in none; the README's "What a code change
+# rebuilds" shows this table.
+CODE_EDITS: dict[str, tuple[str, ...]] = {
+    "i2i": ALL_CODE,
+    "i2i.apple_photos": ("inventory",),
+    "i2i.archive": (),
+    "i2i.backends": ("stylize_classic",),
+    "i2i.backends.classic": ("stylize_classic",),
+    "i2i.backends.flux": ("stylize_flux",),
+    "i2i.captions": ("captions",),
+    "i2i.catalog": ("style_manifest", "album_catalog", "catalog"),
+    "i2i.cli": (),
+    "i2i.config": (),
+    "i2i.contact_sheet": ("contact_sheet",),
+    "i2i.dag_gc": (),
+    "i2i.export": ("inventory", "progress_report"),
+    "i2i.fallbacks": (),
+    "i2i.files": tuple(
+        r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog"}
+    ),
+    "i2i.flux_client": (),
+    "i2i.flux_models": (),
+    "i2i.flux_settings": ("stylize_flux",),
+    "i2i.flux_worker": (),
+    "i2i.gallery": ("gallery",),
+    "i2i.geocache": (),
+    "i2i.images": ("inventory", "metadata", "places", "captions", "preprocess"),
+    "i2i.inventory": ("inventory",),
+    "i2i.jobs": (),
+    "i2i.logs": (),
+    "i2i.lora_files": ("stylize_flux",),
+    "i2i.memory_plan": (),
+    "i2i.metadata": ("metadata", "places", "captions"),
+    "i2i.osxphotos_folders": ("inventory",),
+    "i2i.places": ("places",),
+    "i2i.preprocess": ("preprocess",),
+    "i2i.progress": ("progress_report",),
+    "i2i.provenance": (),
+    "i2i.publish": ("publish", "gallery"),
+    "i2i.publish_audit": (),
+    "i2i.quality": ("stylize_classic", "stylize_flux", "progress_report"),
+    "i2i.runcontrol": (),
+    "i2i.stylize": ("stylize_classic",),
+    "i2i.watermark": ("watermark", "contact_sheet"),
+    "i2i.workers": (),
+}
+
+
+def package_modules(root: Path) -> list[str]:
+    """Every module of the package under ``root`` (``i2i``, ``i2i.backends.flux``, ...)."""
+    names = []
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+@pytest.fixture
+def package_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the package that provenance reads instead of the installed one."""
+    root = tmp_path / "i2i"
+    shutil.copytree(provenance.PACKAGE_DIR, root, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", root)
+    provenance._parsed.cache_clear()
+    yield root
+    provenance._parsed.cache_clear()
+
+
+def digests() -> dict[str, str]:
+    provenance._parsed.cache_clear()
+    return {rule: provenance.rule_code(rule) for rule in provenance.RULE_CODE}
+
+
+def test_each_module_edit_changes_exactly_its_rules_code(package_copy: Path) -> None:
+    """An edit in each module of the package (a new line of code) changes the code digest of
+    exactly the rules in CODE_EDITS: an EXIF parser edit is not a preprocess or stylize edit,
+    the FLUX worker's transport is in no digest."""
+    assert set(package_modules(package_copy)) == set(CODE_EDITS), "a module not in the table"
+    before = digests()
+    found = {}
+    for module in CODE_EDITS:
+        path = provenance.module_file(module)
+        original = path.read_text(encoding="utf-8")
+        path.write_text(original + "\nEDITED = 1\n", encoding="utf-8")
+        after = digests()
+        path.write_text(original, encoding="utf-8")
+        found[module] = {rule for rule in before if after[rule] != before[rule]}
+    wrong = {m: (found[m], set(r)) for m, r in CODE_EDITS.items() if found[m] != set(r)}
+    assert not wrong, "module: (changed, expected)\n" + "\n".join(
+        f"{k}: {v}" for k, v in wrong.items()
+    )
+    assert digests() == before
+
+
+def test_the_version_is_in_no_code_digest(package_copy: Path) -> None:
+    import i2i
+
+    before = digests()
+    init = package_copy / "__init__.py"
+    edit(init, f'__version__ = "{i2i.__version__}"', '__version__ = "99.0.0"')
+    assert digests() == before, "the version line is not code"
+    assert {"watermark", "catalog"} == provenance.RECORDS_VERSION
+    with pytest.raises(i2i.I2IError, match="records no version"):
+        provenance.recorded_version("stylize_flux")
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workflow copy on which the whole workflow has run once."""
@@ -252,6 +360,23 @@ def test_code_edits_rerun_the_stage_and_what_reads_it(workflow_copy: Path) -> No
     gallery = workflow_copy / "i2i" / "gallery.py"
     gallery.write_text(gallery.read_text(encoding="utf-8") + "EDITED = 1\n", encoding="utf-8")
     assert planned(workflow_copy, *styles) == {"gallery_album": 2, "gallery": 1}
+    snakemake(workflow_copy, *styles)
+
+    # An EXIF parser edit reruns metadata and what reads it, no preprocess or stylize job.
+    metadata = workflow_copy / "i2i" / "metadata.py"
+    original = metadata.read_text(encoding="utf-8")
+    metadata.write_text(original + "EDITED = 1\n", encoding="utf-8")
+    assert set(planned(workflow_copy, *styles)) == reruns(["metadata"])
+    metadata.write_text(original, encoding="utf-8")
+
+    # A version bump rewrites what records the version; no image is made again.
+    init = workflow_copy / "i2i" / "__init__.py"
+    version = init.read_text(encoding="utf-8")
+    edit(init, "__version__ = ", '__version__ = "99.0.0"  # ')
+    counts = planned(workflow_copy, *styles)
+    assert set(counts) == reruns(["watermark", "catalog"]), counts
+    init.write_text(version, encoding="utf-8")
+    assert planned(workflow_copy, *styles) == {}
 
 
 OUTPUTS = [

@@ -41,7 +41,7 @@ from PIL import Image
 
 from i2i import I2IError, lora_files
 from i2i.files import atomic_path
-from i2i.flux_client import Settings
+from i2i.flux_settings import Settings
 from i2i.quality import check_render, unchanged_warning
 
 log = logging.getLogger("i2i.flux")
@@ -439,6 +439,7 @@ class Backend:
     lora_reads: int = 0
     resident: OrderedDict[str, int] = field(default_factory=OrderedDict)
     slot_rank: int = 0
+    sources: dict[str, tuple[str, dict, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, settings: Settings) -> Backend:
@@ -468,7 +469,14 @@ class Backend:
         return info
 
     def _source(self, style_name: str, lora: Mapping[str, str]) -> tuple[str, dict, str]:
-        """Where a style's LoRA is: (file or repo, load_lora_weights keywords, label)."""
+        """Where a style's LoRA is: (file or repo, load_lora_weights keywords, label), found
+        once per run."""
+        name = adapter_name(style_name, lora)
+        if name not in self.sources:
+            self.sources[name] = self._find_source(style_name, lora)
+        return self.sources[name]
+
+    def _find_source(self, style_name: str, lora: Mapping[str, str]) -> tuple[str, dict, str]:
         if "path" in lora:
             path = Path(lora["path"]).expanduser()
             if not path.is_file():
