@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from i2i import I2IError, __version__
+from i2i import I2IError, __version__, backends
+from i2i.backends import flux_kontext
 from i2i.config import load_registry, load_yaml, select_styles, validate_config
 from i2i.export import Library, Photo, discover
 
@@ -237,7 +238,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     """Every check, in order; a broken config stops the rest."""
     try:
         config = load_config(workdir, configfiles)
-        registry = load_registry(workdir / config["styles_file"])
+        registry = load_registry(workdir / config["styles_file"], config["style_backends"])
         styles = select_styles(registry, config["styles"])
     except I2IError as exc:
         return [Check("FAIL", "config", str(exc))]
@@ -260,7 +261,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
         checks += check_inventory(workdir, library)
     except I2IError as exc:
         checks.append(Check("WARN" if exported else "FAIL", "library", str(exc)))
-    flux = {n: s for n, s in styles.items() if s["backend"] == "flux-kontext"}
+    flux = {n: s for n, s in styles.items() if s["backend"] == flux_kontext.NAME}
     checks += check_folders(workdir, config)
     checks += check_accelerator(list(flux))
     checks += check_memory(config, flux)
@@ -281,7 +282,7 @@ def load_workflow(args: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[
     """The workflow folder, its validated config and its style registry."""
     workdir = Path(args.directory)
     config = load_config(workdir, args.configfile)
-    return workdir, config, load_registry(workdir / config["styles_file"])
+    return workdir, config, load_registry(workdir / config["styles_file"], config["style_backends"])
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
@@ -406,7 +407,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         prepared = Path(tmp) / "preprocessed.webp"
         long_side = args.long_side or config["preprocess"]["long_side"]
         preprocess(args.photo, prepared, long_side, config["preprocess"]["quality"])
-        if style["backend"] == "classic":
+        if not backends.backend(style["backend"]).resident:
             stylize(prepared, args.output, style, 1, args.style, Path(args.photo).name)
         else:
             styled = Path(tmp) / "styled.png"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from i2i import I2IError
+from i2i import I2IError, backends
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO_ROOT / "schemas"
@@ -57,10 +57,12 @@ def key_path(error: jsonschema.ValidationError) -> str:
     return text or "(top level)"
 
 
-def validate(data: Any, schema_path: Path, what: str) -> dict[str, Any]:
-    """Validate ``data`` (filling defaults in a copy) and return it; the error names the bad key."""
+def validate(data: Any, schema: Path | Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Validate ``data`` (filling defaults in a copy) against ``schema`` (a file or the schema
+    itself) and return it; the error names the bad key."""
     data = copy.deepcopy(data) if data is not None else {}
-    schema = load_yaml(schema_path)
+    if isinstance(schema, Path):
+        schema = load_yaml(schema)
     errors = sorted(_Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {key_path(e)}: {e.message}" for e in errors]
@@ -81,18 +83,24 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return valid
 
 
-def load_registry(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Load and validate the style registry; return ``{style name: definition}``."""
-    registry = validate(load_yaml(path), STYLES_SCHEMA, f"style registry {path}")
+def load_registry(
+    path: str | os.PathLike[str], plugins: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """Load and validate the style registry against the registered backends' schemas (the
+    built-in ones and the ``plugins`` modules); return ``{style name: definition}``."""
+    backends.load(plugins)
+    schema = backends.styles_schema(load_yaml(STYLES_SCHEMA))
+    registry = validate(load_yaml(path), schema, f"style registry {path}")
     return registry["styles"]
 
 
 def select_styles(
     registry: Mapping[str, Mapping[str, Any]], wanted: list[str] | None
 ) -> dict[str, dict[str, Any]]:
-    """The styles to build: the names asked for, or every ``classic`` style when none are."""
+    """The styles to build: the names asked for, or every style of a default backend (the
+    classic one) when none are."""
     if not wanted:
-        return {n: dict(s) for n, s in registry.items() if s["backend"] == "classic"}
+        return {n: dict(s) for n, s in registry.items() if backends.backend(s["backend"]).default}
     unknown = [name for name in wanted if name not in registry]
     if unknown:
         raise I2IError(

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from i2i import backends
 from i2i.captions import make_caption
 from i2i.files import read_json, write_json
 from i2i.flux_client import render
@@ -59,10 +60,12 @@ def preprocess(
     prepare(inputs["photo"], output, settings["long_side"], settings["quality"])
 
 
-def stylize_classic(
+def stylize_pool(
     inputs: Files, output: str, params: Values, wildcards: Values, config: Config
 ) -> None:
-    """rule stylize_classic: one preprocessed photo in one classic style."""
+    """rules of the pool style backends (stylize_classic, plugins): one preprocessed photo in
+    one style."""
+    backends.load(config["style_backends"])
     photo = f"{wildcards['album']}/{wildcards['photo']}"
     stylize(inputs["preprocessed"], output, params["style"], 1, wildcards["style"], photo)
 

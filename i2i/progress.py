@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from i2i import backends
 from i2i.export import Photo
 from i2i.logs import FINISHED
 from i2i.quality import UNCHANGED_WARNING
@@ -161,7 +162,8 @@ def summarise(
         timings = stage_seconds(workdir, stage, "*/*")
         rows.append(Row(stage, "", len(photos) - pending, pending, _mean(timings)))
     for style, definition in styles.items():
-        serial = definition.get("backend") == "flux-kontext"
+        known = backends.load().get(definition.get("backend", ""))
+        serial = known is not None and known.resident
         for stage in STYLE_STAGES:
             pending = style_counts[(style, stage)]
             timings = stage_seconds(workdir, stage, f"*/{glob.escape(style)}/*")

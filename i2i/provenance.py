@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from i2i import backends
+
 PACKAGE = "i2i"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -31,9 +33,6 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "ollama": ("enabled", "model", "seed", "temperature", "max_length"),
     },
     "preprocess": {"preprocess": ("long_side", "quality")},
-    "stylize_flux": {
-        "flux": ("model", "dtype", "quantize", "compile", "lora_rank", "cache", "cache_threshold")
-    },
     "watermark": {
         "watermark": (
             "brand",
@@ -125,6 +124,7 @@ LIBRARY_KEYS: frozenset[str] = frozenset(
         "extensions",
         "styles_file",
         "styles",
+        "style_backends",
         "photos.library",
         "photos.edited",
         "photos.unfiled",
@@ -144,9 +144,6 @@ RULE_CODE: dict[str, tuple[str, ...]] = {
     "places": ("i2i.places",),
     "captions": ("i2i.captions",),
     "preprocess": ("i2i.preprocess",),
-    "stylize_classic": ("i2i.stylize", "i2i.backends.classic"),
-    # The worker's transport (flux_client, flux_worker) writes no pixel: not in the digest.
-    "stylize_flux": ("i2i.backends.flux",),
     "watermark": ("i2i.watermark",),
     "publish": ("i2i.publish",),
     "style_manifest": ("i2i.catalog",),
@@ -156,6 +153,21 @@ RULE_CODE: dict[str, tuple[str, ...]] = {
     "progress_report": ("i2i.progress",),
     "gallery": ("i2i.gallery",),
 }
+
+# Pool backends render inside this wrapper, which reads, checks and writes their images.
+POOL_CODE = ("i2i.stylize",)
+
+
+def _backend_rules() -> None:
+    """Each registered style backend's rule: the settings and code its images are made from
+    (a resident backend's worker transport writes no pixel and is in no digest)."""
+    for backend in backends.load().values():
+        if backend.settings:
+            RULE_SETTINGS[backend.rule] = {k: tuple(v) for k, v in backend.settings.items()}
+        RULE_CODE[backend.rule] = backend.code if backend.resident else (*POOL_CODE, *backend.code)
+
+
+_backend_rules()
 
 # Rules whose outputs record i2i's version (the final images' EXIF Software tag, the master
 # catalog's generator): a version bump reruns these; the version is in no other digest.
@@ -174,6 +186,12 @@ NOT_OUTPUT_CODE: frozenset[str] = frozenset(
         "i2i.geocache",
     }
 )
+
+
+def register_backends(modules: Iterable[str]) -> None:
+    """Load the plugin style backends ``modules`` and add their rules' settings and code."""
+    backends.load(modules)
+    _backend_rules()
 
 
 def output_settings(config: Mapping[str, Any], rule: str) -> dict[str, dict[str, Any]]:

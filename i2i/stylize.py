@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from i2i import I2IError
+from i2i import I2IError, backends
 from i2i.files import atomic_path
 from i2i.quality import check_render
 
@@ -53,17 +53,16 @@ def stylize(
     style_name: str = "its style",
     photo: str | None = None,
 ) -> None:
-    """Render ``source`` in the classic ``style`` and write it to ``target`` (WebP, PNG, JPEG or
-    TIFF, by its extension). A broken render (:mod:`i2i.quality`) raises and writes nothing;
-    ``photo`` and ``style_name`` name it in that error."""
-    backend = style["backend"]
-    if backend != "classic":
-        raise I2IError(f"stylize: backend {backend!r} runs in the FLUX worker, not here")
+    """Render ``source`` in ``style`` with its pool backend (:mod:`i2i.backends`) and write it to
+    ``target`` (WebP, PNG, JPEG or TIFF, by its extension). A broken render (:mod:`i2i.quality`)
+    raises and writes nothing; ``photo`` and ``style_name`` name it in that error."""
+    chosen = backends.backend(style["backend"])
+    if chosen.resident:
+        raise I2IError(f"stylize: backend {chosen.name!r} renders in its own worker, not here")
     output_format(target)
-    from i2i.backends import classic
-
+    render = chosen.render_function()
     with Image.open(source) as image:
         rgb = np.asarray(image.convert("RGB"))
-    styled = classic.render(rgb, style, threads)
+    styled = render(rgb, style, threads)
     check_render(styled, photo or Path(source).name, style_name)
     save_styled(Image.fromarray(styled), target)

@@ -10,6 +10,7 @@ from snakemake.logging import logger
 
 from i2i import (
     I2IError,
+    backends,
     dag_gc,
     jobs,
     lora_files,
@@ -18,6 +19,7 @@ from i2i import (
     runcontrol,
     workers,
 )
+from i2i.backends import flux_kontext
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.apple_photos import ExportSettings, database_files, osxphotos_command
 from i2i.export import Library, discover
@@ -34,18 +36,18 @@ warnings_to_console()
 dag_gc.defer_while_building_dag()
 try:
     config.update(validate_config(config))
-    REGISTRY = load_registry(config["styles_file"])
+    REGISTRY = load_registry(config["styles_file"], config["style_backends"])
+    provenance.register_backends(config["style_backends"])
     STYLES = select_styles(REGISTRY, config["styles"])
-    if any(REGISTRY[style]["backend"] == "flux-kontext" for style in STYLES):
+    FLUX_SELECTED = [s for s in STYLES if REGISTRY[s]["backend"] == flux_kontext.NAME]
+    if FLUX_SELECTED:
         # The plan's quantisation is in stylize_flux's params: resolved before any job.
         config["flux"], MEMORY_PLAN = memory_plan.resolve(config["flux"])
         logger.info(MEMORY_PLAN)
         if config["flux"]["compile"] and config["flux"]["lora_rank"] == "auto":
             # Not a param: the slot's zero padding changes no image.
             config["flux"]["slot_rank"] = lora_files.slot_rank(
-                REGISTRY[s]["lora"]
-                for s in STYLES
-                if REGISTRY[s]["backend"] == "flux-kontext"
+                REGISTRY[s]["lora"] for s in FLUX_SELECTED
             )
     EXPORT = (
         ExportSettings.from_config(config["photos"])
@@ -68,8 +70,15 @@ PHOTOS = LIBRARY.by_key()
 # file must never become a rule input (Snakemake would stop the whole run), so it is set aside
 # here and listed by the inventory with its reason.
 PRESENT, UNUSABLE = split_present(LIBRARY.photos)
-CLASSIC_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "classic")
-FLUX_STYLES = sorted(n for n, s in REGISTRY.items() if s["backend"] == "flux-kontext")
+BACKENDS = backends.load(config["style_backends"])
+# Each style backend's rule renders the registry's styles of that backend.
+STYLES_BY_RULE = {
+    b.rule: sorted(n for n, s in REGISTRY.items() if s["backend"] == b.name)
+    for b in BACKENDS.values()
+}
+POOL_BACKENDS = sorted(
+    (b for b in BACKENDS.values() if not b.resident), key=lambda b: b.name
+)
 
 
 def _alternatives(names):

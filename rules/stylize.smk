@@ -1,21 +1,26 @@
-rule stylize_classic:
-    """One photo in one classic (OpenCV) style; parameters from the style registry."""
-    input:
-        preprocessed="results/preprocessed/{album}/{photo}.webp",
-    output:
-        "results/styled/{album}/{style}/{photo}.webp",
-    log:
-        "logs/stylize/{album}/{style}/{photo}.log",
-    benchmark:
-        "benchmarks/stylize/{album}/{style}/{photo}.tsv"
-    wildcard_constraints:
-        style=_alternatives(CLASSIC_STYLES),
-    threads: 1
-    params:
-        style=style_definition,
-        code=rule_code("stylize_classic"),
-    run:
-        image_job(jobs.stylize_classic, log, input, output, params, wildcards)
+for style_backend in POOL_BACKENDS:
+
+    rule:
+        """One photo in one style of a backend that renders in the worker pool (classic
+        OpenCV filters, and plugins); parameters from the style registry."""
+        name:
+            style_backend.rule
+        input:
+            preprocessed="results/preprocessed/{album}/{photo}.webp",
+        output:
+            "results/styled/{album}/{style}/{photo}.webp",
+        log:
+            "logs/stylize/{album}/{style}/{photo}.log",
+        benchmark:
+            "benchmarks/stylize/{album}/{style}/{photo}.tsv"
+        wildcard_constraints:
+            style=_alternatives(STYLES_BY_RULE[style_backend.rule]),
+        threads: 1
+        params:
+            style=style_definition,
+            code=rule_code(style_backend.rule),
+        run:
+            image_job(jobs.stylize_pool, log, input, output, params, wildcards)
 
 
 rule stylize_flux:
@@ -30,7 +35,7 @@ rule stylize_flux:
     benchmark:
         "benchmarks/stylize/{album}/{style}/{photo}.tsv"
     wildcard_constraints:
-        style=_alternatives(FLUX_STYLES),
+        style=_alternatives(STYLES_BY_RULE["stylize_flux"]),
     threads: 1
     resources:
         gpu=1,

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from i2i import I2IError
+from i2i.backends import StyleBackend, register
 
 Array = np.ndarray
 Filter = Callable[[Array, Mapping[str, Any]], Array]
@@ -132,3 +133,25 @@ def render(rgb: Array, style: Mapping[str, Any], threads: int = 1) -> Array:
         raise I2IError(f"classic backend: unknown filter {name!r}; known: {', '.join(FILTERS)}")
     cv2.setNumThreads(max(1, threads))
     return FILTERS[name](np.ascontiguousarray(rgb), style.get("params") or {})
+
+
+BACKEND = register(
+    StyleBackend(
+        name="classic",
+        rule="stylize_classic",
+        schema={
+            "required": ["filter"],
+            "properties": {
+                "filter": {"enum": list(FILTERS)},
+                "params": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["number", "integer", "boolean"]},
+                    "default": {},
+                },
+            },
+        },
+        render="i2i.backends.classic:render",
+        code=("i2i.backends.classic",),
+        default=True,
+    )
+)

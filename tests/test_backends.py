@@ -1,0 +1,97 @@
+"""The style backend registry: a backend from the test folder alone plugs into the style
+schema, the rules, provenance, progress and the workflow run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from i2i import I2IError, backends, provenance
+from i2i.config import load_registry, select_styles
+
+from conftest import copy_workflow, snakemake
+
+TESTS = Path(__file__).resolve().parent
+TOY_STYLES = {
+    "negative": {"backend": "toy", "description": "the photographic negative"},
+    "red-negative": {"backend": "toy", "description": "red inverted", "red_only": True},
+}
+
+
+def with_toy_styles(workdir: Path) -> Path:
+    """The workflow's registry plus the toy backend's styles, as ``styles-toy.yaml``."""
+    registry = yaml.safe_load((workdir / "styles.yaml").read_text(encoding="utf-8"))
+    registry["styles"].update(TOY_STYLES)
+    path = workdir / "styles-toy.yaml"
+    path.write_text(yaml.safe_dump(registry, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_registered_backend_extends_the_style_schema(repo: Path, tmp_path: Path) -> None:
+    path = with_toy_styles(copy_workflow(tmp_path / "wf"))
+    registry = load_registry(path, ["toy_backend"])
+    assert registry["negative"]["red_only"] is False, "the backend's defaults are filled in"
+    assert "negative" not in select_styles(registry, []), "built only when asked for"
+    assert backends.backend("toy").rule == "stylize_toy"
+    bad = yaml.safe_load(path.read_text(encoding="utf-8"))
+    bad["styles"]["negative"]["strength"] = 3
+    path.write_text(yaml.safe_dump(bad), encoding="utf-8")
+    with pytest.raises(I2IError, match=r"negative: Additional properties .*'strength'"):
+        load_registry(path, ["toy_backend"])
+    with pytest.raises(I2IError, match="style_backends: cannot import no_such_backend"):
+        load_registry(path, ["no_such_backend"])
+
+
+def test_a_backend_clash_is_refused() -> None:
+    import toy_backend
+
+    other = backends.StyleBackend("toy", "stylize_toy", {}, render="toy_backend:render")
+    with pytest.raises(I2IError, match="registered twice"):
+        backends.register(other)
+    with pytest.raises(I2IError, match="rule stylize_toy is toy's"):
+        backends.register(backends.StyleBackend("toy2", "stylize_toy", {}, render="x:y"))
+    assert backends.register(toy_backend.BACKEND) is toy_backend.BACKEND
+
+
+def test_provenance_gives_the_backend_its_rule_code() -> None:
+    provenance.register_backends(["toy_backend"])
+    closure = provenance.module_closure(provenance.RULE_CODE["stylize_toy"])
+    assert {"i2i.stylize", "i2i.backends"} <= set(closure)
+    assert provenance.rule_code("stylize_toy") != provenance.rule_code("stylize_classic")
+
+
+@pytest.mark.workflow
+def test_the_workflow_runs_a_backend_from_the_test_folder(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    with_toy_styles(workdir)
+    shutil.copy(TESTS / "toy_backend.py", workdir / "toy_backend.py")
+    config = workdir / "toy.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "styles_file": "styles-toy.yaml",
+                "style_backends": ["toy_backend"],
+                "styles": ["negative", "red-negative", "cartoon"],
+            }
+        ),
+        encoding="utf-8",
+    )
+    run = snakemake(workdir, "--configfile", str(config))
+    assert "stylize_toy" in run.stdout + run.stderr
+    album = "Space Coast"
+    prepared = np.asarray(Image.open(workdir / "results/preprocessed" / album / "deep_field.webp"))
+    styled = workdir / "results/styled" / album / "negative" / "deep_field.webp"
+    negative = np.asarray(Image.open(styled))
+    assert np.abs(negative.astype(int) + prepared - 255).mean() < 3, "the negative, up to WebP"
+    for style in ("negative", "red-negative"):
+        assert len(list((workdir / "results/final").glob(f"*/{style}/*.webp"))) == 6
+    master = json.loads((workdir / "results/catalog/master.json").read_text("utf-8"))
+    assert "negative" in json.dumps(master)
+    again = snakemake(workdir, "--configfile", str(config), "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
