@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,31 @@ def test_repo_config_is_valid_and_defaults_are_filled(repo: Path) -> None:
     assert config["places"]["rate_limits"]["nominatim"] == 1.0
     assert config["publish"]["cache_control"] == "public, max-age=31536000, immutable"
     assert config["watermark"]["margin"] == 0.03
+
+
+def restated_defaults(active: object, defaults: object, path: str = "") -> list[str]:
+    """The keys of ``active`` whose value is the default (mappings compared key by key)."""
+    if isinstance(active, dict) and isinstance(defaults, dict):
+        return [
+            found
+            for key, value in active.items()
+            if key in defaults
+            for found in restated_defaults(value, defaults[key], f"{path}{key}.")
+        ]
+    return [path.rstrip(".")] if active == defaults else []
+
+
+def test_the_config_file_restates_no_default_and_its_examples_are_valid(repo: Path) -> None:
+    """Defaults live in the schema alone: config.yaml's active keys differ from them, and its
+    commented examples (``# key: value``) are keys of the schema with valid values."""
+    text = (repo / "config.yaml").read_text(encoding="utf-8")
+    active = yaml.safe_load(text) or {}
+    assert not restated_defaults(active, validate_config({})), "config.yaml restates defaults"
+    example = re.compile(r"^# ( {2,}[a-z_]+:|[a-z_]+:)")
+    uncommented = "\n".join(line[2:] for line in text.splitlines() if example.match(line))
+    examples = yaml.safe_load(uncommented)
+    assert {"albums_dir", "styles", "places", "flux", "publish", "gallery"} <= set(examples)
+    validate_config(examples)
 
 
 def test_empty_config_takes_every_default() -> None:

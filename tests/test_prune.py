@@ -110,9 +110,9 @@ REMOVED_ALBUM = "Côte d'Azur & Paris"
 def configure(workdir: Path, publish: dict[str, Any]) -> None:
     """One style, the given publish settings; and prune.yaml that turns prune on."""
     config_file = workdir / "config.yaml"
-    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
     config["styles"] = ["cartoon"]
-    config["publish"].update(publish)
+    config.setdefault("publish", {}).update(publish)
     config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     prune_on = yaml.safe_dump({"publish": {"prune": True}})
     (workdir / "prune.yaml").write_text(prune_on, encoding="utf-8")

@@ -453,7 +453,7 @@ def test_default_timeouts_fail_a_silent_endpoint_within_a_minute(repo: Path) -> 
     schema = load_yaml(CONFIG_SCHEMA)["properties"]["publish"]["properties"]
     defaults = {name: schema[name]["default"] for name in ("read_timeout", "max_attempts")}
     assert "dry_run" not in schema
-    assert "dry_run" not in load_yaml(repo / "config.yaml")["publish"]
+    assert "dry_run" not in (load_yaml(repo / "config.yaml") or {}).get("publish", {})
     options = S3Options.from_settings({})
     assert (options.read_timeout, options.max_attempts) == (
         defaults["read_timeout"],
@@ -862,7 +862,7 @@ def test_an_s3_target_gets_a_browsable_gallery(
     config_file = workdir / "config.yaml"
     config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     config["styles"] = ["cartoon", "oil_paint"]
-    config["publish"].update(settings(proxy, bucket))
+    config.setdefault("publish", {}).update(settings(proxy, bucket))
     config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     snakemake(workdir)
 
