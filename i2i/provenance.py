@@ -211,6 +211,26 @@ def output_settings(config: Mapping[str, Any], rule: str) -> dict[str, dict[str,
     return chosen
 
 
+# Values the Snakefile derives from the config for the jobs (not schema keys): operational.
+DERIVED: frozenset[str] = frozenset({"flux.slot_rank"})
+
+
+def job_config(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
+    """What a job of ``rule`` may read: its output settings (exactly its params' ``settings``),
+    the operational settings of the same sections, and ``style_backends`` (to find plugin
+    backends). A job reads these, never the whole config, so a setting that changes what it
+    writes cannot be left out of its rerun trigger unnoticed: reading it fails."""
+    view: dict[str, Any] = {"style_backends": list(config.get("style_backends", []))}
+    for section, values in output_settings(config, rule).items():
+        extra = {
+            key: value
+            for key, value in config.get(section, {}).items()
+            if f"{section}.{key}" in OPERATIONAL | DERIVED
+        }
+        view[section] = {**values, **extra}
+    return view
+
+
 def gallery_album_settings(config: Mapping[str, Any], album: str) -> dict[str, dict[str, Any]]:
     """The output settings of one album's gallery page: of ``gallery.covers`` only the album's
     own entry counts, so choosing another album's cover reruns that album alone."""

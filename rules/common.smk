@@ -288,10 +288,21 @@ def report_set_aside():
             logger.warning(f"i2i: {summary(record)}")
 
 
+JOB_CONFIGS = {}
+
+
+def job_config(rule):
+    """The settings a job of ``rule`` reads (provenance.job_config), built once per rule."""
+    if rule not in JOB_CONFIGS:
+        JOB_CONFIGS[rule] = provenance.job_config(config, rule)
+    return JOB_CONFIGS[rule]
+
+
 def image_job(function, log, input, output, params, wildcards, inline=False):
     """A per-image rule's job: its work runs in one of the run's worker processes (one per
     core), or in this thread when ``inline`` (the FLUX rule, which waits on its own worker)
-    or in a job process that a cluster executor started for this one job."""
+    or in a job process that a cluster executor started for this one job. The job function
+    is named as its rule and reads only that rule's settings."""
     workers.run(
         function,
         log[0],
@@ -300,7 +311,7 @@ def image_job(function, log, input, output, params, wildcards, inline=False):
         str(output[0]),
         workers.plain(params),
         workers.plain(wildcards),
-        config,
+        job_config(function.__name__),
         workers=workflow.cores,
         inline=inline or not workflow.is_main_process,
     )

@@ -164,6 +164,24 @@ def test_flux_settings_that_change_the_image_rerun_flux_alone() -> None:
     assert all("flux" not in provenance.output_settings(config, rule) for rule in others)
 
 
+def test_a_job_reads_its_output_settings_and_operational_ones_only() -> None:
+    """A job's settings are its params' settings plus operational keys of the same sections:
+    a setting it reads and its rerun trigger lacks fails the job at once (KeyError)."""
+    config = validate_config({"places": {"timeout": 3}})
+    captions = provenance.job_config(config, "captions")
+    assert captions["watermark"] == provenance.output_settings(config, "captions")["watermark"]
+    assert set(captions["ollama"]) == {"enabled", "endpoint", "timeout", "retries", "backoff"}
+    places = provenance.job_config(config, "places")["places"]
+    assert places["timeout"] == 3 and places["providers"] == ["offline"]
+    assert set(provenance.job_config(config, "stylize_classic")) == {"style_backends"}
+    publish = provenance.job_config(config, "publish")["publish"]
+    assert "endpoint_url" not in publish, "an S3 key does not reach a file:// publish job"
+    flux = provenance.job_config(
+        {**config, "flux": {**config["flux"], "slot_rank": 64}}, "stylize_flux"
+    )
+    assert flux["flux"]["slot_rank"] == 64 and flux["flux"]["offload"] == "none"
+
+
 def test_code_of_a_stage_is_its_modules_and_their_package_imports() -> None:
     closure = provenance.module_closure(provenance.RULE_CODE["stylize_classic"])
     assert {"i2i.stylize", "i2i.backends.classic", "i2i.files"} <= set(closure)
