@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import re
 import string
 import time
@@ -44,14 +43,13 @@ import requests
 from i2i import I2IError
 from i2i.files import read_json, write_json
 from i2i.metadata import photos_info
+from i2i.retry import COOL_DOWN_S, backoff_delay
 
 log = logging.getLogger(__name__)
 
 PROMPT_VERSION = 4
 DEFAULT_CACHE_DIR = Path("cache/captions")
 DOWN_FILE = ".ollama-down.json"
-COOL_DOWN_S = 60.0
-MAX_WAIT_S = 15.0
 TITLE_CHARS = 80
 DESCRIPTION_CHARS = 200
 
@@ -367,11 +365,6 @@ def ollama_generate(
     if not isinstance(reply, str):
         raise OllamaError("ollama reply is not text")
     return reply
-
-
-def backoff_delay(attempt: int, base: float) -> float:
-    """Seconds before retry ``attempt + 1``: ``base`` doubled per retry, jittered, capped."""
-    return min(base * 2**attempt, MAX_WAIT_S) * random.uniform(0.5, 1.0)
 
 
 def ollama_down(cache_dir: str | os.PathLike[str] | None, endpoint: str) -> str | None:

@@ -45,7 +45,6 @@ import dataclasses
 import logging
 import math
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -59,6 +58,7 @@ import numpy as np
 from i2i import I2IError
 from i2i.geocache import Cached, GeoCache, Key, cache_key
 from i2i.metadata import has_position, photos_info
+from i2i.retry import COOL_DOWN_S, MAX_WAIT_S, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ OFFLINE_CITY_RADIUS_KM = 50.0
 REACH_FLOOR_KM = 1.0
 REACH_KM_PER_SQRT_PERSON = 0.0075
 DEPTH_POWER = 4
-COOL_DOWN_S = 60.0
-MAX_WAIT_S = 15.0
 PHOTON_LIMIT = 10
 MAX_LANDMARKS = 10
 ERROR_CHARS = 300
@@ -605,7 +603,7 @@ def retry_delay(error: ProviderError, attempt: int, settings: PlaceSettings) -> 
     """Seconds to wait before retrying after ``error`` on try ``attempt`` (0-based), or None."""
     if not error.transient or attempt >= settings.retries:
         return None
-    delay = min(settings.backoff * 2**attempt, MAX_WAIT_S) * random.uniform(0.5, 1.0)
+    delay = backoff_delay(attempt, settings.backoff)
     if error.retry_after is None:
         return delay
     return None if error.retry_after > MAX_WAIT_S else max(delay, error.retry_after)

@@ -174,7 +174,7 @@ _backend_rules()
 RECORDS_VERSION: frozenset[str] = frozenset({"watermark", "catalog"})
 
 # Modules that only run jobs (logging, scheduling, run control, the geocode cache's storage
-# and locks): they never change an output.
+# and locks, retry timing): they never change an output.
 NOT_OUTPUT_CODE: frozenset[str] = frozenset(
     {
         "i2i.logs",
@@ -184,6 +184,7 @@ NOT_OUTPUT_CODE: frozenset[str] = frozenset(
         "i2i.jobs",
         "i2i.provenance",
         "i2i.geocache",
+        "i2i.retry",
     }
 )
 

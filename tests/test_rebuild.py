@@ -236,6 +236,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.publish": ("publish", "gallery"),
     "i2i.publish_audit": (),
     "i2i.quality": ("stylize_classic", "stylize_flux", "progress_report"),
+    "i2i.retry": (),
     "i2i.runcontrol": (),
     "i2i.stylize": ("stylize_classic",),
     "i2i.watermark": ("watermark", "contact_sheet"),
