@@ -6,11 +6,11 @@ min_version("9.0")
 
 sys.path.insert(0, workflow.basedir)
 
-from i2i import runcontrol
+from i2i import snakemake_internals
 
 # A real run holds .i2i/run.lock from before Snakemake checks its own locks: a second run in
 # this folder stops at once, and a run after a crash clears the stale locks and temp files.
-runcontrol.lock_real_runs(workflow)
+snakemake_internals.lock_real_runs(workflow)
 
 
 configfile: "config.yaml"
@@ -34,7 +34,7 @@ include: "rules/report.smk"
 
 onstart:
     dag_gc.resume_after_dag()
-    runcontrol.install(workflow.scheduler.exit_gracefully)
+    runcontrol.install(snakemake_internals.graceful_stop(workflow))
 
 
 onsuccess:
@@ -44,7 +44,7 @@ onsuccess:
 
 onerror:
     stop_workers()
-    runcontrol.exit_if_stopped_on_request(len(workflow.scheduler.failed))
+    runcontrol.exit_if_stopped_on_request(snakemake_internals.failed_jobs(workflow))
 
 
 rule all:

@@ -185,6 +185,7 @@ NOT_OUTPUT_CODE: frozenset[str] = frozenset(
         "i2i.provenance",
         "i2i.geocache",
         "i2i.retry",
+        "i2i.snakemake_internals",
     }
 )
 

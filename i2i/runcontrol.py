@@ -6,10 +6,8 @@ pid, host and start time written inside. A second run in the folder stops with o
 the first. The kernel drops the lock when its process dies (``kill -9``, a crash, a power cut),
 so holding it proves that no other i2i run is alive here: Snakemake lock files left then are
 stale and are removed with a warning, as are atomic-write temp files under ``results/``, and
-plain ``snakemake`` resumes without ``--unlock``. Snakemake parses the Snakefile before it knows
-what the invocation does; :func:`lock_real_runs` wraps ``workflow.execute``, which only a run
-reaches (not ``--unlock``, ``--lint``, ``--report``, ``--summary``), and takes the lock unless it
-is a dry run, a ``--nolock`` run or a job process that Snakemake started.
+plain ``snakemake`` resumes without ``--unlock``. The Snakefile takes the lock through
+:func:`i2i.snakemake_internals.lock_real_runs` (Snakemake has no public hook before its own locks).
 
 **Graceful stop.** ``i2i stop`` creates the stop file. A thread that the Snakefile's
 ``onstart`` handler starts sees it and asks Snakemake's scheduler for a graceful stop: the jobs
@@ -27,7 +25,6 @@ import binascii
 import contextlib
 import datetime
 import fcntl
-import functools
 import json
 import logging
 import os
@@ -41,7 +38,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from i2i import I2IError
 
@@ -231,36 +227,6 @@ def holding_run_lock(workdir: str | os.PathLike[str] = ".") -> Iterator[None]:
         yield
     finally:
         release_run_lock(descriptor)
-
-
-def is_real_run(workflow: Any, executor_plugin: Any) -> bool:
-    """True when ``workflow.execute`` with ``executor_plugin`` runs jobs in this folder for real.
-
-    Not for a dry run, a ``--nolock`` run, or a job process that Snakemake started (its
-    ``exec_mode`` is not the default).
-    """
-    from snakemake_interface_executor_plugins.settings import ExecMode
-
-    return (
-        not executor_plugin.common_settings.dryrun_exec
-        and workflow.exec_mode == ExecMode.DEFAULT
-        and workflow.execution_settings.lock
-    )
-
-
-def lock_real_runs(workflow: Any) -> None:
-    """From the top of the Snakefile: every real run of ``workflow`` holds the run lock."""
-    execute = workflow.execute
-
-    @functools.wraps(execute)
-    def execute_holding_lock(*args: Any, **kwargs: Any) -> Any:
-        plugin = kwargs.get("executor_plugin", args[0] if args else None)
-        if not is_real_run(workflow, plugin):
-            return execute(*args, **kwargs)
-        with holding_run_lock():
-            return execute(*args, **kwargs)
-
-    workflow.execute = execute_holding_lock
 
 
 def request_stop(workdir: str | os.PathLike[str] = ".") -> Path:

@@ -238,6 +238,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.quality": ("stylize_classic", "stylize_flux", "progress_report"),
     "i2i.retry": (),
     "i2i.runcontrol": (),
+    "i2i.snakemake_internals": (),
     "i2i.stylize": ("stylize_classic",),
     "i2i.watermark": ("watermark", "contact_sheet"),
     "i2i.workers": (),

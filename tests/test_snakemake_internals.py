@@ -1,0 +1,77 @@
+"""Each Snakemake internal i2i uses (i2i/snakemake_internals.py), exercised on the installed
+Snakemake by a tiny workflow: the run lock around ``execute``, the failed-job count and the
+scheduler's graceful stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+SNAKEFILE = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from i2i import snakemake_internals
+
+    snakemake_internals.lock_real_runs(workflow)
+
+    onstart:
+        stop = snakemake_internals.graceful_stop(workflow)
+        open("seen.txt", "w").write(f"lock held: {{Path('.i2i/run.lock').exists()}}\\n"
+                                    f"stop callable: {{callable(stop)}}\\n")
+
+    onerror:
+        open("failed.txt", "w").write(str(snakemake_internals.failed_jobs(workflow)))
+
+    rule all:
+        input: "good.txt", "bad.txt"
+
+    rule good:
+        output: "good.txt"
+        shell: "echo ok > {{output}}"
+
+    rule bad:
+        output: "bad.txt"
+        shell: "exit 3"
+    """
+)
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--keep-going", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "Snakefile").write_text(
+        "from pathlib import Path\n" + SNAKEFILE.format(repo=str(REPO)), encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_a_dry_run_takes_no_run_lock(workdir: Path) -> None:
+    result = snakemake(workdir, "-n")
+    assert result.returncode == 0, result.stderr
+    assert not (workdir / ".i2i" / "run.lock").exists()
+
+
+def test_a_run_holds_the_lock_and_counts_its_failed_jobs(workdir: Path) -> None:
+    result = snakemake(workdir)
+    assert result.returncode != 0
+    seen = (workdir / "seen.txt").read_text(encoding="utf-8")
+    assert "lock held: True" in seen and "stop callable: True" in seen
+    assert (workdir / "failed.txt").read_text(encoding="utf-8") == "1"
+    assert (workdir / "good.txt").exists()
