@@ -291,11 +291,11 @@ def report_set_aside():
 JOB_CONFIGS = {}
 
 
-def job_config(rule):
-    """The settings a job of ``rule`` reads (provenance.job_config), built once per rule."""
-    if rule not in JOB_CONFIGS:
-        JOB_CONFIGS[rule] = provenance.job_config(config, rule)
-    return JOB_CONFIGS[rule]
+def job_config(name):
+    """The settings a job of rule ``name`` reads (provenance.job_config), built once."""
+    if name not in JOB_CONFIGS:
+        JOB_CONFIGS[name] = provenance.job_config(config, name)
+    return JOB_CONFIGS[name]
 
 
 def image_job(function, log, input, output, params, wildcards, inline=False):
