@@ -524,12 +524,6 @@ def read_metadata(
     return record
 
 
-def year_taken(record: Mapping[str, Any]) -> int | None:
-    """The year the photo was taken, from a metadata record."""
-    date = (record.get("exif") or {}).get("date_taken")
-    return int(date[:4]) if date else None
-
-
 def photos_info(record: Mapping[str, Any]) -> Mapping[str, Any]:
     """What Apple Photos knows about the photo of a metadata record; empty in folder mode."""
     return record.get("apple_photos") or {}

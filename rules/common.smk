@@ -1,10 +1,7 @@
 import re
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-
-sys.path.insert(0, workflow.basedir)
 
 from snakemake.logging import logger
 

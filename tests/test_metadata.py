@@ -40,7 +40,6 @@ from i2i.metadata import (
     read_metadata,
     shutter_text,
     speed_kmh,
-    year_taken,
 )
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "albums"
@@ -160,8 +159,6 @@ def test_icc_description() -> None:
 
 
 def test_record_helpers() -> None:
-    assert year_taken({"exif": {"date_taken": "2015-02-11T18:03:42-05:00"}}) == 2015
-    assert year_taken({"exif": {"date_taken": None}}) is None
     assert has_position({"gps": {"lat": -33.9, "lon": 0.0}})
     assert not has_position({"gps": {"lat": None, "lon": None}})
 
