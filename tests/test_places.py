@@ -29,16 +29,10 @@ import i2i.geocache
 import i2i.places
 from i2i import I2IError
 from i2i.geocache import GeoCache, cache_key
-from i2i.places import (
-    PlaceSettings,
-    format_location,
-    geonames,
-    locate,
-    nearby,
-    nominatim_answer,
-    offline_provider,
-    reach_km,
-)
+from i2i.places import format_location, locate
+from i2i.places.common import PlaceSettings, nearby
+from i2i.places.nominatim import nominatim_answer
+from i2i.places.offline import geonames, offline_provider, reach_km
 
 from conftest import record_sleeps
 
