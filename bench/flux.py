@@ -39,6 +39,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from i2i import I2IError
 from i2i.backends.flux import (
@@ -123,7 +124,7 @@ def load(args: argparse.Namespace, config: Settings) -> tuple[Backend, float]:
     """A fresh backend with ``config`` and the seconds it took to load or build."""
     started = time.perf_counter()
     if args.random:
-        from i2i.flux_models import build_pipeline
+        from flux_models import build_pipeline
 
         device = select_device(args.device)
         dtype = select_dtype(args.dtype, device)
@@ -150,7 +151,7 @@ def release(backend: Backend) -> None:
 
 def write_random_loras(transformer: torch.nn.Module, folder: Path, count: int = 2) -> list[str]:
     """``count`` random rank-4 LoRAs for ``transformer`` (the attention projections, the layers
-    of :func:`i2i.flux_models.save_random_lora`) in diffusers' format. Made from the loaded
+    of :func:`flux_models.save_random_lora` (tests/)) in diffusers' format. Made from the loaded
     model's layer shapes: save_random_lora builds a whole float32 pipeline, 60+ GB for ``full``."""
     rank = 4
     paths = []

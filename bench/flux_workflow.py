@@ -59,7 +59,7 @@ def make_album(albums: Path, photos: int) -> list[str]:
 
 def tiny_style(folder: Path, size: int, steps: int) -> tuple[str, dict]:
     """A tiny random model folder and one random LoRA style: the model id and the style."""
-    from i2i.flux_models import build_pipeline, save_random_lora
+    from flux_models import build_pipeline, save_random_lora
 
     build_pipeline("tiny").save_pretrained(folder / "model")
     lora = save_random_lora(folder / "lora", "bench", seed=1)

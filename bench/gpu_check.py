@@ -44,10 +44,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from flux_models import build_pipeline, build_transformer
 
 from bench.flux import peak_memory, psnr, test_image
 from i2i.backends.flux import Backend, inference_mode, quiet_libraries
-from i2i.flux_models import build_pipeline, build_transformer
 from i2i.flux_settings import Settings
 
 log = logging.getLogger("bench.gpu_check")

@@ -52,9 +52,8 @@ def build_assets(folder: Path) -> dict[str, Path]:
     """A tiny random FLUX-Kontext model folder, LoRAs that change its output (a, b: rank 4;
     c: rank 8; d: rank 16), one bad LoRA."""
     import torch
+    from flux_models import build_pipeline, save_random_lora
     from safetensors.torch import save_file
-
-    from i2i.flux_models import build_pipeline, save_random_lora
 
     build_pipeline("tiny").save_pretrained(folder / "model")
     paths = {"model": folder / "model"}
@@ -571,10 +570,9 @@ def odd_loras(assets: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     0.5 and alpha 4 at rank 8 (scale 0.5), one with infinite weights, one in BFL's layout, one
     over more layers than the others (with its config) and one over fewer."""
     import torch
+    from flux_models import save_random_lora
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
-
-    from i2i.flux_models import save_random_lora
 
     folder = tmp_path_factory.mktemp("odd_loras")
     paths = {

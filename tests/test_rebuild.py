@@ -216,7 +216,6 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
         r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog"}
     ),
     "i2i.flux_client": (),
-    "i2i.flux_models": (),
     "i2i.flux_settings": ("stylize_flux",),
     "i2i.flux_worker": (),
     "i2i.gallery": ("gallery",),
