@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from i2i import I2IError
+from i2i import I2IError, paths
 from i2i.apple_photos import ExportSettings, export_library
 from i2i.export import Photo, discover
 from i2i.files import read_json, write_json
@@ -25,7 +25,7 @@ from i2i.images import check_photo
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-RECORD = "results/inventory.json"
+RECORD = paths.INVENTORY
 CACHE = "cache/inventory.json"
 
 

@@ -26,22 +26,10 @@ from typing import Any
 from i2i import backends
 from i2i.export import Photo
 from i2i.logs import FINISHED
+from i2i.paths import PHOTO_STAGES, STYLE_STAGES
 from i2i.quality import UNCHANGED_WARNING
 
 _FINISHED = re.compile(re.escape(FINISHED) + r" ([0-9.]+) s$")
-
-PHOTO_STAGES = {
-    "metadata": "results/metadata/{album}/{photo}.json",
-    "places": "results/places/{album}/{photo}.json",
-    "captions": "results/captions/{album}/{photo}.json",
-    "preprocess": "results/preprocessed/{album}/{photo}.webp",
-}
-STYLE_STAGES = {
-    "stylize": "results/styled/{album}/{style}/{photo}.webp",
-    "watermark": "results/final/{album}/{style}/{photo}.webp",
-    "publish": "results/published/{album}/{style}/{photo}.json",
-}
-
 
 @dataclass(frozen=True)
 class Row:

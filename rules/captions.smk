@@ -1,10 +1,10 @@
 rule captions:
     """Watermark text for one photo (template; an Ollama LLM when enabled)."""
     input:
-        metadata="results/metadata/{album}/{photo}.json",
-        places="results/places/{album}/{photo}.json",
+        metadata=paths.METADATA,
+        places=paths.PLACES,
     output:
-        "results/captions/{album}/{photo}.json",
+        paths.CAPTIONS,
     log:
         "logs/captions/{album}/{photo}.log",
     params:

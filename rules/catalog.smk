@@ -7,11 +7,9 @@ localrules:
 rule style_manifest:
     """Every published image of one style; ask for this file to (re)build one style."""
     input:
-        lambda wc: per_photo(
-            "results/published/{album}/{style}/{photo}.json", style=wc.style
-        ),
+        lambda wc: per_photo(paths.PUBLISHED, style=wc.style),
     output:
-        "results/catalog/styles/{style}.json",
+        paths.STYLE_CATALOG,
     log:
         "logs/catalog/styles/{style}.log",
     conda:
@@ -26,14 +24,12 @@ rule album_catalog:
     """One album's photos, places, captions and published images: a failed image holds back
     its own album's catalog, never another album's."""
     input:
-        metadata=lambda wc: per_photo("results/metadata/{album}/{photo}.json", wc.album),
-        places=lambda wc: per_photo("results/places/{album}/{photo}.json", wc.album),
-        captions=lambda wc: per_photo("results/captions/{album}/{photo}.json", wc.album),
-        markers=lambda wc: per_style(
-            "results/published/{album}/{style}/{photo}.json", wc.album
-        ),
+        metadata=lambda wc: per_photo(paths.METADATA, wc.album),
+        places=lambda wc: per_photo(paths.PLACES, wc.album),
+        captions=lambda wc: per_photo(paths.CAPTIONS, wc.album),
+        markers=lambda wc: per_style(paths.PUBLISHED, wc.album),
     output:
-        "results/catalog/albums/{album}.json",
+        paths.ALBUM_CATALOG,
     log:
         "logs/catalog/albums/{album}.log",
     conda:
@@ -50,11 +46,11 @@ rule catalog:
     """The whole catalog, gathered from the album catalogs: results/catalog/master.json."""
     input:
         albums=lambda wc: [
-            f"results/catalog/albums/{a}.json" for a in accepted_albums()
+            paths.path(paths.ALBUM_CATALOG, a) for a in accepted_albums()
         ],
         inventory=ancient(INVENTORY),
     output:
-        "results/catalog/master.json",
+        paths.MASTER_CATALOG,
     log:
         "logs/catalog/master.log",
     conda:

@@ -12,6 +12,7 @@ from i2i import (
     jobs,
     lora_files,
     memory_plan,
+    paths,
     provenance,
     runcontrol,
     workers,
@@ -139,17 +140,8 @@ def recorded_version(rule):
     return provenance.recorded_version(rule)
 
 
-PHOTO_OUTPUTS = (
-    "results/metadata/{album}/{photo}.json",
-    "results/places/{album}/{photo}.json",
-    "results/captions/{album}/{photo}.json",
-    "results/preprocessed/{album}/{photo}.webp",
-)
-STYLE_OUTPUTS = (
-    "results/styled/{album}/{style}/{photo}.webp",
-    "results/final/{album}/{style}/{photo}.webp",
-    "results/published/{album}/{style}/{photo}.json",
-)
+PHOTO_OUTPUTS = tuple(paths.PHOTO_STAGES.values())
+STYLE_OUTPUTS = tuple(paths.STYLE_STAGES.values())
 
 
 _inventory = {}
@@ -266,12 +258,12 @@ def all_targets(wildcards):
     photos = accepted_photos()
     albums = accepted_albums()
     targets = photo_targets(photos)
-    targets += [f"results/catalog/albums/{album}.json" for album in albums]
-    targets += [f"results/catalog/styles/{style}.json" for style in STYLES]
-    targets += [f"results/report/contact_sheets/{album}.jpg" for album in albums]
-    targets += ["results/catalog/master.json", "results/report/progress.html"]
-    targets += [f"results/published/gallery/{album}.json" for album in albums]
-    targets.append("results/published/gallery.json")
+    targets += [paths.path(paths.ALBUM_CATALOG, album) for album in albums]
+    targets += [paths.STYLE_CATALOG.format(style=style) for style in STYLES]
+    targets += [paths.path(paths.CONTACT_SHEET, album) for album in albums]
+    targets += [paths.MASTER_CATALOG, paths.PROGRESS_REPORT]
+    targets += [paths.path(paths.GALLERY_ALBUM, album) for album in albums]
+    targets.append(paths.GALLERY)
     if config["publish"]["prune"]:
         targets.append(PRUNED)  # rules/publish.smk: after everything is published
     return targets

@@ -8,7 +8,7 @@ checkpoint inventory:
     input:
         LIBRARY_DATABASE if EXPORT else [str(p.path) for p in PRESENT],
     output:
-        "results/inventory.json",
+        paths.INVENTORY,
     log:
         "logs/inventory.log",
     threads: workflow.cores

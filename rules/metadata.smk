@@ -3,7 +3,7 @@ rule metadata:
     input:
         photo=source_photo,
     output:
-        "results/metadata/{album}/{photo}.json",
+        paths.METADATA,
     log:
         "logs/metadata/{album}/{photo}.log",
     params:

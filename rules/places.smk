@@ -1,9 +1,9 @@
 rule places:
     """Place names and landmarks for the photo's GPS position (provider chain from config)."""
     input:
-        metadata="results/metadata/{album}/{photo}.json",
+        metadata=paths.METADATA,
     output:
-        "results/places/{album}/{photo}.json",
+        paths.PLACES,
     log:
         "logs/places/{album}/{photo}.log",
     params:

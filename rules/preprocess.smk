@@ -3,7 +3,7 @@ rule preprocess:
     input:
         photo=source_photo,
     output:
-        "results/preprocessed/{album}/{photo}.webp",
+        paths.PREPROCESSED,
     log:
         "logs/preprocess/{album}/{photo}.log",
     params:

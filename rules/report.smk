@@ -1,19 +1,15 @@
 rule contact_sheet:
     """One picture per album for the report: photos as rows, original and styles as columns."""
     input:
-        preprocessed=lambda wc: per_photo(
-            "results/preprocessed/{album}/{photo}.webp", wc.album
-        ),
+        preprocessed=lambda wc: per_photo(paths.PREPROCESSED, wc.album),
         finals=lambda wc: [
             final
             for style in STYLES
-            for final in per_photo(
-                "results/final/{album}/{style}/{photo}.webp", wc.album, style=style
-            )
+            for final in per_photo(paths.FINAL, wc.album, style=style)
         ],
     output:
         report(
-            "results/report/contact_sheets/{album}.jpg",
+            paths.CONTACT_SHEET,
             caption="../report/contact_sheet.rst",
             category="Contact sheets",
             labels={"album": "{album}"},
@@ -33,11 +29,11 @@ rule contact_sheet:
 rule progress_report:
     """Images done and pending per stage and style, seconds per image and the ETA."""
     input:
-        catalog="results/catalog/master.json",
+        catalog=paths.MASTER_CATALOG,
         inventory=ancient(INVENTORY),
     output:
         report(
-            "results/report/progress.html",
+            paths.PROGRESS_REPORT,
             caption="../report/progress.rst",
             category="Run",
         ),

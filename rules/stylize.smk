@@ -6,9 +6,9 @@ for style_backend in POOL_BACKENDS:
         name:
             style_backend.rule
         input:
-            preprocessed="results/preprocessed/{album}/{photo}.webp",
+            preprocessed=paths.PREPROCESSED,
         output:
-            "results/styled/{album}/{style}/{photo}.webp",
+            paths.STYLED,
         log:
             "logs/stylize/{album}/{style}/{photo}.log",
         benchmark:
@@ -27,9 +27,9 @@ rule stylize_flux:
     """One photo in one FLUX.1-Kontext style: rendered by the run's FLUX worker, which loads the
     base model once and switches LoRA adapters per style."""
     input:
-        preprocessed="results/preprocessed/{album}/{photo}.webp",
+        preprocessed=paths.PREPROCESSED,
     output:
-        "results/styled/{album}/{style}/{photo}.webp",
+        paths.STYLED,
     log:
         "logs/stylize/{album}/{style}/{photo}.log",
     benchmark:

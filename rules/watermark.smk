@@ -1,12 +1,12 @@
 rule watermark:
     """Visible caption and copyright EXIF on a styled image: the image that is published."""
     input:
-        styled="results/styled/{album}/{style}/{photo}.webp",
-        metadata="results/metadata/{album}/{photo}.json",
-        caption="results/captions/{album}/{photo}.json",
+        styled=paths.STYLED,
+        metadata=paths.METADATA,
+        caption=paths.CAPTIONS,
     output:
         report(
-            "results/final/{album}/{style}/{photo}.webp",
+            paths.FINAL,
             caption="../report/final.rst",
             category="{album}",
             subcategory="{style}",

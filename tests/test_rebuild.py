@@ -228,6 +228,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.memory_plan": (),
     "i2i.metadata": ("metadata", "places", "captions"),
     "i2i.osxphotos_folders": ("inventory",),
+    "i2i.paths": ("inventory", "progress_report"),
     "i2i.places": ("places",),
     "i2i.places.common": ("places",),
     "i2i.places.google": ("places",),
