@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from i2i.config import load_registry, select_styles
+from i2i.config import load_registry, select_styles, validate_config
 from i2i.export import discover
 from i2i.files import sha256_file
 from i2i.progress import summarise
@@ -113,7 +113,7 @@ def test_one_style_is_rebuilt_alone_and_identically(finished_run: Path) -> None:
 
 
 def test_progress_pending_matches_snakemake_after_an_interruption(finished_run: Path) -> None:
-    config = yaml.safe_load((finished_run / "config.yaml").read_text(encoding="utf-8"))
+    config = validate_config(yaml.safe_load((finished_run / "config.yaml").read_text("utf-8")))
     styles = select_styles(load_registry(finished_run / config["styles_file"]), config["styles"])
     photos = discover(finished_run / config["albums_dir"], config["extensions"]).photos
     results = finished_run / "results"
