@@ -19,6 +19,7 @@ from i2i import I2IError, __version__, backends
 from i2i.backends import flux_kontext
 from i2i.config import load_registry, load_yaml, select_styles, validate_config
 from i2i.export import Library, Photo, discover
+from i2i.targets import target_for
 
 log = logging.getLogger("i2i.cli")
 
@@ -69,9 +70,12 @@ def _writable(folder: Path) -> bool:
 def check_folders(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
     """The folders the workflow writes to."""
     folders = [workdir / "results", workdir / Path(config["places"]["cache"]).parent]
-    target = config["publish"]["target"]
-    if target.startswith("file://"):
-        folders.append(workdir / target.removeprefix("file://"))
+    try:
+        target = target_for(config["publish"]["target"], config["publish"], base=workdir)
+    except I2IError:
+        target = None  # check_publish says why
+    if target is not None and target.folder is not None:
+        folders.append(Path(target.folder))
     for folder in folders:
         ok = _writable(folder)
         yield Check("OK" if ok else "FAIL", "writable", f"{folder}" + ("" if ok else " is not"))
@@ -184,19 +188,13 @@ def check_ollama(config: Mapping[str, Any]) -> Iterator[Check]:
         yield Check("FAIL", "ollama", f"model {wanted} missing: run `ollama pull {wanted}`")
 
 
-def check_publish(config: Mapping[str, Any]) -> Iterator[Check]:
-    """Credentials for an S3 target (never printed)."""
-    target = config["publish"]["target"]
-    if not target.startswith("s3://"):
-        yield Check("OK", "publish", target)
-        return
-    import boto3
-
-    credentials = boto3.Session().get_credentials()
-    if credentials is None:
-        yield Check("FAIL", "publish", "no AWS credentials (environment, ~/.aws, or a role)")
-    else:
-        yield Check("OK", "publish", f"{target}: AWS credentials found ({credentials.method})")
+def check_publish(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
+    """Whether the publish target can be used (an S3 target's credentials, never printed)."""
+    try:
+        target = target_for(config["publish"]["target"], config["publish"], base=workdir)
+        yield Check("OK", "publish", target.check())
+    except I2IError as exc:
+        yield Check("FAIL", "publish", str(exc))
 
 
 def check_inventory(workdir: Path, library: Library) -> Iterator[Check]:
@@ -267,7 +265,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     checks += check_memory(config, flux)
     checks += check_weights(config, flux)
     checks += check_ollama(config)
-    checks += check_publish(config)
+    checks += check_publish(workdir, config)
     return checks
 
 

@@ -12,6 +12,7 @@ import jsonschema
 import yaml
 
 from i2i import I2IError, backends
+from i2i.targets import factory_for, usages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO_ROOT / "schemas"
@@ -73,10 +74,13 @@ def validate(data: Any, schema: Path | Mapping[str, Any], what: str) -> dict[str
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the workflow config (``config.yaml`` plus overrides) and fill defaults.
 
-    With a Photos library, Photos' own place names come first in the places chain unless
-    ``photos`` is already in it.
+    ``publish.target`` must name a registered target. With a Photos library, Photos' own place
+    names come first in the places chain unless ``photos`` is already in it.
     """
     valid = validate(dict(config), CONFIG_SCHEMA, "config")
+    target = valid["publish"]["target"]
+    if factory_for(target.partition("://")[0]) is None:
+        raise I2IError(f"config is invalid:\n  publish.target: {target!r}: use {usages()}")
     providers = valid["places"]["providers"]
     if valid["photos"]["library"] and "photos" not in providers:
         valid["places"]["providers"] = ["photos", *providers]

@@ -18,11 +18,11 @@ named in ``gallery.covers``, else the album's first favourite, else its first ph
 original; the album's rule writes it at a key the index knows from the inventory alone, so the
 index never waits for an album.
 
-For an ``s3://`` target the gallery is built in a local folder laid out like the bucket (the
-published images are read from the workflow's finals) and every file a build wrote is uploaded
-(:func:`upload_site`): pages with ``publish.page_cache_control``, images with
-``publish.cache_control``, each with its Content-Type and its sha256 in the object metadata, so
-an object that already matches is not uploaded again.
+For a target that is not a local folder (``s3://``) the gallery is built in a local folder laid
+out like the target (the published images are read from the workflow's finals) and every file a
+build wrote is uploaded the way images are published (:func:`upload_site`): pages with
+``publish.page_cache_control``, images with ``publish.cache_control``, each with its
+Content-Type and its sha256, so a file that already matches is not uploaded again.
 
 Builds are deterministic: the same catalog, originals and settings give the same bytes.
 """
@@ -47,24 +47,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from botocore.exceptions import BotoCoreError, ClientError
 from markupsafe import Markup
 from PIL import Image, ImageOps
 
-from i2i.files import is_safe_name, sha256_file, write_bytes
-from i2i.publish import (
-    DEFAULT_CACHE_CONTROL,
-    DEFAULT_KEY_TEMPLATE,
-    SHA256_META,
-    S3Options,
-    explain,
-    head_object,
-    object_key,
-    parse_target,
-    s3_client,
-    upload_reason,
-    verify,
-)
+from i2i.files import is_safe_name, write_bytes
+from i2i.publish import DEFAULT_CACHE_CONTROL, object_key, template_of
+from i2i.targets import Headers, target_for, upload
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +209,8 @@ def planned_keys(
 ) -> dict[str, tuple[int, list[str]]]:
     """Each album's photo count and image keys in catalog order (photos, then styles, sorted),
     from the inventory's photos and the publish settings: what the album pages will hold."""
-    target = parse_target(publish["target"])
-    template = publish.get("key_template") or DEFAULT_KEY_TEMPLATE
+    prefix = target_for(publish["target"], publish).prefix
+    template = template_of(publish)
     albums: dict[str, list[str]] = {}
     for photo in sorted(photos, key=lambda p: (p["album"], p["photo"])):
         albums.setdefault(photo["album"], []).append(photo["photo"])
@@ -230,7 +218,7 @@ def planned_keys(
         album: (
             len(names),
             [
-                object_key(template, target.prefix, album, name, style)
+                object_key(template, prefix, album, name, style)
                 for name in names
                 for style in sorted(styles)
             ],
@@ -725,10 +713,10 @@ def build_gallery(
 
 
 # ---------------------------------------------------------------------------------------------
-# Uploads (s3:// targets)
+# Uploads (targets that are not a local folder)
 
 
-def site_headers(key: str, publish: Mapping[str, Any]) -> dict[str, str]:
+def site_headers(key: str, publish: Mapping[str, Any]) -> Headers:
     """The Content-Type and Cache-Control of the gallery file at ``key``: pages get
     ``publish.page_cache_control`` (short: they change when the library does), everything else
     ``publish.cache_control``."""
@@ -742,34 +730,14 @@ def site_headers(key: str, publish: Mapping[str, Any]) -> dict[str, str]:
 
 
 def upload_site(root: Path, keys: Sequence[str], publish: Mapping[str, Any]) -> list[str]:
-    """Upload ``root/key`` to the ``s3://`` target of ``publish`` (the whole config section,
-    operational keys included) at ``key`` for every key, unless the object there already has
-    the same sha256, size and headers; each upload is read back and verified. Return the keys
-    uploaded."""
-    target = parse_target(publish["target"])
-    bucket = target.location
-    options = S3Options.from_settings(publish)
-    client = s3_client(options)
-    endpoint = client.meta.endpoint_url
+    """Upload ``root/key`` to the target of ``publish`` (the whole config section, operational
+    keys included) at ``key`` for every key, as images are published (:func:`i2i.targets.upload`:
+    not again where the same sha256, size and headers are there; read back and verified).
+    Return the keys uploaded."""
+    target = target_for(publish["target"], publish)
 
     def one(key: str) -> str | None:
-        source = root / key
-        data = source.read_bytes()
-        digest, size = sha256_file(source), len(data)
-        headers = site_headers(key, publish)
-        try:
-            reason = upload_reason(head_object(client, bucket, key), digest, size, headers)
-            if reason:
-                extra = {**headers, "Metadata": {SHA256_META: digest}}
-                if options.acl:
-                    extra["ACL"] = options.acl
-                client.put_object(Bucket=bucket, Key=key, Body=data, **extra)
-                verify(head_object(client, bucket, key), digest, size, f"s3://{bucket}/{key}")
-        except (ClientError, BotoCoreError) as exc:
-            raise explain(exc, bucket, key, endpoint, options) from exc
-        if reason:
-            log.info("uploaded s3://%s/%s (%s)", bucket, key, reason)
-        return reason
+        return upload(target, root / key, key, site_headers(key, publish)).reason
 
     unique_keys = sorted(set(keys))
     if len(unique_keys) < 2:
@@ -779,8 +747,8 @@ def upload_site(root: Path, keys: Sequence[str], publish: Mapping[str, Any]) -> 
             reasons = list(pool.map(one, unique_keys))
     uploaded = [key for key, reason in zip(unique_keys, reasons, strict=True) if reason]
     log.info(
-        "s3://%s: %d gallery file(s) uploaded, %d unchanged",
-        bucket,
+        "%s: %d gallery file(s) uploaded, %d unchanged",
+        publish["target"],
         len(uploaded),
         len(unique_keys) - len(uploaded),
     )

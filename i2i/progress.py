@@ -31,6 +31,7 @@ from i2i.quality import UNCHANGED_WARNING
 
 _FINISHED = re.compile(re.escape(FINISHED) + r" ([0-9.]+) s$")
 
+
 @dataclass(frozen=True)
 class Row:
     """One line of the summary: a stage (and style), its counts and timings."""

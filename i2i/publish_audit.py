@@ -14,18 +14,14 @@ exactly that, and never anything else.
 from __future__ import annotations
 
 import logging
-import os
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from i2i import I2IError
 from i2i.files import is_safe_name, read_json, sha256_file
 from i2i.gallery import (
     ALBUM_DIR,
@@ -38,21 +34,9 @@ from i2i.gallery import (
     index_key,
     shared_page_key,
 )
-from i2i.publish import (
-    MISSING_KEY_CODES,
-    SHA256_META,
-    S3Options,
-    error_code,
-    explain,
-    head_object,
-    object_key,
-    one_line,
-    parse_target,
-    s3_client,
-    s3_headers,
-    template_of,
-    upload_reason,
-)
+from i2i.publish import image_headers, object_key, template_of
+from i2i.targets import target_for
+from i2i.targets.base import one_line, upload_reason
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +88,7 @@ def entries(
     settings: Mapping[str, Any],
 ) -> list[Entry]:
     """Every ``(album, photo)`` in every style: its final, its marker and its key."""
-    target = parse_target(settings["target"])
+    prefix = target_for(settings["target"], settings, base=workdir).prefix
     template = template_of(settings)
     names = list(styles)
     return [
@@ -114,7 +98,7 @@ def entries(
             style,
             workdir / FINAL.format(album=album, style=style, photo=photo),
             workdir / MARKER.format(album=album, style=style, photo=photo),
-            object_key(template, target.prefix, album, photo, style),
+            object_key(template, prefix, album, photo, style),
         )
         for album, photo in photos
         for style in names
@@ -226,139 +210,47 @@ def parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 
 class Store:
-    """Read-only access to the target of a ``publish`` config section, for plans and checks."""
+    """Access to the target of a ``publish`` config section (a relative ``file://`` folder is
+    under ``workdir``), for plans, checks and pruning."""
 
     def __init__(self, workdir: Path, settings: Mapping[str, Any]) -> None:
-        self.target = parse_target(settings["target"])
+        self.target = target_for(settings["target"], settings, base=workdir)
+        self.settings = settings
         self.template = template_of(settings)
-        self.root = workdir / self.target.location
-        self.options = S3Options()
-        self.client: Any = None
-        if self.target.scheme == "s3":
-            self.options = S3Options.from_settings(settings)
-            self.client = s3_client(self.options)
-
-    def failure(self, exc: Exception, key: str) -> I2IError:
-        """A botocore failure in plain words."""
-        endpoint = self.client.meta.endpoint_url
-        return explain(exc, self.target.location, key, endpoint, self.options)
-
-    def listing(self) -> dict[str, int]:
-        """The size of every object at the target that the key template could have given."""
-        pattern = key_pattern(self.template, self.target.prefix)
-        start = listing_prefix(self.template, self.target.prefix)
-        return {key: size for key, size in self.objects(start) if image_key(pattern, key)}
 
     def everything(self) -> dict[str, int]:
-        """The size of every object where the images or the gallery could be (for S3 under
-        the start that the key template and the gallery's index share)."""
+        """The size of every object where the images or the gallery could be: under the start
+        that the key template, the gallery's index and its ``_albums`` folder share."""
         prefix = self.target.prefix
-        start = common_start(listing_prefix(self.template, prefix), index_key(prefix))
-        return dict(self.objects(start))
-
-    def where(self, key: str) -> str:
-        """The file or ``s3://`` URL of ``key``."""
-        if self.target.scheme == "file":
-            return str(self.root / key)
-        return f"s3://{self.target.location}/{key}"
+        starts = (listing_prefix(self.template, prefix), index_key(prefix))
+        start = common_start(*starts, posixpath.join(prefix, ALBUM_DIR))
+        return dict(self.target.objects(start))
 
     def written_by_i2i(self, key: str) -> bool:
         """True if the page at ``key`` is one the gallery wrote (its generator tag)."""
-        if self.target.scheme == "file":
-            try:
-                with (self.root / key).open("rb") as handle:
-                    return GENERATOR in handle.read(PAGE_HEAD)
-            except OSError:
-                return False
-        try:
-            answer = self.client.get_object(
-                Bucket=self.target.location, Key=key, Range=f"bytes=0-{PAGE_HEAD - 1}"
-            )
-            return GENERATOR in answer["Body"].read()
-        except ClientError as exc:
-            if error_code(exc) in MISSING_KEY_CODES:
-                return False
-            raise self.failure(exc, key) from exc
-        except BotoCoreError as exc:
-            raise self.failure(exc, key) from exc
+        start = self.target.read(key, PAGE_HEAD)
+        return start is not None and GENERATOR in start
 
     def delete(self, key: str) -> str:
-        """Delete ``key`` at the target (a file's emptied folders too, up to the root); return
-        where it was."""
-        where = self.where(key)
-        if self.target.scheme == "file":
-            path = self.root / key
-            path.unlink(missing_ok=True)
-            folder = path.parent
-            while folder != self.root and self.root in folder.parents:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-                folder = folder.parent
-            return where
-        try:
-            self.client.delete_object(Bucket=self.target.location, Key=key)
-        except (ClientError, BotoCoreError) as exc:
-            raise self.failure(exc, key) from exc
-        return where
-
-    def objects(self, start: str) -> Iterator[tuple[str, int]]:
-        """Every file or object at the target (under ``start`` for S3) with its size."""
-        if self.target.scheme == "file":
-            if self.root.is_dir():
-                for folder, _, names in os.walk(self.root):
-                    for name in names:
-                        path = Path(folder, name)
-                        if path.is_file():
-                            yield path.relative_to(self.root).as_posix(), path.stat().st_size
-            return
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.target.location, Prefix=start
-            )
-            for page in pages:
-                for item in page.get("Contents", []):
-                    yield item["Key"], item["Size"]
-        except (ClientError, BotoCoreError) as exc:
-            raise self.failure(exc, start) from exc
-
-    def head(self, key: str) -> dict[str, Any] | None:
-        """The object's HEAD answer, or None when it does not exist."""
-        try:
-            return head_object(self.client, self.target.location, key)
-        except (ClientError, BotoCoreError) as exc:
-            raise self.failure(exc, key) from exc
+        """Delete ``key`` at the target; return where it was."""
+        self.target.delete(key)
+        return self.target.where(key)
 
     def difference(self, source: Path, key: str) -> str | None:
         """Why publishing ``source`` at ``key`` would change what is there, or None."""
         digest, size = sha256_file(source), source.stat().st_size
-        if self.target.scheme == "file":
-            copy = self.root / key
-            if not copy.is_file():
-                return "new object"
-            same = copy.stat().st_size == size and sha256_file(copy) == digest
-            return None if same else "content differs"
-        headers = s3_headers(source, self.options)
-        return upload_reason(self.head(key), digest, size, headers)
+        headers = image_headers(source, self.settings)
+        return upload_reason(self.target.head(key), digest, size, headers)
 
     def mismatch(self, key: str, digest: str, size: int) -> str | None:
         """What is wrong with the copy at ``key`` against a marker's sha256 and size, or None."""
-        if self.target.scheme == "file":
-            copy = self.root / key
-            if not copy.is_file():
-                return f"{copy} is missing"
-            found_size, found_digest = copy.stat().st_size, sha256_file(copy)
-        else:
-            head = self.head(key)
-            if head is None:
-                return f"s3://{self.target.location}/{key} is missing"
-            found_size = head.get("ContentLength")
-            found_digest = head.get("Metadata", {}).get(SHA256_META)
-        if found_digest != digest:
-            return f"{key}: sha256 {found_digest} at the target, {digest} in the marker"
-        if found_size != size:
-            return f"{key}: {found_size} bytes at the target, {size} in the marker"
+        head = self.target.head(key)
+        if head is None:
+            return f"{self.target.where(key)} is missing"
+        if head.sha256 != digest:
+            return f"{key}: sha256 {head.sha256} at the target, {digest} in the marker"
+        if head.size != size:
+            return f"{key}: {head.size} bytes at the target, {size} in the marker"
         return None
 
 
@@ -394,11 +286,7 @@ def prune(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) -
     keys deleted."""
     store = Store(workdir, settings)
     keys = [change.key for change in stale(store, images)]
-    if store.target.scheme == "file":
-        where = [store.delete(key) for key in keys]
-    else:
-        where = parallel(store.delete, keys)
-    for place in where:
+    for place in parallel(store.delete, keys):
         log.info("removed %s", place)
     log.info("pruned %s: %d object(s) removed", settings["target"], len(keys))
     return keys
@@ -419,7 +307,7 @@ def plan(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) ->
             return Change("not built", entry.key)
         if entry.key not in present:
             return Change("new", entry.key)
-        if store.target.scheme == "s3" and present[entry.key] != entry.final.stat().st_size:
+        if present[entry.key] != entry.final.stat().st_size:
             return Change("changed", entry.key, "content differs")
         reason = store.difference(entry.final, entry.key)
         return Change("changed", entry.key, reason) if reason else Change("unchanged", entry.key)

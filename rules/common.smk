@@ -28,7 +28,7 @@ from i2i.inventory import RECORD as INVENTORY
 from i2i.inventory import source_ref as inventory_source_ref
 from i2i.inventory import inventory_job, split_present, summary, taken
 from i2i.logs import job_log, warnings_to_console
-from i2i.publish import parse_target
+from i2i.targets import target_for
 
 warnings_to_console()
 dag_gc.defer_while_building_dag()
@@ -59,7 +59,7 @@ try:
     LIBRARY_DATABASE = database_files(EXPORT.library) if EXPORT else []
     if EXPORT:
         osxphotos_command()  # not installed: say so now, not when the inventory runs
-    TARGET = parse_target(config["publish"]["target"])
+    TARGET = target_for(config["publish"]["target"], config["publish"])
 except I2IError as error:
     raise WorkflowError(str(error)) from None
 

@@ -13,10 +13,11 @@ rule publish:
         image_job(jobs.publish, log, input, output, params, wildcards)
 
 
-# The gallery is built in the target's folder for file://, and for s3:// in a local folder laid
-# out like the bucket, from which each gallery job uploads what it wrote.
-GALLERY_ROOT = TARGET.location if TARGET.scheme == "file" else "results/gallery-site"
-UPLOAD_GALLERY = TARGET.scheme == "s3"
+# The gallery is built in the target's folder when it is a local one (file://), else in a
+# local folder laid out like the target (s3://), from which each gallery job uploads what it
+# wrote.
+GALLERY_ROOT = TARGET.folder or "results/gallery-site"
+UPLOAD_GALLERY = TARGET.folder is None
 FINAL = "results/final/{album}/{style}/{photo}.webp"
 PRUNED = "results/published/prune.json"
 # The page templates: an edit there reruns the gallery rules alone.
@@ -28,13 +29,14 @@ GALLERY_TEMPLATES = sorted(
 
 
 rule gallery_album:
-    """One album's page, image sizes, original copies and cover (uploaded for s3://)."""
+    """One album's page, image sizes, original copies and cover (uploaded unless the target is
+    a local folder)."""
     input:
         catalog="results/catalog/albums/{album}.json",
         originals=lambda wc: per_photo(
             "results/preprocessed/{album}/{photo}.webp", wc.album
         ),
-        # s3://: the images are read from the finals (the copies at the target are remote).
+        # Not a local folder: the images are read from the finals (the copies are remote).
         finals=lambda wc: per_style(FINAL, wc.album) if UPLOAD_GALLERY else [],
         templates=GALLERY_TEMPLATES,
     output:
@@ -55,8 +57,9 @@ rule gallery_album:
 
 
 rule gallery:
-    """The gallery's index page (uploaded for s3://): every album the inventory took, so it
-    never waits for an album that failed (each album's own rule writes its cover)."""
+    """The gallery's index page (uploaded unless the target is a local folder): every album
+    the inventory took, so it never waits for an album that failed (each album's own rule
+    writes its cover)."""
     input:
         inventory=ancient(INVENTORY),
         templates=GALLERY_TEMPLATES,

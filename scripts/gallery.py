@@ -1,4 +1,5 @@
-"""Snakemake entry point of rule gallery (the index page); for an s3:// target, upload it."""
+"""Snakemake entry point of rule gallery (the index page); upload it unless the target is a
+local folder."""
 
 from pathlib import Path
 

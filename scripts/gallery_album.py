@@ -1,5 +1,5 @@
 """Snakemake entry point of rule gallery_album: build one album's page and images under the
-gallery root; for an s3:// target, upload what it wrote."""
+gallery root; for a target that is not a local folder, upload what it wrote."""
 
 from pathlib import Path
 
@@ -12,7 +12,7 @@ with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)
     catalog = read_json(snakemake.input.catalog)
     originals = dict(zip(snakemake.params.photos, snakemake.input.originals, strict=True))
-    # s3://: the published images are not in this folder; they are the finals, byte for byte.
+    # Uploaded: the published images are not in this folder; they are the finals, byte for byte.
     sources = {
         info["key"]: FINAL.format(album=catalog["album"], style=style, photo=entry["photo"])
         for entry in catalog["photos"]

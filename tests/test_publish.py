@@ -28,23 +28,15 @@ import yaml
 from botocore.exceptions import ClientError
 from PIL import Image
 
-import i2i.publish
+import i2i.targets.s3
 from i2i import I2IError
 from i2i.cli import main
 from i2i.config import CONFIG_SCHEMA, load_yaml
 from i2i.gallery import DEFAULT_PAGE_CACHE_CONTROL, upload_site
-from i2i.publish import (
-    DEFAULT_CACHE_CONTROL,
-    S3Options,
-    clear_s3_clients,
-    explain,
-    object_key,
-    parse_target,
-    publish,
-    publish_to_marker,
-    s3_client,
-)
+from i2i.publish import DEFAULT_CACHE_CONTROL, object_key, publish, publish_to_marker
 from i2i.publish_audit import key_pattern
+from i2i.targets import target_for
+from i2i.targets.s3 import S3Options, clear_s3_clients, explain, s3_client
 
 from conftest import copy_workflow, planned, snakemake
 
@@ -416,11 +408,11 @@ def test_file_target_copies_once(tmp_path: Path, image: Path) -> None:
 
 
 def test_targets_and_keys() -> None:
-    assert parse_target("s3://bucket/a/b/").prefix == "a/b"
-    assert parse_target("file://results/gallery").location == "results/gallery"
+    assert target_for("s3://bucket/a/b/").prefix == "a/b"
+    assert target_for("file://results/gallery").folder == "results/gallery"
     for bad in ("http://x", "s3://", "s3:///prefix", "results"):
         with pytest.raises(I2IError):
-            parse_target(bad)
+            target_for(bad)
     assert object_key("{prefix}/{album}/{photo}_{style}.webp", "", "A", "p", "s") == "A/p_s.webp"
     with pytest.raises(I2IError, match="unsafe"):
         object_key("{album}/{photo}.webp", "", "..", "p", "s")
@@ -496,13 +488,13 @@ def test_silent_endpoint_fails_the_image_within_the_timeouts(
 def count_clients(monkeypatch: pytest.MonkeyPatch) -> list[S3Options]:
     """Every S3 client built, by its options."""
     built: list[S3Options] = []
-    original = i2i.publish.new_s3_client
+    original = i2i.targets.s3.new_s3_client
 
     def counted(options: S3Options) -> Any:
         built.append(options)
         return original(options)
 
-    monkeypatch.setattr(i2i.publish, "new_s3_client", counted)
+    monkeypatch.setattr(i2i.targets.s3, "new_s3_client", counted)
     return built
 
 
