@@ -84,8 +84,9 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
 # Registry entry fields that describe a style and change none of its images.
 STYLE_NOTES: frozenset[str] = frozenset({"description", "source"})
 
-# Publish settings that only an s3:// target reads.
-S3_ONLY: frozenset[str] = frozenset(
+# Publish settings that only some targets read: each counts for the targets that name it in
+# their ``output_settings`` (the s3 target names all of them, the file target none).
+TARGET_SETTINGS: frozenset[str] = frozenset(
     {"endpoint_url", "region", "acl", "cache_control", "page_cache_control"}
 )
 
@@ -186,6 +187,11 @@ NOT_OUTPUT_CODE: frozenset[str] = frozenset(
         "i2i.geocache",
         "i2i.retry",
         "i2i.snakemake_internals",
+        # Publish targets move bytes (transport): a retry or client change re-uploads nothing.
+        "i2i.targets",
+        "i2i.targets.base",
+        "i2i.targets.file",
+        "i2i.targets.s3",
     }
 )
 
@@ -196,19 +202,28 @@ def register_backends(modules: Iterable[str]) -> None:
     _backend_rules()
 
 
+def target_settings(url: str) -> frozenset[str]:
+    """The publish settings that the target of ``url`` names as its own (none when unknown)."""
+    from i2i.targets import factory_for
+
+    factory = factory_for(url.partition("://")[0])
+    return frozenset(getattr(factory, "output_settings", ()))
+
+
 def output_settings(config: Mapping[str, Any], rule: str) -> dict[str, dict[str, Any]]:
     """The config values that ``rule``'s outputs are made from, as ``{section: {key: value}}``.
 
     Ollama's settings count only while it is enabled (a disabled model writes nothing), and
-    the S3 settings only for an ``s3://`` target.
+    a target's own settings (endpoint, ACL, headers) only for the target that names them.
     """
     chosen: dict[str, dict[str, Any]] = {}
     for section, keys in RULE_SETTINGS.get(rule, {}).items():
         values = config.get(section, {})
         if section == "ollama" and not values.get("enabled"):
             keys = ("enabled",)
-        if section == "publish" and not str(values.get("target", "")).startswith("s3://"):
-            keys = tuple(k for k in keys if k not in S3_ONLY)
+        if section == "publish":
+            own = target_settings(str(values.get("target", "")))
+            keys = tuple(k for k in keys if k not in TARGET_SETTINGS or k in own)
         chosen[section] = {key: values.get(key) for key in keys}
     return chosen
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from i2i import paths
 from i2i.files import is_safe_name, read_json, sha256_file
 from i2i.gallery import (
     ALBUM_DIR,
@@ -40,8 +41,8 @@ from i2i.targets.base import one_line, upload_reason
 
 log = logging.getLogger(__name__)
 
-FINAL = "results/final/{album}/{style}/{photo}.webp"
-MARKER = "results/published/{album}/{style}/{photo}.json"
+FINAL = paths.FINAL
+MARKER = paths.PUBLISHED
 KEY_FIELDS = ("album", "photo", "style")
 CHECK_WORKERS = 16
 PAGE_HEAD = 2048  # bytes of a page read to see whether i2i wrote it

@@ -265,7 +265,7 @@ def all_targets(wildcards):
     targets += [paths.path(paths.GALLERY_ALBUM, album) for album in albums]
     targets.append(paths.GALLERY)
     if config["publish"]["prune"]:
-        targets.append(PRUNED)  # rules/publish.smk: after everything is published
+        targets.append(paths.PRUNED)  # rules/publish.smk: after everything is published
     return targets
 
 

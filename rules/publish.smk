@@ -1,9 +1,9 @@
 rule publish:
     """Put one final image at the publish target; the marker is written after it is verified."""
     input:
-        final="results/final/{album}/{style}/{photo}.webp",
+        final=paths.FINAL,
     output:
-        "results/published/{album}/{style}/{photo}.json",
+        paths.PUBLISHED,
     log:
         "logs/publish/{album}/{style}/{photo}.log",
     params:
@@ -16,10 +16,8 @@ rule publish:
 # The gallery is built in the target's folder when it is a local one (file://), else in a
 # local folder laid out like the target (s3://), from which each gallery job uploads what it
 # wrote.
-GALLERY_ROOT = TARGET.folder or "results/gallery-site"
+GALLERY_ROOT = TARGET.folder or paths.GALLERY_STAGING
 UPLOAD_GALLERY = TARGET.folder is None
-FINAL = "results/final/{album}/{style}/{photo}.webp"
-PRUNED = "results/published/prune.json"
 # The page templates: an edit there reruns the gallery rules alone.
 GALLERY_TEMPLATES = sorted(
     str(p)
@@ -32,15 +30,13 @@ rule gallery_album:
     """One album's page, image sizes, original copies and cover (uploaded unless the target is
     a local folder)."""
     input:
-        catalog="results/catalog/albums/{album}.json",
-        originals=lambda wc: per_photo(
-            "results/preprocessed/{album}/{photo}.webp", wc.album
-        ),
+        catalog=paths.ALBUM_CATALOG,
+        originals=lambda wc: per_photo(paths.PREPROCESSED, wc.album),
         # Not a local folder: the images are read from the finals (the copies are remote).
-        finals=lambda wc: per_style(FINAL, wc.album) if UPLOAD_GALLERY else [],
+        finals=lambda wc: per_style(paths.FINAL, wc.album) if UPLOAD_GALLERY else [],
         templates=GALLERY_TEMPLATES,
     output:
-        "results/published/gallery/{album}.json",
+        paths.GALLERY_ALBUM,
     log:
         "logs/gallery/{album}.log",
     conda:
@@ -64,7 +60,7 @@ rule gallery:
         inventory=ancient(INVENTORY),
         templates=GALLERY_TEMPLATES,
     output:
-        "results/published/gallery.json",
+        paths.GALLERY,
     log:
         "logs/gallery/index.log",
     conda:
@@ -93,16 +89,11 @@ if config["publish"]["prune"]:
         """Remove from the target what no longer belongs to the library; list it in the marker."""
         input:
             inventory=ancient(INVENTORY),
-            markers=lambda wc: per_style(
-                "results/published/{album}/{style}/{photo}.json"
-            ),
-            albums=lambda wc: [
-                f"results/published/gallery/{album}.json"
-                for album in accepted_albums()
-            ],
-            index="results/published/gallery.json",
+            markers=lambda wc: per_style(paths.PUBLISHED),
+            albums=lambda wc: [fpaths.GALLERY_ALBUM for album in accepted_albums()],
+            index=paths.GALLERY,
         output:
-            PRUNED,
+            paths.PRUNED,
         log:
             "logs/publish/prune.log",
         conda:

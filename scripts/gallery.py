@@ -6,6 +6,7 @@ from pathlib import Path
 from i2i.files import read_json, write_json
 from i2i.gallery import build_index, gallery_settings, planned_keys, upload_site
 from i2i.logs import job
+from i2i.provenance import job_config
 
 with job(snakemake.log, snakemake.params.root):
     root = Path(snakemake.params.root)
@@ -16,6 +17,7 @@ with job(snakemake.log, snakemake.params.root):
     )
     record = {"root": str(root), "pages": [page]}
     if snakemake.params.upload:
-        upload_site(root, [page], snakemake.config["publish"])
-        record["target"] = snakemake.config["publish"]["target"]
+        publish = job_config(snakemake.config, "gallery")["publish"]
+        upload_site(root, [page], publish)
+        record["target"] = publish["target"]
     write_json(snakemake.output[0], record)

@@ -6,7 +6,8 @@ from pathlib import Path
 from i2i.files import read_json, write_json
 from i2i.gallery import build_album, gallery_settings, upload_site
 from i2i.logs import job
-from i2i.publish_audit import FINAL
+from i2i.paths import FINAL
+from i2i.provenance import job_config
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)
@@ -29,6 +30,7 @@ with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     )
     record = {"root": str(root), **built}
     if snakemake.params.upload:
-        upload_site(root, [*built["pages"], *built["assets"]], snakemake.config["publish"])
-        record["target"] = snakemake.config["publish"]["target"]
+        publish = job_config(snakemake.config, "gallery_album")["publish"]
+        upload_site(root, [*built["pages"], *built["assets"]], publish)
+        record["target"] = publish["target"]
     write_json(snakemake.output[0], record)

@@ -6,10 +6,11 @@ from pathlib import Path
 from i2i.files import read_json, write_json
 from i2i.inventory import accepted
 from i2i.logs import job
+from i2i.provenance import job_config
 from i2i.publish_audit import entries, prune
 
 with job(snakemake.log, "prune"):
-    settings = snakemake.config["publish"]
+    settings = job_config(snakemake.config, "prune")["publish"]
     photos = sorted(accepted(read_json(snakemake.input.inventory)))
     images = entries(Path.cwd(), photos, snakemake.params.styles, settings)
     removed = prune(Path.cwd(), images, settings)

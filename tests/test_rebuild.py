@@ -247,6 +247,10 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.runcontrol": (),
     "i2i.snakemake_internals": (),
     "i2i.stylize": ("stylize_classic",),
+    "i2i.targets": (),
+    "i2i.targets.base": (),
+    "i2i.targets.file": (),
+    "i2i.targets.s3": (),
     "i2i.watermark": ("watermark", "contact_sheet"),
     "i2i.workers": (),
 }

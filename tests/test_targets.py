@@ -131,13 +131,13 @@ def test_the_config_takes_any_registered_target(toy: Path) -> None:
 @pytest.mark.parametrize("url", ["file://out", "s3://bucket/prefix", "toy://shelf/site"])
 def test_provenance_counts_the_settings_the_target_names(toy: Path, url: str) -> None:
     """The rules' publish params are the shared settings and those the target names as its
-    own (provenance's S3_ONLY is the s3 target's list), so asking the target changes none."""
-    assert S3Target.output_settings == provenance.S3_ONLY
+    own: the s3 target names every target-specific setting, the file target none."""
+    assert S3Target.output_settings == provenance.TARGET_SETTINGS
     config = validate_config({"publish": {"target": url}})
     own = target_for(url, config["publish"]).output_settings
     for rule, sections in provenance.RULE_SETTINGS.items():
         keys = sections.get("publish", ())
-        wanted = {k for k in keys if k not in provenance.S3_ONLY or k in own}
+        wanted = {k for k in keys if k not in provenance.TARGET_SETTINGS or k in own}
         assert set(provenance.output_settings(config, rule).get("publish", {})) == wanted, rule
 
 
@@ -154,7 +154,7 @@ def test_a_snakemake_run_publishes_to_a_toy_target(
     config_file = workdir / "config.yaml"
     config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     config["styles"] = ["cartoon"]
-    config["publish"].update(SETTINGS)
+    config.setdefault("publish", {}).update(SETTINGS)
     config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     (workdir / "prune.yaml").write_text(yaml.safe_dump({"publish": {"prune": True}}))
     snakemake(workdir)
