@@ -59,6 +59,29 @@ def test_a_backend_clash_is_refused() -> None:
     assert backends.register(toy_backend.BACKEND) is toy_backend.BACKEND
 
 
+def test_an_installed_plugin_is_found_by_its_entry_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "sepia_backend").mkdir(parents=True)
+    (site / "sepia_backend" / "__init__.py").write_text(
+        "from i2i.backends import StyleBackend, register\n"
+        "register(StyleBackend('sepia', 'stylize_sepia', {}, render='sepia_backend:render'))\n",
+        encoding="utf-8",
+    )
+    info = site / "sepia_backend-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Name: sepia-backend\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[i2i.backends]\nsepia = sepia_backend\n")
+    monkeypatch.syspath_prepend(str(site))
+    backends.installed.cache_clear()
+    try:
+        assert backends.load()["sepia"].rule == "stylize_sepia"
+    finally:
+        backends.installed.cache_clear()
+        backends.REGISTRY.pop("sepia", None)
+
+
 def test_provenance_gives_the_backend_its_rule_code() -> None:
     provenance.register_backends(["toy_backend"])
     closure = provenance.module_closure(provenance.RULE_CODE["stylize_toy"])

@@ -10,7 +10,9 @@ it. A resident backend (a model loaded once per run, as FLUX is) renders in its 
 process through its own rule.
 
 Built-in backends are :mod:`i2i.backends.classic` and :mod:`i2i.backends.flux_kontext`; a
-plugin is any importable module named in the config's ``style_backends`` list.
+plugin is any importable module named in the config's ``style_backends`` list, or the module
+of an ``i2i.backends`` entry point of an installed distribution (as publish targets use
+``i2i.targets``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
 from typing import Any
 
 from i2i import I2IError
 
 BUILTIN = ("i2i.backends.classic", "i2i.backends.flux_kontext")
+ENTRY_POINTS = "i2i.backends"
 RULE_PREFIX = "stylize_"
 
 
@@ -66,9 +71,16 @@ def register(backend: StyleBackend) -> StyleBackend:
     return backend
 
 
+@cache
+def installed() -> tuple[str, ...]:
+    """The modules of the installed plugins' ``i2i.backends`` entry points (read once)."""
+    return tuple(point.module for point in entry_points(group=ENTRY_POINTS))
+
+
 def load(modules: Iterable[str] = ()) -> dict[str, StyleBackend]:
-    """The registry with the built-in backends and the plugin ``modules`` imported."""
-    for module in (*BUILTIN, *modules):
+    """The registry with the built-in backends, installed plugins (entry points) and the
+    plugin ``modules`` imported."""
+    for module in (*BUILTIN, *installed(), *modules):
         try:
             importlib.import_module(module)
         except ImportError as exc:
