@@ -122,11 +122,6 @@ def relative_url(target: str, page: str) -> str:
     return urllib.parse.quote(posixpath.relpath(target, start))
 
 
-def relative_href(target: str, page: str) -> str:
-    """:func:`relative_url`, escaped for an HTML attribute."""
-    return html.escape(relative_url(target, page), quote=True)
-
-
 def index_key(prefix: str = "") -> str:
     """The key of the gallery's index: ``<prefix>/index.html``."""
     return posixpath.join(prefix, INDEX) if prefix else INDEX
@@ -682,34 +677,6 @@ def build_index(
     index = index_key(prefix)
     write_bytes(root / index, index_page(cards, settings, index))
     return index
-
-
-def build_gallery(
-    catalog: Mapping[str, Any],
-    root: Path,
-    originals: Mapping[tuple[str, str], str | Path] | None = None,
-    settings: Mapping[str, Any] | None = None,
-    prefix: str = "",
-) -> list[str]:
-    """Every album page and the index for a whole catalog; return the pages written."""
-    originals = originals or {}
-    albums: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in catalog["photos"]:
-        albums.setdefault(entry["album"], []).append(entry)
-    pages = []
-    for album, photos in albums.items():
-        mine = {photo: path for (a, photo), path in originals.items() if a == album}
-        built = build_album(
-            {"album": album, "photos": photos, "styles": catalog["styles"]},
-            root,
-            mine,
-            settings,
-            prefix=prefix,
-        )
-        pages += built["pages"]
-    counts = {a: (len(p), album_keys(p)) for a, p in albums.items()}
-    pages.append(build_index(counts, root, settings, prefix))
-    return pages
 
 
 # ---------------------------------------------------------------------------------------------

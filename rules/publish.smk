@@ -90,7 +90,9 @@ if config["publish"]["prune"]:
         input:
             inventory=ancient(INVENTORY),
             markers=lambda wc: per_style(paths.PUBLISHED),
-            albums=lambda wc: [fpaths.GALLERY_ALBUM for album in accepted_albums()],
+            albums=lambda wc: [
+                paths.path(paths.GALLERY_ALBUM, album) for album in accepted_albums()
+            ],
             index=paths.GALLERY,
         output:
             paths.PRUNED,

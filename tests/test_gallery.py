@@ -8,12 +8,15 @@ at 390 and 1280 px are kept under the test's temp folder and in tests/artefacts/
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +29,6 @@ from i2i.gallery import (
     INDEX,
     album_keys,
     build_album,
-    build_gallery,
     build_index,
     camera_line,
     cover_key,
@@ -34,7 +36,7 @@ from i2i.gallery import (
     gallery_settings,
     human_date,
     planned_keys,
-    relative_href,
+    relative_url,
     site_headers,
     taken,
     tidy_name,
@@ -112,6 +114,35 @@ def colour(number: int, shade: int) -> tuple[int, int, int]:
     return (40 * shade + 60, 90 + 40 * number, 200 - 30 * number)
 
 
+def build_gallery(
+    catalog: Mapping[str, Any],
+    root: Path,
+    originals: Mapping[tuple[str, str], str | Path] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    prefix: str = "",
+) -> list[str]:
+    """Every album page and the index for a whole catalog, as the rules build them one album
+    at a time; return the pages written."""
+    originals = originals or {}
+    albums: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in catalog["photos"]:
+        albums.setdefault(entry["album"], []).append(entry)
+    pages = []
+    for album, photos in albums.items():
+        mine = {photo: path for (a, photo), path in originals.items() if a == album}
+        built = build_album(
+            {"album": album, "photos": photos, "styles": catalog["styles"]},
+            root,
+            mine,
+            settings,
+            prefix=prefix,
+        )
+        pages += built["pages"]
+    counts = {a: (len(p), album_keys(p)) for a, p in albums.items()}
+    pages.append(build_index(counts, root, settings, prefix))
+    return pages
+
+
 def make_gallery(
     root: Path, template: str, tmp: Path, settings: dict | None = None, prefix: str = ""
 ) -> list[str]:
@@ -179,7 +210,8 @@ def test_every_link_resolves_locally(built: tuple[Path, list[str]]) -> None:
             target = (root / page).parent / urllib.parse.unquote(parts.path)
             assert target.is_file(), f"{page}: {url} does not resolve"
         if page != INDEX:
-            assert f'href="{relative_href(INDEX, page)}"' in page_text(root, page)
+            href = html.escape(relative_url(INDEX, page), quote=True)
+            assert f'href="{href}"' in page_text(root, page)
 
 
 def test_albums_sharing_a_folder_get_their_own_pages(tmp_path: Path) -> None:
@@ -220,10 +252,10 @@ def test_site_headers() -> None:
     assert site_headers("x.webp", {})["CacheControl"] == "public, max-age=31536000, immutable"
 
 
-def test_relative_href_quotes_and_climbs() -> None:
-    assert relative_href("index.html", "a/b/c/index.html") == "../../../index.html"
-    assert relative_href("a/x #1.webp", "a/index.html") == "x%20%231.webp"
-    assert relative_href("b/y.webp", "a/index.html") == "../b/y.webp"
+def test_relative_url_quotes_and_climbs() -> None:
+    assert relative_url("index.html", "a/b/c/index.html") == "../../../index.html"
+    assert relative_url("a/x #1.webp", "a/index.html") == "x%20%231.webp"
+    assert relative_url("b/y.webp", "a/index.html") == "../b/y.webp"
 
 
 def test_derived_images_are_never_image_keys(built: tuple[Path, list[str]]) -> None:
