@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,23 @@ TOY_STYLES = {
     "negative": {"backend": "toy", "description": "the photographic negative"},
     "red-negative": {"backend": "toy", "description": "red inverted", "red_only": True},
 }
+
+
+@pytest.fixture(autouse=True)
+def registries_restored() -> None:
+    """What a test registers (backends, their rules' settings and code) is gone after it."""
+    saved = (
+        dict(backends.REGISTRY),
+        dict(provenance.RULE_CODE),
+        {k: dict(v) for k, v in provenance.RULE_SETTINGS.items()},
+    )
+    yield
+    for live, kept in zip(
+        (backends.REGISTRY, provenance.RULE_CODE, provenance.RULE_SETTINGS), saved, strict=True
+    ):
+        live.clear()
+        live.update(kept)
+    sys.modules.pop("toy_backend", None)  # imported again, it registers again
 
 
 def with_toy_styles(workdir: Path) -> Path:
