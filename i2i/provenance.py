@@ -196,10 +196,12 @@ NOT_OUTPUT_CODE: frozenset[str] = frozenset(
 )
 
 
-def register_backends(modules: Iterable[str]) -> None:
-    """Load the plugin style backends ``modules`` and add their rules' settings and code."""
-    backends.load(modules)
+def register_backends(modules: Iterable[str]) -> dict[str, backends.StyleBackend]:
+    """Load the plugin style backends ``modules``, add their rules' settings and code, and
+    return the registry."""
+    registry = backends.load(modules)
     _backend_rules()
+    return registry
 
 
 def target_settings(url: str) -> frozenset[str]:

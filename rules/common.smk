@@ -7,7 +7,6 @@ from snakemake.logging import logger
 
 from i2i import (
     I2IError,
-    backends,
     dag_gc,
     jobs,
     lora_files,
@@ -35,7 +34,7 @@ dag_gc.defer_while_building_dag()
 try:
     config.update(validate_config(config))
     REGISTRY = load_registry(config["styles_file"], config["style_backends"])
-    provenance.register_backends(config["style_backends"])
+    BACKENDS = provenance.register_backends(config["style_backends"])
     STYLES = select_styles(REGISTRY, config["styles"])
     FLUX_SELECTED = [s for s in STYLES if REGISTRY[s]["backend"] == flux_kontext.NAME]
     if FLUX_SELECTED:
@@ -68,7 +67,6 @@ PHOTOS = LIBRARY.by_key()
 # file must never become a rule input (Snakemake would stop the whole run), so it is set aside
 # here and listed by the inventory with its reason.
 PRESENT, UNUSABLE = split_present(LIBRARY.photos)
-BACKENDS = backends.load(config["style_backends"])
 # Each style backend's rule renders the registry's styles of that backend.
 STYLES_BY_RULE = {
     b.rule: sorted(n for n, s in REGISTRY.items() if s["backend"] == b.name)

@@ -96,6 +96,14 @@ def run_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def inductor_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A compile cache of the test's own (torch sets these variables once it has compiled)."""
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    return tmp_path / "inductor"
+
+
+@pytest.fixture
 def photo(tmp_path: Path) -> Path:
     target = tmp_path / "photo.jpg"
     shutil.copy(SAMPLE / ALBUM / "cafe_creme.jpg", target)
@@ -640,15 +648,12 @@ def test_compiled_and_eager_renders_of_an_alpha_lora_agree(
     odd_loras: dict[str, Path],
     photo: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    inductor_cache: Path,
 ) -> None:
     """alpha 4 at rank 8 scales the LoRA by 0.5 in both modes: the compiled slot takes the
     file's alphas and stored config; the hot-swapped render repeats to the byte."""
     from i2i.backends.flux import Backend, training_modules
 
-    for name in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     model = str(assets["model"])
     eager = Backend.load(Settings(model=model, device="cpu"))
     chosen = style(odd_loras["dropout"])
@@ -675,14 +680,13 @@ def test_loras_over_different_layers_share_the_compiled_slot(
     odd_loras: dict[str, Path],
     photo: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    inductor_cache: Path,
 ) -> None:
     """Attention-only, wider (MLP layers too) and narrower LoRAs in one compiled run: the
     slot grows once to cover the wider one (one recompile), a narrower one fits as it is, and
     every render matches the eager one; a style repeats to the byte after the growth."""
     from i2i.backends.flux import Backend
 
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     model = str(assets["model"])
     eager = Backend.load(Settings(model=model, device="cpu"))
     compiled = Backend.load(Settings(model=model, device="cpu", compile=True, lora_rank=8))
@@ -878,13 +882,12 @@ def test_resident_adapters_are_bounded_least_recently_used_first(
 
 
 def test_compiled_blocks_recompile_once_over_three_aspect_ratios(
-    assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    assets: dict[str, Path], tmp_path: Path, inductor_cache: Path
 ) -> None:
     from PIL import Image
 
     from i2i.backends.flux import Backend
 
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     backend = Backend.load(
         Settings(model=str(assets["model"]), device="cpu", compile=True, lora_rank=8)
     )

@@ -4,12 +4,12 @@ scheduler's graceful stop."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from conftest import snakemake
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,17 +43,6 @@ SNAKEFILE = textwrap.dedent(
 )
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--keep-going", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "Snakefile").write_text(
@@ -63,13 +52,13 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_a_dry_run_takes_no_run_lock(workdir: Path) -> None:
-    result = snakemake(workdir, "-n")
+    result = snakemake(workdir, "-n", check=False)
     assert result.returncode == 0, result.stderr
     assert not (workdir / ".i2i" / "run.lock").exists()
 
 
 def test_a_run_holds_the_lock_and_counts_its_failed_jobs(workdir: Path) -> None:
-    result = snakemake(workdir)
+    result = snakemake(workdir, "--keep-going", check=False)
     assert result.returncode != 0
     seen = (workdir / "seen.txt").read_text(encoding="utf-8")
     assert "lock held: True" in seen and "stop callable: True" in seen

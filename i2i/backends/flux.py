@@ -605,13 +605,12 @@ class Backend:
                 len(layers),
             )
             self.pipe.delete_adapters(SLOT)
-            self.pipe.transformer._prepare_lora_hotswap_kwargs = {
-                "target_rank": self.slot_rank,
-                "check_compiled": "error",
-            }
+            self.pipe.enable_lora_hotswap(target_rank=self.slot_rank)
             hotswap = False
+        # A hot swap zeroes the slot's layers the LoRA lacks (PEFT); a new slot is padded.
+        swapped = weights if hotswap else pad_layers(weights, layers, self.pipe.transformer)
         try:
-            self._inject(pad_layers(weights, layers, self.pipe.transformer), SLOT, hotswap)
+            self._inject(swapped, SLOT, hotswap)
         except (RuntimeError, ValueError) as exc:
             if self.slot is not None:
                 self.slot = ("", math.nan)  # partly swapped: the next style swaps in all weights

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -29,6 +29,8 @@ from botocore.exceptions import (
 
 from i2i import I2IError, __version__
 from i2i.targets.base import Head, Headers, Spec, Target, one_line
+
+T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 15.0
@@ -218,15 +220,23 @@ class S3Target(Target):
         endpoint = self.client.meta.endpoint_url
         return explain(exc, self.bucket, key, endpoint, self.options)
 
-    def head(self, key: str) -> Head | None:
+    def _unless_missing(self, key: str, request: Callable[[], T]) -> T | None:
+        """``request()``, or None when ``key`` is not there; other failures in plain words."""
         try:
-            answer = self.client.head_object(Bucket=self.bucket, Key=key)
+            return request()
         except ClientError as exc:
             if error_code(exc) in MISSING_KEY_CODES:
                 return None
             raise self.failure(exc, key) from exc
         except BotoCoreError as exc:
             raise self.failure(exc, key) from exc
+
+    def head(self, key: str) -> Head | None:
+        answer = self._unless_missing(
+            key, lambda: self.client.head_object(Bucket=self.bucket, Key=key)
+        )
+        if answer is None:
+            return None
         return Head(
             answer.get("ContentLength"),
             answer.get("Metadata", {}).get(SHA256_META),
@@ -266,17 +276,13 @@ class S3Target(Target):
             raise self.failure(exc, start) from exc
 
     def read(self, key: str, limit: int) -> bytes | None:
-        try:
+        def first_bytes() -> bytes:
             answer = self.client.get_object(
                 Bucket=self.bucket, Key=key, Range=f"bytes=0-{limit - 1}"
             )
             return answer["Body"].read()
-        except ClientError as exc:
-            if error_code(exc) in MISSING_KEY_CODES:
-                return None
-            raise self.failure(exc, key) from exc
-        except BotoCoreError as exc:
-            raise self.failure(exc, key) from exc
+
+        return self._unless_missing(key, first_bytes)
 
     def delete(self, key: str) -> None:
         try:
