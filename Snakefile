@@ -6,7 +6,7 @@ min_version("9.0")
 
 sys.path.insert(0, workflow.basedir)
 
-from i2i import snakemake_internals
+from i2i.run import snakemake_internals
 
 # A real run holds .i2i/run.lock from before Snakemake checks its own locks: a second run in
 # this folder stops at once, and a run after a crash clears the stale locks and temp files.

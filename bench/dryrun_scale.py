@@ -56,7 +56,7 @@ ONE_RULE = """
 import atexit
 import gc
 
-gc.set_threshold(1_000_000, 1_000, 1_000)  # the collector as i2i/dag_gc.py sets it
+gc.set_threshold(1_000_000, 1_000, 1_000)  # the collector as i2i/run/dag_gc.py sets it
 atexit.register(gc.freeze)
 
 

@@ -49,7 +49,7 @@ from i2i.backends.flux import (
     select_device,
     select_dtype,
 )
-from i2i.flux_settings import Settings
+from i2i.backends.flux_settings import Settings
 
 log = logging.getLogger("bench.flux")
 

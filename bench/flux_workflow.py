@@ -104,7 +104,7 @@ def job_seconds(workdir: Path, style: str, photo: str) -> tuple[float, float, fl
 def loop_seconds(workdir: Path, flux: dict, style_name: str, style: dict, ids: list[str]) -> tuple:
     """Load seconds and per-image render seconds of the plain loop over the preprocessed photos."""
     from i2i.backends.flux import Backend, quiet_libraries
-    from i2i.flux_settings import Settings
+    from i2i.backends.flux_settings import Settings
 
     quiet_libraries()
     started = time.perf_counter()

@@ -50,7 +50,7 @@ from flux_models import build_pipeline, build_transformer
 
 from bench.flux import peak_memory, psnr, test_image
 from i2i.backends.flux import Backend, inference_mode, quiet_libraries
-from i2i.flux_settings import Settings
+from i2i.backends.flux_settings import Settings
 
 log = logging.getLogger("bench.gpu_check")
 

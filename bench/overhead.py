@@ -29,16 +29,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from i2i.captions import make_caption  # noqa: E402
 from i2i.config import load_registry, load_yaml, select_styles, validate_config  # noqa: E402
-from i2i.export import Photo, discover  # noqa: E402
-from i2i.files import read_json, write_json  # noqa: E402
-from i2i.metadata import read_metadata  # noqa: E402
-from i2i.places import locate  # noqa: E402
-from i2i.preprocess import preprocess  # noqa: E402
-from i2i.publish import publish_to_marker  # noqa: E402
-from i2i.stylize import stylize  # noqa: E402
-from i2i.watermark import watermark  # noqa: E402
+from i2i.core.files import read_json, write_json  # noqa: E402
+from i2i.stages.captions import make_caption  # noqa: E402
+from i2i.stages.library.albums import Photo, discover  # noqa: E402
+from i2i.stages.metadata import read_metadata  # noqa: E402
+from i2i.stages.places import locate  # noqa: E402
+from i2i.stages.preprocess import preprocess  # noqa: E402
+from i2i.stages.publish import publish_to_marker  # noqa: E402
+from i2i.stages.stylize import stylize  # noqa: E402
+from i2i.stages.watermark import watermark  # noqa: E402
 
 from conftest import copy_workflow  # noqa: E402
 

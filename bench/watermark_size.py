@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from i2i.files import read_json
-from i2i.watermark import (
+from i2i.core.files import read_json
+from i2i.stages.watermark import (
     DEFAULTS,
     achieved_contrast,
     build_exif,

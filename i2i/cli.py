@@ -18,7 +18,7 @@ from typing import Any
 from i2i import I2IError, __version__, backends
 from i2i.backends import flux_kontext
 from i2i.config import load_registry, load_yaml, select_styles, validate_config
-from i2i.export import Library, Photo, discover
+from i2i.stages.library.albums import Library, Photo, discover
 from i2i.targets import target_for
 
 log = logging.getLogger("i2i.cli")
@@ -104,7 +104,7 @@ def check_memory(
     """The FLUX memory plan for this machine's GPU (flux.memory)."""
     if not flux:
         return
-    from i2i.memory_plan import resolve
+    from i2i.backends.memory_plan import resolve
 
     try:
         yield Check("OK", "flux memory", resolve(config["flux"])[1])
@@ -139,7 +139,7 @@ def _lora_repo_check(what: str, repo: str, lora: Mapping[str, Any]) -> Check:
     """A hub LoRA: its weight file from the registry or the pin, else what the cache holds."""
     if importlib.util.find_spec("huggingface_hub") is None:
         return Check("WARN", what, f"{repo}: huggingface_hub not installed, cannot look")
-    from i2i.lora_files import cached_weight_files, read_pins
+    from i2i.backends.lora_files import cached_weight_files, read_pins
 
     name = lora.get("weight_name") or read_pins().get(repo)
     if name:
@@ -199,7 +199,7 @@ def check_publish(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
 
 def check_inventory(workdir: Path, library: Library) -> Iterator[Check]:
     """Every photo vetted as the workflow's inventory does (cached verdicts): those set aside."""
-    from i2i.inventory import CACHE, summary, vet_library
+    from i2i.stages.library.inventory import CACHE, summary, vet_library
 
     record, _ = vet_library(library.photos, workdir / CACHE, os.cpu_count() or 1)
     yield Check("WARN" if record["rejected"] else "OK", "inventory", summary(record))
@@ -209,7 +209,7 @@ def check_inventory(workdir: Path, library: Library) -> Iterator[Check]:
 
 def check_photos_library(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
     """The Apple Photos library, when the config names one: version, photos, albums, missing."""
-    from i2i.apple_photos import WORK_DIR, ExportSettings, describe_library
+    from i2i.stages.library.apple_photos import WORK_DIR, ExportSettings, describe_library
 
     if not config["photos"]["library"]:
         return
@@ -298,8 +298,8 @@ def inventory_photos(
     workdir: Path, config: Mapping[str, Any]
 ) -> tuple[list[Photo], list[dict[str, Any]]]:
     """The photos the last inventory took and those it set aside; every photo before one ran."""
-    from i2i.files import read_json
-    from i2i.inventory import RECORD, taken
+    from i2i.core.files import read_json
+    from i2i.stages.library.inventory import RECORD, taken
 
     albums_dir = workdir / config["albums_dir"]
     if config["photos"]["library"] and not albums_dir.exists():
@@ -314,8 +314,8 @@ def inventory_photos(
 
 def export_problems(workdir: Path) -> dict[str, Any]:
     """The last Photos export's missing originals and errors (empty without one)."""
-    from i2i.files import read_json
-    from i2i.inventory import RECORD
+    from i2i.core.files import read_json
+    from i2i.stages.library.inventory import RECORD
 
     if not (workdir / RECORD).exists():
         return {}
@@ -323,8 +323,8 @@ def export_problems(workdir: Path) -> dict[str, Any]:
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    from i2i.fallbacks import find_fallbacks
-    from i2i.progress import (
+    from i2i.stages.fallbacks import find_fallbacks
+    from i2i.stages.report import (
         format_export,
         format_rejected,
         format_table,
@@ -357,7 +357,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
 
 def cmd_redo(args: argparse.Namespace) -> int:
-    from i2i.fallbacks import find_fallbacks, redo_fallbacks
+    from i2i.stages.fallbacks import find_fallbacks, redo_fallbacks
 
     if not args.fallbacks:
         raise I2IError("i2i redo needs --fallbacks")
@@ -377,7 +377,7 @@ def cmd_redo(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from i2i.runcontrol import request_stop
+    from i2i.run.runcontrol import request_stop
 
     path = request_stop(args.directory)
     out(f"stop requested ({path}): the running workflow finishes the images in flight and exits")
@@ -391,10 +391,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from i2i.flux_client import render_once
-    from i2i.memory_plan import resolve as resolve_memory
-    from i2i.preprocess import preprocess
-    from i2i.stylize import output_format, save_styled, stylize
+    from i2i.backends.memory_plan import resolve as resolve_memory
+    from i2i.run.resident_client import render_once
+    from i2i.stages.preprocess import preprocess
+    from i2i.stages.stylize import output_format, save_styled, stylize
 
     workdir, config, registry = load_workflow(args)
     if args.style not in registry:
@@ -423,7 +423,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from i2i.publish_audit import (
+    from i2i.stages.audit import (
         entries,
         plan,
         plan_lines,

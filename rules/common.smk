@@ -5,28 +5,23 @@ from snakemake.exceptions import WorkflowError
 
 from snakemake.logging import logger
 
-from i2i import (
-    I2IError,
-    dag_gc,
-    jobs,
-    lora_files,
-    memory_plan,
-    paths,
-    provenance,
-    runcontrol,
-    workers,
-)
-from i2i.backends import flux_kontext
+from i2i import I2IError
+from i2i.core import paths
+from i2i.run import dag_gc, jobs, provenance, runcontrol, workers
 from i2i.config import load_registry, select_styles, validate_config
-from i2i.apple_photos import ExportSettings, database_files, osxphotos_command
-from i2i.export import Library, discover
-from i2i.files import read_json
-from i2i.flux_client import RUN_DIR, host_run_dir, stop
-from i2i.inventory import CACHE as INVENTORY_CACHE
-from i2i.inventory import RECORD as INVENTORY
-from i2i.inventory import source_ref as inventory_source_ref
-from i2i.inventory import inventory_job, split_present, summary, taken
-from i2i.logs import job_log, warnings_to_console
+from i2i.stages.library.apple_photos import (
+    ExportSettings,
+    database_files,
+    osxphotos_command,
+)
+from i2i.stages.library.albums import Library, discover
+from i2i.core.files import read_json
+from i2i.run.resident_client import RUN_DIR, stop, worker_dir
+from i2i.stages.library.inventory import CACHE as INVENTORY_CACHE
+from i2i.stages.library.inventory import RECORD as INVENTORY
+from i2i.stages.library.inventory import source_ref as inventory_source_ref
+from i2i.stages.library.inventory import inventory_job, split_present, summary, taken
+from i2i.run.logs import job_log, warnings_to_console
 from i2i.targets import target_for
 
 warnings_to_console()
@@ -36,16 +31,10 @@ try:
     REGISTRY = load_registry(config["styles_file"], config["style_backends"])
     BACKENDS = provenance.register_backends(config["style_backends"])
     STYLES = select_styles(REGISTRY, config["styles"])
-    FLUX_SELECTED = [s for s in STYLES if REGISTRY[s]["backend"] == flux_kontext.NAME]
-    if FLUX_SELECTED:
-        # The plan's quantisation is in stylize_flux's params: resolved before any job.
-        config["flux"], MEMORY_PLAN = memory_plan.resolve(config["flux"])
-        logger.info(MEMORY_PLAN)
-        if config["flux"]["compile"] and config["flux"]["lora_rank"] == "auto":
-            # Not a param: the slot's zero padding changes no image.
-            config["flux"]["slot_rank"] = lora_files.slot_rank(
-                REGISTRY[s]["lora"] for s in FLUX_SELECTED
-            )
+    for style_backend in BACKENDS.values():
+        chosen = {n: s for n, s in STYLES.items() if s["backend"] == style_backend.name}
+        if chosen and style_backend.prepare:
+            logger.info(style_backend.prepare_run(config, chosen))
     EXPORT = (
         ExportSettings.from_config(config["photos"])
         if config["photos"]["library"]
@@ -74,6 +63,9 @@ STYLES_BY_RULE = {
 }
 POOL_BACKENDS = sorted(
     (b for b in BACKENDS.values() if not b.resident), key=lambda b: b.name
+)
+RESIDENT_BACKENDS = sorted(
+    (b for b in BACKENDS.values() if b.resident), key=lambda b: b.name
 )
 
 
@@ -285,7 +277,7 @@ def job_config(name):
     return JOB_CONFIGS[name]
 
 
-def image_job(function, log, input, output, params, wildcards, inline=False):
+def image_job(function, log, input, output, params, wildcards, inline=False, rule=None):
     """A per-image rule's job: its work runs in one of the run's worker processes (one per
     core), or in this thread when ``inline`` (the FLUX rule, which waits on its own worker)
     or in a job process that a cluster executor started for this one job. The job function
@@ -298,7 +290,7 @@ def image_job(function, log, input, output, params, wildcards, inline=False):
         str(output[0]),
         workers.plain(params),
         workers.plain(wildcards),
-        job_config(function.__name__),
+        job_config(rule or function.__name__),
         workers=workflow.cores,
         inline=inline or not workflow.is_main_process,
     )
@@ -306,7 +298,8 @@ def image_job(function, log, input, output, params, wildcards, inline=False):
 
 def stop_workers():
     """The run is over: end the worker processes, and free the GPU now instead of after the
-    FLUX worker's idle timeout."""
+    resident workers' idle timeout."""
     workers.stop()
-    if stop(host_run_dir(RUN_DIR)):
-        logger.info("stopped the FLUX worker")
+    for style_backend in RESIDENT_BACKENDS:
+        if stop(worker_dir(RUN_DIR, style_backend.name)):
+            logger.info(f"stopped the {style_backend.name} worker")

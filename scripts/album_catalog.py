@@ -1,8 +1,8 @@
 """Snakemake entry point of rule album_catalog."""
 
-from i2i.catalog import album_catalog, photo_entry
-from i2i.files import read_json, write_json
-from i2i.logs import job
+from i2i.core.files import read_json, write_json
+from i2i.run.logs import job
+from i2i.stages.catalog import album_catalog, photo_entry
 
 album = snakemake.wildcards.album
 with job(snakemake.log, f"album {album}"):

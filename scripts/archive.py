@@ -1,7 +1,7 @@
 """Snakemake entry point of rule archive."""
 
-from i2i.archive import archive_results
-from i2i.logs import job
+from i2i.run.logs import job
+from i2i.stages.archive import archive_results
 
 with job(snakemake.log, "archive"):
     archive_results(snakemake.params.results, snakemake.params.archive)

@@ -1,8 +1,8 @@
 """Snakemake entry point of rule catalog."""
 
-from i2i.catalog import master_catalog
-from i2i.files import read_json, write_json
-from i2i.logs import job
+from i2i.core.files import read_json, write_json
+from i2i.run.logs import job
+from i2i.stages.catalog import master_catalog
 
 with job(snakemake.log, snakemake.output[0]):
     albums = [read_json(path) for path in snakemake.input.albums]

@@ -1,7 +1,7 @@
 """Snakemake entry point of rule contact_sheet."""
 
-from i2i.contact_sheet import contact_sheet
-from i2i.logs import job
+from i2i.run.logs import job
+from i2i.stages.contact_sheet import contact_sheet
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     photos, styles = snakemake.params.photos, snakemake.params.styles

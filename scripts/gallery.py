@@ -3,10 +3,10 @@ local folder."""
 
 from pathlib import Path
 
-from i2i.files import read_json, write_json
-from i2i.gallery import build_index, gallery_settings, planned_keys, upload_site
-from i2i.logs import job
-from i2i.provenance import job_config
+from i2i.core.files import read_json, write_json
+from i2i.run.logs import job
+from i2i.run.provenance import job_config
+from i2i.stages.gallery import build_index, gallery_settings, planned_keys, upload_site
 
 with job(snakemake.log, snakemake.params.root):
     root = Path(snakemake.params.root)

@@ -3,11 +3,11 @@ gallery root; for a target that is not a local folder, upload what it wrote."""
 
 from pathlib import Path
 
-from i2i.files import read_json, write_json
-from i2i.gallery import build_album, gallery_settings, upload_site
-from i2i.logs import job
-from i2i.paths import FINAL
-from i2i.provenance import job_config
+from i2i.core.files import read_json, write_json
+from i2i.core.paths import FINAL
+from i2i.run.logs import job
+from i2i.run.provenance import job_config
+from i2i.stages.gallery import build_album, gallery_settings, upload_site
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)

@@ -3,10 +3,10 @@
 import os
 from pathlib import Path
 
-from i2i.export import Photo
-from i2i.files import read_json, write_bytes
-from i2i.logs import job
-from i2i.progress import format_html, summarise
+from i2i.core.files import read_json, write_bytes
+from i2i.run.logs import job
+from i2i.stages.library.albums import Photo
+from i2i.stages.report import format_html, summarise
 
 with job(snakemake.log, snakemake.output[0]):
     inventory = read_json(snakemake.input.inventory)

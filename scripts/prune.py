@@ -3,11 +3,11 @@ photo, style or album maps to, one log line per object, and list it in the marke
 
 from pathlib import Path
 
-from i2i.files import read_json, write_json
-from i2i.inventory import accepted
-from i2i.logs import job
-from i2i.provenance import job_config
-from i2i.publish_audit import entries, prune
+from i2i.core.files import read_json, write_json
+from i2i.run.logs import job
+from i2i.run.provenance import job_config
+from i2i.stages.audit import entries, prune
+from i2i.stages.library.inventory import accepted
 
 with job(snakemake.log, "prune"):
     settings = job_config(snakemake.config, "prune")["publish"]

@@ -1,8 +1,8 @@
 """Snakemake entry point of rule style_manifest."""
 
-from i2i.catalog import style_manifest
-from i2i.files import read_json, write_json
-from i2i.logs import job
+from i2i.core.files import read_json, write_json
+from i2i.run.logs import job
+from i2i.stages.catalog import style_manifest
 
 with job(snakemake.log, f"style {snakemake.wildcards.style}"):
     markers = [read_json(path) for path in snakemake.input]

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from i2i import I2IError
-from i2i.apple_photos import (
+from i2i.cli import main
+from i2i.stages.library.apple_photos import (
     ExportSettings,
     album_folder,
     export_library,
@@ -23,7 +24,6 @@ from i2i.apple_photos import (
     plan_export,
     read_report,
 )
-from i2i.cli import main
 
 from conftest import copy_workflow, planned, snakemake
 
@@ -189,7 +189,7 @@ def test_missing_originals_are_listed_not_fatal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = ExportSettings(FIXTURE, albums=("Folder2/Raw",))
-    with caplog.at_level(logging.WARNING, logger="i2i.apple_photos"):
+    with caplog.at_level(logging.WARNING, logger="i2i.stages.library.apple_photos"):
         result = export_library(settings, tmp_path / "albums", tmp_path / "work")
     missing = {m["file"] for m in result["missing"]}
     assert "Folder2 › Raw/IMG_2000.JPG" in missing

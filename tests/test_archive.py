@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from i2i import I2IError
-from i2i import archive as archive_module
-from i2i.archive import archive_results
+from i2i.stages import archive as archive_module
+from i2i.stages.archive import archive_results
 
 NOW = dt.datetime(2024, 7, 5, 9, 12, 30)
 FILES = {

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from i2i import I2IError, backends, provenance
+from i2i import I2IError, backends
 from i2i.config import load_registry, select_styles
+from i2i.run import provenance
 
 from conftest import copy_workflow, snakemake
 
@@ -103,7 +104,7 @@ def test_an_installed_plugin_is_found_by_its_entry_point(
 def test_provenance_gives_the_backend_its_rule_code() -> None:
     provenance.register_backends(["toy_backend"])
     closure = provenance.module_closure(provenance.RULE_CODE["stylize_toy"])
-    assert {"i2i.stylize", "i2i.backends"} <= set(closure)
+    assert {"i2i.stages.stylize", "i2i.backends"} <= set(closure)
     assert provenance.rule_code("stylize_toy") != provenance.rule_code("stylize_classic")
 
 

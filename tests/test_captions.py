@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from i2i import I2IError, captions
-from i2i.captions import (
+from i2i import I2IError
+from i2i.stages import captions
+from i2i.stages.captions import (
     DOWN_FILE,
     build_prompt,
     fill_template,
@@ -26,7 +27,7 @@ from i2i.captions import (
     validate_caption,
     zodiac,
 )
-from i2i.places import locate
+from i2i.stages.places import locate
 
 from conftest import record_sleeps
 

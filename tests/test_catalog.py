@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from i2i.catalog import album_catalog, master_catalog, photo_entry, style_manifest
-from i2i.contact_sheet import contact_sheet
+from i2i.stages.catalog import album_catalog, master_catalog, photo_entry, style_manifest
+from i2i.stages.contact_sheet import contact_sheet
 
 
 def marker(album: str, photo: str, style: str) -> dict:

@@ -12,8 +12,8 @@ from PIL import Image
 
 from i2i import cli
 from i2i.cli import main, merge
-from i2i.export import discover
-from i2i.progress import Row, eta_seconds, format_duration, summarise
+from i2i.stages.library.albums import discover
+from i2i.stages.report import Row, eta_seconds, format_duration, summarise
 
 
 def test_merge_is_recursive_and_does_not_mutate() -> None:

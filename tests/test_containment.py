@@ -166,7 +166,7 @@ def test_an_unreadable_photo_is_set_aside_for_a_user_who_cannot_read_it(
     ]
     assert (workdir / "results/published/Locked/cartoon/falcon9_launch.json").is_file()
     assert [line for line in output.splitlines() if "eileen_collins.jpg" in line] == [
-        "WARNING i2i.inventory: set aside Locked/eileen_collins.jpg: "
+        "WARNING i2i.stages.library.inventory: set aside Locked/eileen_collins.jpg: "
         "not readable (permission denied)"
     ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from i2i import I2IError
-from i2i.export import discover
+from i2i.stages.library.albums import discover
 
 EXTENSIONS = ["jpg", "jpeg", "heic", "png"]
 

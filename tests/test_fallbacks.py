@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from i2i.captions import make_caption
-from i2i.fallbacks import find_fallbacks, redo_fallbacks
-from i2i.files import write_json
-from i2i.places import locate
+from i2i.core.files import write_json
+from i2i.stages.captions import make_caption
+from i2i.stages.fallbacks import find_fallbacks, redo_fallbacks
+from i2i.stages.places import locate
 
 WATERMARK = {"brand": "i2i", "template": "{brand} © {year} {astro_symbol} {location}"}
 
@@ -73,7 +73,7 @@ def test_redo_fallbacks_deletes_exactly_those(
 ) -> None:
     found = find_fallbacks(tmp_path, PHOTOS)
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="i2i.fallbacks"):
+    with caplog.at_level(logging.INFO, logger="i2i.stages.fallbacks"):
         assert redo_fallbacks(found) == 5
     assert [r.getMessage() for r in caplog.records] == [
         f"redo: removed {path} (made by a fallback)" for path in found

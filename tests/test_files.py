@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from i2i.files import atomic_path, is_safe_name, read_json, sha256_file, write_json
+from i2i.core.files import atomic_path, is_safe_name, read_json, sha256_file, write_json
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path: Path) -> None:

@@ -31,10 +31,11 @@ import yaml
 for _module in ("torch", "diffusers", "transformers", "peft"):
     pytest.importorskip(_module, reason=f"flux tests need {_module}: pip install 'i2i[flux]'")
 
-from i2i import I2IError, flux_client  # noqa: E402
-from i2i.files import read_json  # noqa: E402
-from i2i.flux_client import (  # noqa: E402
-    Settings,
+from i2i import I2IError, backends  # noqa: E402
+from i2i.backends.flux_settings import Settings  # noqa: E402
+from i2i.core.files import read_json  # noqa: E402
+from i2i.run import resident_client as flux_client  # noqa: E402
+from i2i.run.resident_client import (  # noqa: E402
     ensure_worker,
     read_stats,
     render,
@@ -46,6 +47,9 @@ from tests.conftest import REPO, SAMPLE, copy_workflow, snakemake  # noqa: E402
 
 ALBUM = "Côte d'Azur & Paris"
 STYLES = ("tiny-a", "tiny-b")
+# The FLUX backend's worker folder under a run folder (.i2i/worker/flux-kontext).
+WORKER = "flux-kontext"
+FLUX = backends.backend(WORKER)
 
 
 def build_assets(folder: Path) -> dict[str, Path]:
@@ -92,7 +96,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def run_dir(tmp_path: Path) -> Path:
     folder = tmp_path / ".i2i" / "worker"
     yield folder
-    stop(folder)
+    stop(folder / WORKER)
 
 
 @pytest.fixture
@@ -116,7 +120,7 @@ def flux_config(assets: dict[str, Path], idle_timeout: float = 60) -> dict:
 
 def test_snakemake_process_does_not_import_torch() -> None:
     code = (
-        "import sys, i2i.jobs, i2i.flux_client, i2i.logs; "
+        "import sys, i2i.run.jobs, i2i.run.resident_client, i2i.run.logs; "
         "assert not {'torch', 'diffusers'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
@@ -124,14 +128,15 @@ def test_snakemake_process_does_not_import_torch() -> None:
 
 def test_two_jobs_racing_start_one_worker(assets: dict[str, Path], run_dir: Path) -> None:
     code = (
-        "import json, sys; from i2i.flux_client import Settings, ensure_worker; "
-        "s = Settings.from_config(json.loads(sys.argv[2])); "
-        "print(ensure_worker(sys.argv[1], s, 60)['pid'])"
+        "import json, sys; from i2i import backends; "
+        "from i2i.run.resident_client import ensure_worker; "
+        "b = backends.backend('flux-kontext'); s = b.worker_settings(json.loads(sys.argv[2])); "
+        "print(ensure_worker(sys.argv[1], b, s, 60)['pid'])"
     )
     config = json.dumps(flux_config(assets))
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", code, str(run_dir), config],
+            [sys.executable, "-c", code, str(run_dir / WORKER), config],
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
@@ -140,7 +145,7 @@ def test_two_jobs_racing_start_one_worker(assets: dict[str, Path], run_dir: Path
     ]
     pids = {racer.communicate(timeout=120)[0].strip() for racer in racers}
     assert len(pids) == 1 and all(racer.returncode == 0 for racer in racers)
-    totals = read_json(run_dir / "stats.json")["totals"]
+    totals = read_json(run_dir / WORKER / "stats.json")["totals"]
     assert totals["workers_started"] == 1
 
 
@@ -151,12 +156,12 @@ def test_crashed_worker_is_restarted(
     first = render(photo, tmp_path / "1.webp", "tiny-a", style(assets["a"]), flux, run_dir)
     os.kill(first["pid"], signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while worker_alive(run_dir) and time.monotonic() < deadline:
+    while worker_alive(run_dir / WORKER) and time.monotonic() < deadline:
         time.sleep(0.05)
     second = render(photo, tmp_path / "2.webp", "tiny-a", style(assets["a"]), flux, run_dir)
     assert second["pid"] != first["pid"]
     assert sha(tmp_path / "1.webp") == sha(tmp_path / "2.webp")
-    totals = status(run_dir)["totals"]
+    totals = status(run_dir / WORKER)["totals"]
     assert totals["workers_started"] == 2 and totals["base_model_loads"] == 2
 
 
@@ -173,7 +178,7 @@ def test_failed_image_fails_only_its_request(
     with pytest.raises(I2IError, match="not found"):
         render(photo, tmp_path / "z.webp", "tiny-gone", style(tmp_path / "gone.st"), flux, run_dir)
     good = render(photo, tmp_path / "ok.webp", "tiny-a", style(assets["a"]), flux, run_dir)
-    answer = status(run_dir)
+    answer = status(run_dir / WORKER)
     assert answer["pid"] == good["pid"]
     assert (answer["images"], answer["failures"], answer["base_model_loads"]) == (1, 3, 1)
     assert not (tmp_path / "x.webp").exists() and not (tmp_path / "y.webp").exists()
@@ -227,14 +232,15 @@ def test_out_of_memory_is_a_clear_error() -> None:
 
 
 def test_idle_worker_stops_and_stop_request(assets: dict[str, Path], run_dir: Path) -> None:
-    ensure_worker(run_dir, Settings.from_config(flux_config(assets)), idle_timeout=1)
-    assert worker_alive(run_dir)
+    settings = FLUX.worker_settings(flux_config(assets))
+    ensure_worker(run_dir / WORKER, FLUX, settings, idle_timeout=1)
+    assert worker_alive(run_dir / WORKER)
     deadline = time.monotonic() + 20
-    while worker_alive(run_dir) and time.monotonic() < deadline:
+    while worker_alive(run_dir / WORKER) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not worker_alive(run_dir) and status(run_dir) is None
-    ensure_worker(run_dir, Settings.from_config(flux_config(assets)), idle_timeout=60)
-    assert stop(run_dir) and not worker_alive(run_dir)
+    assert not worker_alive(run_dir / WORKER) and status(run_dir / WORKER) is None
+    ensure_worker(run_dir / WORKER, FLUX, settings, idle_timeout=60)
+    assert stop(run_dir / WORKER) and not worker_alive(run_dir / WORKER)
 
 
 def pixels(path: Path) -> object:
@@ -312,7 +318,7 @@ def test_a_diffusers_that_ignores_dtype_is_refused(
 HUNG_WORKER = r"""
 import fcntl, json, os, socket, sys
 from pathlib import Path
-from i2i.flux_client import receive, send, socket_path
+from i2i.run.resident_client import receive, send, socket_path
 run_dir, settings = Path(sys.argv[1]), json.loads(sys.argv[2])
 run_dir.mkdir(parents=True, exist_ok=True)
 alive = (run_dir / "alive.lock").open("a")
@@ -342,9 +348,9 @@ def test_a_hung_render_fails_its_job_and_the_worker_is_replaced(
     # The fake worker never answers a render: any timeout fails it. 5 s leaves the fake, a
     # plain Python loop, time to answer the status probe on a loaded machine.
     flux = {**flux_config(assets), "request_timeout": 5}
-    settings = json.dumps(Settings.from_config(flux).as_dict())
+    settings = json.dumps(FLUX.worker_settings(flux))
     hung = subprocess.Popen(
-        [sys.executable, "-c", HUNG_WORKER, str(run_dir), settings],
+        [sys.executable, "-c", HUNG_WORKER, str(run_dir / WORKER), settings],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -410,7 +416,7 @@ def test_compiled_model_swaps_loras_of_other_ranks_without_recompiling(
     graphs = []
     for index, name in enumerate(["tiny-a", "tiny-c", "tiny-a", "tiny-c"]):
         render(photo, tmp_path / f"{index}.png", name, styles[name], flux, run_dir)
-        graphs.append(status(run_dir)["compiled_graphs"])
+        graphs.append(status(run_dir / WORKER)["compiled_graphs"])
     assert graphs[0] > 0 and len(set(graphs)) == 1, f"recompiled on a LoRA swap: {graphs}"
     assert sha(tmp_path / "0.png") == sha(tmp_path / "2.png")
     assert sha(tmp_path / "1.png") == sha(tmp_path / "3.png")
@@ -419,7 +425,7 @@ def test_compiled_model_swaps_loras_of_other_ranks_without_recompiling(
     with pytest.raises(I2IError, match=r"rank 16, more than flux\.lora_rank 8.*lora_rank: 16"):
         render(photo, tmp_path / "x.png", "tiny-d", style(assets["d"]), flux, run_dir)
     render(photo, tmp_path / "4.png", "tiny-c", styles["tiny-c"], flux, run_dir)
-    answer = status(run_dir)
+    answer = status(run_dir / WORKER)
     assert answer["compiled_graphs"] == graphs[0] and answer["base_model_loads"] == 1
     assert sha(tmp_path / "4.png") == sha(tmp_path / "1.png")
     assert any((run_dir / "compile-cache").iterdir()), "compile cache in the workflow folder"
@@ -456,12 +462,12 @@ def test_i2i_stylize_renders_a_flux_style_in_the_format_of_its_extension(
     assert main(args) == 0
     with Image.open(elsewhere / "out.png") as image:
         assert image.format == "PNG" and image.size == (64, 32)
-    assert not worker_alive(workdir / ".i2i" / "worker"), "a worker it started is stopped"
-    assert read_stats(workdir / ".i2i" / "worker")["dtype"] == "bfloat16"
+    assert not worker_alive(workdir / ".i2i" / "worker" / WORKER), "a worker it started is stopped"
+    assert read_stats(workdir / ".i2i" / "worker" / WORKER)["dtype"] == "bfloat16"
 
     assert main([*args[:4], "tiny-a", "out.gif"]) == 1
     assert not (elsewhere / "out.gif").exists()
-    assert read_stats(workdir / ".i2i" / "worker")["totals"]["workers_started"] == 1
+    assert read_stats(workdir / ".i2i" / "worker" / WORKER)["totals"]["workers_started"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -485,7 +491,7 @@ def flux_workflow(
     photos = sorted(p.stem for p in (albums / ALBUM).iterdir())
     targets = [f"results/styled/{ALBUM}/{s}/{p}.webp" for s in STYLES for p in photos]
     yield workdir, targets
-    stop(workdir / ".i2i" / "worker")
+    stop(workdir / ".i2i" / "worker" / WORKER)
 
 
 def test_snakemake_run_loads_the_model_once(flux_workflow: tuple[Path, list[str]]) -> None:
@@ -494,7 +500,7 @@ def test_snakemake_run_loads_the_model_once(flux_workflow: tuple[Path, list[str]
     snakemake(workdir, *targets, "--configfile", "flux_config.yaml")
     outputs = [workdir / t for t in targets]
     assert len(outputs) == 6 and all(p.stat().st_size > 0 for p in outputs)
-    stats = read_json(run_dir / "stats.json")
+    stats = read_json(run_dir / WORKER / "stats.json")
     assert stats["totals"]["base_model_loads"] == 1 and stats["totals"]["workers_started"] == 1
     assert stats["images"] == 6 and stats["failures"] == 0
     assert len(stats["adapters"]) == 2
@@ -503,13 +509,13 @@ def test_snakemake_run_loads_the_model_once(flux_workflow: tuple[Path, list[str]
         assert first[target] != first[target.replace("tiny-a", "tiny-b")]
     log = (workdir / "logs" / "stylize" / ALBUM / "tiny-a" / "cafe_creme.log").read_text("utf-8")
     assert "in the worker" in log
-    assert not worker_alive(run_dir), "the run stops its worker when it ends"
+    assert not worker_alive(run_dir / WORKER), "the run stops its worker when it ends"
 
     for target in targets:
         (workdir / target).unlink()
     snakemake(workdir, *targets, "--configfile", "flux_config.yaml")
     assert {t: sha(workdir / t) for t in targets} == first
-    totals = read_json(run_dir / "stats.json")["totals"]
+    totals = read_json(run_dir / WORKER / "stats.json")["totals"]
     assert totals["base_model_loads"] == 2 and totals["workers_started"] == 2
 
 
@@ -711,7 +717,7 @@ def test_a_nan_render_fails_its_job_and_writes_nothing(
     assets: dict[str, Path], odd_loras: dict[str, Path], photo: Path, tmp_path: Path
 ) -> None:
     from i2i.backends.flux import Backend
-    from i2i.quality import BrokenRender
+    from i2i.core.quality import BrokenRender
 
     backend = Backend.load(Settings(model=str(assets["model"]), device="cpu"))
     target = tmp_path / "broken.webp"
@@ -819,7 +825,7 @@ def test_a_cached_hub_lora_is_pinned_and_makes_no_hub_call(
 ) -> None:
     """A registry entry with repo and no weight_name: the one cached file is found, pinned in
     cache/lora_weight_names.json and loaded from the cache by path; the hub sees no request."""
-    from i2i import lora_files
+    from i2i.backends import lora_files
 
     cache = fake_hub_cache(tmp_path / "hub", "org/style-lora", {"style.safetensors": assets["a"]})
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
@@ -838,7 +844,7 @@ def test_a_cached_hub_lora_is_pinned_and_makes_no_hub_call(
 def test_weight_names_need_one_file_or_a_registry_name(
     assets: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from i2i import lora_files
+    from i2i.backends import lora_files
 
     two = {"a.safetensors": assets["a"], "b.safetensors": assets["b"]}
     monkeypatch.setattr(lora_files, "hub_cache", lambda: tmp_path / "hub")
@@ -909,7 +915,7 @@ def test_the_slot_rank_is_read_from_the_styles_files(
 ) -> None:
     """lora_rank: auto takes the largest rank of the run's LoRA files (their headers, and a
     cached hub file found without a hub call); without any, the first LoRA's rank."""
-    from i2i import lora_files
+    from i2i.backends import lora_files
     from i2i.backends.flux import Backend
 
     assert [lora_files.rank_of(assets[n]) for n in "acd"] == [4, 8, 16]

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from i2i import gallery
-from i2i.gallery import (
+from i2i.stages import gallery
+from i2i.stages.gallery import (
     ALBUM_DIR,
     COVER_SIZES,
     INDEX,
@@ -41,7 +41,7 @@ from i2i.gallery import (
     taken,
     tidy_name,
 )
-from i2i.publish import publish
+from i2i.stages.publish import publish
 
 from chromium import LOAD_ALL_IMAGES, DevTools, open_page, problems
 from conftest import REPO, copy_workflow, planned, snakemake

@@ -20,7 +20,7 @@ from test_long_runs import long_workflow
 from test_places import GeoServer
 
 from i2i import I2IError
-from i2i.geocache import Cached, GeoCache, Key, cache_key
+from i2i.stages.places.cache import Cached, GeoCache, Key, cache_key
 
 PROCESSES = 4
 THREADS = 6
@@ -115,7 +115,7 @@ def test_processes_and_threads_hammer_one_cache(tmp_path: Path) -> None:
 
 HOLD_KEY = """
 import sys, time
-from i2i.geocache import GeoCache, cache_key
+from i2i.stages.places.cache import GeoCache, cache_key
 with GeoCache(sys.argv[1]) as cache, cache.key_lock("p", cache_key(1, 2, 3)):
     print("held", flush=True)
     time.sleep(600)

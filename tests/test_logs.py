@@ -18,12 +18,13 @@ import pytest
 from PIL import Image, UnidentifiedImageError
 from test_preprocess import BAD, GOOD
 
-from i2i import I2IError, dag_gc
-from i2i.images import NOT_AN_IMAGE
-from i2i.logs import JobFailed, job_log
-from i2i.metadata import read_metadata
-from i2i.preprocess import preprocess
-from i2i.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
+from i2i import I2IError
+from i2i.core.images import NOT_AN_IMAGE
+from i2i.run import dag_gc
+from i2i.run.logs import JobFailed, job_log
+from i2i.run.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
+from i2i.stages.metadata import read_metadata
+from i2i.stages.preprocess import preprocess
 
 from conftest import REPO
 
@@ -161,7 +162,7 @@ def test_unexpected_failures_keep_their_traceback(tmp_path: Path) -> None:
 
 def test_script_jobs_give_the_same_one_line(tmp_path: Path) -> None:
     code = (
-        "from i2i.logs import job\n"
+        "from i2i.run.logs import job\n"
         f"with job([{str(tmp_path / 'x.log')!r}], {PHOTO!r}):\n"
         "    raise EOFError\n"
     )
@@ -227,7 +228,7 @@ def test_collector_defers_while_the_dag_is_built_and_resumes_frozen() -> None:
 def test_exit_skips_the_final_collection_once_deferred(tmp_path: Path, defer: bool) -> None:
     marker = tmp_path / "collected"
     code = (
-        "import sys\nfrom pathlib import Path\nfrom i2i import dag_gc\n"
+        "import sys\nfrom pathlib import Path\nfrom i2i.run import dag_gc\n"
         "class Node:\n    def __del__(self):\n        Path(sys.argv[1]).write_text('yes')\n"
         f"if {defer}:\n    dag_gc.defer_while_building_dag()\n"
         "node = Node()\nnode.cycle = node\ndel node\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from i2i.files import sha256_file
-from i2i.runcontrol import RUN_LOCK, is_temp_name
+from i2i.core.files import sha256_file
+from i2i.run.runcontrol import RUN_LOCK, is_temp_name
 
 from conftest import copy_workflow, snakemake
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from i2i import I2IError
-from i2i.memory_plan import Device, plan_for, resolve
+from i2i.backends.memory_plan import Device, plan_for, resolve
 
 FLUX = {"memory": "auto", "device": "auto", "offload": "none", "quantize": "none"}
 

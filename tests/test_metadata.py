@@ -24,10 +24,11 @@ import PIL
 import pytest
 from PIL import Image, ImageCms
 
-from i2i import I2IError, jobs
-from i2i.files import read_json
-from i2i.images import orientation, register_heif
-from i2i.metadata import (
+from i2i import I2IError
+from i2i.core.files import read_json
+from i2i.core.images import orientation, register_heif
+from i2i.run import jobs
+from i2i.stages.metadata import (
     altitude_metres,
     apex_to_f_number,
     dms_to_degrees,

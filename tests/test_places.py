@@ -25,14 +25,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import i2i.geocache
-import i2i.places
+import i2i.stages.places
+import i2i.stages.places.cache
 from i2i import I2IError
-from i2i.geocache import GeoCache, cache_key
-from i2i.places import format_location, locate
-from i2i.places.common import PlaceSettings, nearby
-from i2i.places.nominatim import nominatim_answer
-from i2i.places.offline import geonames, offline_provider, reach_km
+from i2i.stages.places import format_location, locate
+from i2i.stages.places.cache import GeoCache, cache_key
+from i2i.stages.places.common import PlaceSettings, nearby
+from i2i.stages.places.nominatim import nominatim_answer
+from i2i.stages.places.offline import geonames, offline_provider, reach_km
 
 from conftest import record_sleeps
 
@@ -511,7 +511,7 @@ def test_transient_failures_are_retried_with_backoff(
     server: GeoServer, tmp_path: Path, failures: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server.first["photon"] = list(failures)
-    waits = record_sleeps(monkeypatch, i2i.places, i2i.geocache)
+    waits = record_sleeps(monkeypatch, i2i.stages.places, i2i.stages.places.cache)
     record = locate(photo(*EIFFEL), ["photon", "offline"], settings_for(server, tmp_path))
     assert record["provider"] == "photon" and record["location"]["poi"] == "Eiffel Tower"
     assert record["fallback"] is False and record["fallback_reason"] is None

@@ -21,8 +21,8 @@ from PIL import Image, ImageCms, JpegImagePlugin
 from test_metadata import heic, marked, upright_of
 
 from i2i import I2IError
-from i2i.images import NOT_AN_IMAGE, check_photo, register_heif
-from i2i.preprocess import load_for_styling, preprocess, target_size
+from i2i.core.images import NOT_AN_IMAGE, check_photo, register_heif
+from i2i.stages.preprocess import load_for_styling, preprocess, target_size
 
 from conftest import REPO, unprivileged
 
@@ -268,7 +268,7 @@ def test_unreadable_file_is_refused(shared_tmp: Path) -> None:
     path = GOOD["good.jpg"](shared_tmp / "locked.jpg")
     path.chmod(0)
     script = (
-        "import sys\nfrom i2i import I2IError\nfrom i2i.images import check_photo\n"
+        "import sys\nfrom i2i import I2IError\nfrom i2i.core.images import check_photo\n"
         "try:\n    check_photo(sys.argv[1])\nexcept I2IError as exc:\n    print(exc)\n"
     )
     command = unprivileged([sys.executable, "-c", script, str(path)])

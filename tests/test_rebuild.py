@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from i2i import provenance
 from i2i.config import CONFIG_SCHEMA, load_registry, select_styles, validate_config
-from i2i.export import discover
-from i2i.files import sha256_file
-from i2i.progress import summarise
+from i2i.core.files import sha256_file
+from i2i.run import provenance
+from i2i.stages.library.albums import discover
+from i2i.stages.report import summarise
 
 from conftest import copy_workflow, planned, snakemake
 
@@ -184,9 +184,9 @@ def test_a_job_reads_its_output_settings_and_operational_ones_only() -> None:
 
 def test_code_of_a_stage_is_its_modules_and_their_package_imports() -> None:
     closure = provenance.module_closure(provenance.RULE_CODE["stylize_classic"])
-    assert {"i2i.stylize", "i2i.backends.classic", "i2i.files"} <= set(closure)
-    assert "i2i.metadata" not in closure
-    assert "i2i.logs" not in provenance.module_closure(["i2i.progress"])
+    assert {"i2i.stages.stylize", "i2i.backends.classic", "i2i.core.files"} <= set(closure)
+    assert "i2i.stages.metadata" not in closure
+    assert "i2i.run.logs" not in provenance.module_closure(["i2i.stages.report"])
     digests = {rule: provenance.rule_code(rule) for rule in provenance.RULE_CODE}
     assert digests["stylize_classic"] != digests["preprocess"]
     assert digests["catalog"] == digests["album_catalog"]
@@ -198,61 +198,69 @@ ALL_CODE = tuple(provenance.RULE_CODE)
 # rebuilds" shows this table.
 CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i": ALL_CODE,
-    "i2i.apple_photos": ("inventory",),
-    "i2i.archive": (),
+    "i2i.core": tuple(
+        r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog"}
+    ),
+    "i2i.core.failures": ("preprocess",),
+    "i2i.core.joblog": ("progress_report",),
+    "i2i.run": (),
+    "i2i.stages": tuple(r for r in ALL_CODE if r != "stylize_flux"),
+    "i2i.stages.library": ("inventory", "progress_report"),
+    "i2i.stages.library.apple_photos": ("inventory",),
+    "i2i.stages.archive": (),
     "i2i.backends": ("stylize_classic", "stylize_flux", "progress_report"),
     "i2i.backends.classic": ("stylize_classic",),
     "i2i.backends.flux": ("stylize_flux",),
     "i2i.backends.flux_kontext": ("stylize_flux",),
-    "i2i.captions": ("captions",),
-    "i2i.catalog": ("style_manifest", "album_catalog", "catalog"),
+    "i2i.stages.captions": ("captions",),
+    "i2i.stages.catalog": ("style_manifest", "album_catalog", "catalog"),
     "i2i.cli": (),
     "i2i.config": (),
-    "i2i.contact_sheet": ("contact_sheet",),
-    "i2i.dag_gc": (),
-    "i2i.export": ("inventory", "progress_report"),
-    "i2i.fallbacks": (),
-    "i2i.files": tuple(
+    "i2i.stages.contact_sheet": ("contact_sheet",),
+    "i2i.run.dag_gc": (),
+    "i2i.stages.library.albums": ("inventory", "progress_report"),
+    "i2i.stages.fallbacks": (),
+    "i2i.core.files": tuple(
         r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog"}
     ),
-    "i2i.flux_client": (),
-    "i2i.flux_settings": ("stylize_flux",),
-    "i2i.flux_worker": (),
-    "i2i.gallery": ("gallery",),
-    "i2i.geocache": (),
-    "i2i.images": ("inventory", "metadata", "places", "captions", "preprocess"),
-    "i2i.inventory": ("inventory",),
-    "i2i.jobs": (),
-    "i2i.logs": (),
-    "i2i.lora_files": ("stylize_flux",),
-    "i2i.memory_plan": (),
-    "i2i.metadata": ("metadata", "places", "captions"),
-    "i2i.osxphotos_folders": ("inventory",),
-    "i2i.paths": ("inventory", "progress_report"),
-    "i2i.places": ("places",),
-    "i2i.places.common": ("places",),
-    "i2i.places.google": ("places",),
-    "i2i.places.network": ("places",),
-    "i2i.places.nominatim": ("places",),
-    "i2i.places.offline": ("places",),
-    "i2i.places.photon": ("places",),
-    "i2i.places.photos": ("places",),
-    "i2i.preprocess": ("preprocess",),
-    "i2i.progress": ("progress_report",),
-    "i2i.provenance": (),
-    "i2i.publish": ("publish", "gallery"),
-    "i2i.publish_audit": (),
-    "i2i.quality": ("stylize_classic", "stylize_flux", "progress_report"),
-    "i2i.retry": (),
-    "i2i.runcontrol": (),
-    "i2i.snakemake_internals": (),
-    "i2i.stylize": ("stylize_classic",),
+    "i2i.run.resident_client": (),
+    "i2i.backends.flux_settings": ("stylize_flux",),
+    "i2i.run.resident": (),
+    "i2i.stages.gallery": ("gallery",),
+    "i2i.stages.places.cache": (),
+    "i2i.core.images": ("inventory", "metadata", "places", "captions", "preprocess"),
+    "i2i.stages.library.inventory": ("inventory",),
+    "i2i.run.jobs": (),
+    "i2i.run.logs": (),
+    "i2i.backends.lora_files": ("stylize_flux",),
+    "i2i.backends.memory_plan": (),
+    "i2i.stages.metadata": ("metadata", "places", "captions"),
+    "i2i.stages.library.osxphotos_folders": ("inventory",),
+    "i2i.core.paths": ("inventory", "progress_report"),
+    "i2i.stages.places": ("places",),
+    "i2i.stages.places.common": ("places",),
+    "i2i.stages.places.google": ("places",),
+    "i2i.stages.places.network": ("places",),
+    "i2i.stages.places.nominatim": ("places",),
+    "i2i.stages.places.offline": ("places",),
+    "i2i.stages.places.photon": ("places",),
+    "i2i.stages.places.photos": ("places",),
+    "i2i.stages.preprocess": ("preprocess",),
+    "i2i.stages.report": ("progress_report",),
+    "i2i.run.provenance": (),
+    "i2i.stages.publish": ("publish", "gallery"),
+    "i2i.stages.audit": (),
+    "i2i.core.quality": ("stylize_classic", "stylize_flux", "progress_report"),
+    "i2i.core.retry": (),
+    "i2i.run.runcontrol": (),
+    "i2i.run.snakemake_internals": (),
+    "i2i.stages.stylize": ("stylize_classic",),
     "i2i.targets": (),
     "i2i.targets.base": (),
     "i2i.targets.file": (),
     "i2i.targets.s3": (),
-    "i2i.watermark": ("watermark", "contact_sheet"),
-    "i2i.workers": (),
+    "i2i.stages.watermark": ("watermark", "contact_sheet"),
+    "i2i.run.workers": (),
 }
 
 
@@ -390,13 +398,13 @@ def test_code_edits_rerun_the_stage_and_what_reads_it(workflow_copy: Path) -> No
     assert counts["stylize_classic"] == 12
     snakemake(workflow_copy, *styles)
 
-    gallery = workflow_copy / "i2i" / "gallery.py"
+    gallery = workflow_copy / "i2i" / "stages" / "gallery.py"
     gallery.write_text(gallery.read_text(encoding="utf-8") + "EDITED = 1\n", encoding="utf-8")
     assert planned(workflow_copy, *styles) == {"gallery_album": 2, "gallery": 1}
     snakemake(workflow_copy, *styles)
 
     # An EXIF parser edit reruns metadata and what reads it, no preprocess or stylize job.
-    metadata = workflow_copy / "i2i" / "metadata.py"
+    metadata = workflow_copy / "i2i" / "stages" / "metadata.py"
     original = metadata.read_text(encoding="utf-8")
     metadata.write_text(original + "EDITED = 1\n", encoding="utf-8")
     assert set(planned(workflow_copy, *styles)) == reruns(["metadata"])

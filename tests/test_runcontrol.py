@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from i2i import runcontrol
-from i2i.files import atomic_path
-from i2i.runcontrol import (
+from i2i.core.files import atomic_path
+from i2i.run import runcontrol
+from i2i.run.runcontrol import (
     RUN_LOCK,
     SNAKEMAKE_LOCKS,
     Holder,
@@ -35,7 +35,7 @@ from conftest import copy_workflow, snakemake
 CARTOON = ("--config", "styles=[cartoon]")
 HOLD_IN_CHILD = """
 import sys, time
-from i2i.runcontrol import acquire_run_lock
+from i2i.run.runcontrol import acquire_run_lock
 acquire_run_lock(sys.argv[1])
 print("held", flush=True)
 time.sleep(600)
@@ -115,7 +115,7 @@ def test_clean_up_after_a_crash_warns_once(
     temp.parent.mkdir(parents=True)
     temp.write_bytes(b"")
     stale = Holder(4242, "elsewhere", "2026-01-01 00:00:00+00:00")
-    with caplog.at_level("WARNING", logger="i2i.runcontrol"):
+    with caplog.at_level("WARNING", logger="i2i.run.runcontrol"):
         clean_up_after(stale, tmp_path)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2, lines

@@ -1,4 +1,4 @@
-"""Each Snakemake internal i2i uses (i2i/snakemake_internals.py), exercised on the installed
+"""Each Snakemake internal i2i uses (i2i/run/snakemake_internals.py), exercised on the installed
 Snakemake by a tiny workflow: the run lock around ``execute``, the failed-job count and the
 scheduler's graceful stop."""
 
@@ -17,8 +17,7 @@ SNAKEFILE = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {repo!r})
-    from i2i import snakemake_internals
-
+    from i2i.run import snakemake_internals
     snakemake_internals.lock_real_runs(workflow)
 
     onstart:

@@ -12,7 +12,7 @@ from i2i import I2IError
 from i2i.backends.classic import FILTERS, render
 from i2i.cli import main
 from i2i.config import load_registry
-from i2i.stylize import stylize
+from i2i.stages.stylize import stylize
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_i2i_stylize_writes_the_format_of_the_extension(
 
 
 def test_the_quality_gate_refuses_nan_and_flat_renders_and_passes_dark_ones() -> None:
-    from i2i.quality import BrokenRender, check_render
+    from i2i.core.quality import BrokenRender, check_render
 
     rng = np.random.default_rng(1)
     nan = rng.uniform(0, 255, (8, 8, 3))
@@ -134,7 +134,7 @@ def test_a_flat_classic_render_fails_and_writes_nothing(
     sample_albums: Path, registry: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from i2i.backends import classic
-    from i2i.quality import BrokenRender
+    from i2i.core.quality import BrokenRender
 
     monkeypatch.setattr(classic, "render", lambda rgb, *_: np.zeros_like(rgb))
     target = tmp_path / "out.webp"
@@ -145,8 +145,8 @@ def test_a_flat_classic_render_fails_and_writes_nothing(
 
 
 def test_an_unchanged_render_is_a_warning_that_progress_counts(tmp_path: Path) -> None:
-    from i2i.progress import unchanged_renders
-    from i2i.quality import unchanged_warning
+    from i2i.core.quality import unchanged_warning
+    from i2i.stages.report import unchanged_renders
 
     photo = np.random.default_rng(2).integers(0, 256, (16, 16, 3)).astype(np.uint8)
     assert unchanged_warning(photo, photo, "p.jpg", "ghibli").startswith("p.jpg in ghibli look")

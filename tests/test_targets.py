@@ -14,12 +14,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from i2i import I2IError, provenance
+from i2i import I2IError
 from i2i.cli import main
 from i2i.config import validate_config
-from i2i.gallery import GENERATOR, upload_site
-from i2i.publish import DEFAULT_CACHE_CONTROL, publish, publish_to_marker
-from i2i.publish_audit import entries, prune
+from i2i.run import provenance
+from i2i.stages.audit import entries, prune
+from i2i.stages.gallery import GENERATOR, upload_site
+from i2i.stages.publish import DEFAULT_CACHE_CONTROL, publish, publish_to_marker
 from i2i.targets import S3Target, register, target_for
 
 from conftest import copy_workflow, planned, snakemake

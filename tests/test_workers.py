@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from i2i import I2IError, workers
-from i2i.logs import JobFailed
+from i2i import I2IError
+from i2i.run import workers
+from i2i.run.logs import JobFailed
 
 
 def write_pid(target: str) -> None:

@@ -11,9 +11,9 @@ import yaml
 from PIL import Image
 
 from i2i.config import load_registry, select_styles, validate_config
-from i2i.export import discover
-from i2i.files import sha256_file
-from i2i.progress import summarise
+from i2i.core.files import sha256_file
+from i2i.stages.library.albums import discover
+from i2i.stages.report import summarise
 
 from conftest import copy_workflow, job_counts, snakemake
 

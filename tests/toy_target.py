@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-from i2i.files import read_json, write_bytes, write_json
+from i2i.core.files import read_json, write_bytes, write_json
 from i2i.targets import Head, Headers, Spec, Target
 
 ROOT_ENV = "I2I_TOY_ROOT"

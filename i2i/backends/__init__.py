@@ -4,10 +4,17 @@ provenance read.
 A backend is one declaration module that calls :func:`register` with a :class:`StyleBackend`:
 its name (the ``backend:`` of a style in ``styles.yaml``), the JSON schema of its styles' own
 keys, where it renders, the config settings its images are made from and the modules whose code
-makes them. A backend that renders in the worker pool names a function ``(rgb, style, threads)
--> rgb`` (NumPy ``uint8`` arrays); :func:`i2i.stylize.stylize` reads, checks and writes around
-it. A resident backend (a model loaded once per run, as FLUX is) renders in its own worker
-process through its own rule.
+makes them.
+
+- A **pool** backend names a function ``(rgb, style, threads) -> rgb`` (NumPy ``uint8``
+  arrays); :func:`i2i.stages.stylize.stylize` reads, checks and writes around it, in the run's
+  worker pool.
+- A **resident** backend (a model loaded once per run, as FLUX is) names a loader ``(settings)
+  -> model`` that runs in its own long-lived worker process (:mod:`i2i.run.resident`); the
+  model's ``render(source, target, style_name, style)`` writes one image and returns a dict with
+  its ``seconds``. Its settings are the config section named by ``section``; ``identity`` names
+  a function that picks the values identifying a loaded model (a worker with other ones is
+  replaced), and ``prepare`` one that adjusts the section once at the start of a run.
 
 Built-in backends are :mod:`i2i.backends.classic` and :mod:`i2i.backends.flux_kontext`; a
 plugin is any importable module named in the config's ``style_backends`` list, or the module
@@ -43,13 +50,41 @@ class StyleBackend:
     settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     code: tuple[str, ...] = ()
     default: bool = False
+    worker: str = ""
+    section: str = ""
+    identity: str = ""
+    prepare: str = ""
+    resources: Mapping[str, int] = field(default_factory=dict)
 
     def render_function(self) -> Callable[..., Any]:
         """The pool render function (``module:function``), imported on first use."""
-        module, _, name = self.render.partition(":")
-        if not module or not name:
+        if not self.render:
             raise I2IError(f"style backend {self.name} renders in its own worker, not the pool")
-        return getattr(importlib.import_module(module), name)
+        return _function(self.render)
+
+    def worker_settings(self, section: Mapping[str, Any]) -> dict[str, Any]:
+        """What identifies a resident backend's loaded model, from its config ``section``
+        (without an ``identity`` function: the section less its worker timeouts)."""
+        if self.identity:
+            return dict(_function(self.identity)(section))
+        return {k: v for k, v in section.items() if k not in WORKER_TIMEOUTS}
+
+    def prepare_run(self, config: dict[str, Any], styles: Mapping[str, Any]) -> str | None:
+        """Adjust ``config`` once before the jobs are built, for the run's ``styles`` of this
+        backend; a line to log, or None."""
+        return _function(self.prepare)(config, styles) if self.prepare else None
+
+
+# The resident worker's own timeouts: they change how long it waits, never what it loads.
+WORKER_TIMEOUTS = frozenset({"idle_timeout", "request_timeout"})
+
+
+def _function(spec: str) -> Callable[..., Any]:
+    """The function ``module:name``, imported now."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise I2IError(f"{spec!r} does not name a function as module:function")
+    return getattr(importlib.import_module(module), name)
 
 
 REGISTRY: dict[str, StyleBackend] = {}
@@ -61,6 +96,8 @@ def register(backend: StyleBackend) -> StyleBackend:
         raise I2IError(f"style backend {backend.name}: its rule must start with {RULE_PREFIX!r}")
     if not backend.resident and not backend.render:
         raise I2IError(f"style backend {backend.name}: a pool backend names its render function")
+    if backend.resident and not backend.worker:
+        raise I2IError(f"style backend {backend.name}: a resident backend names its model loader")
     known = REGISTRY.get(backend.name)
     if known is not None and known != backend:
         raise I2IError(f"style backend {backend.name} is registered twice, differently")

@@ -5,7 +5,7 @@ adapter and selected per image with ``set_adapters``. With ``flux.compile`` the 
 repeated blocks are compiled with torch.compile after the first LoRA is loaded, and every LoRA is
 hot-swapped into that one adapter slot, padded to ``flux.lora_rank`` and zero over the layers a
 LoRA does not change, so that a style change does not recompile (a LoRA over layers the slot
-lacks grows the slot once). Runs inside the FLUX worker process (:mod:`i2i.flux_worker`), the
+lacks grows the slot once). Runs inside the FLUX worker process (:mod:`i2i.run.resident`), the
 only place that imports torch and diffusers.
 """
 
@@ -39,10 +39,11 @@ from huggingface_hub.errors import (
 )
 from PIL import Image
 
-from i2i import I2IError, lora_files
-from i2i.files import atomic_path
-from i2i.flux_settings import Settings
-from i2i.quality import check_render, unchanged_warning
+from i2i import I2IError
+from i2i.backends import lora_files
+from i2i.backends.flux_settings import Settings
+from i2i.core.files import atomic_path
+from i2i.core.quality import check_render, unchanged_warning
 
 log = logging.getLogger("i2i.flux")
 

@@ -1,15 +1,34 @@
 """The ``flux-kontext`` backend's declaration: FLUX.1-Kontext with one LoRA per style.
 
-Light on purpose (the Snakemake process reads it): the model runs in the resident FLUX worker
-(:mod:`i2i.flux_worker`, :mod:`i2i.backends.flux`), loaded once per run, one image at a time on
-the GPU (rule ``stylize_flux``).
+Light on purpose (the Snakemake process reads it): the model runs in a resident worker
+(:mod:`i2i.run.resident` hosting :mod:`i2i.backends.flux`), loaded once per run, one image at a
+time on the GPU (rule ``stylize_flux``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from i2i import I2IError
 from i2i.backends import StyleBackend, register
+from i2i.backends.flux_settings import Settings
 
 NAME = "flux-kontext"
+
+
+def load_model(settings: Mapping[str, Any]) -> Any:
+    """The loaded pipeline (in the resident worker): torch and diffusers are imported here."""
+    try:
+        from i2i.backends import flux
+    except ImportError as exc:
+        raise I2IError(
+            f"the flux-kontext backend needs torch and diffusers ({exc}); install them "
+            "where Snakemake runs: `pip install 'i2i[flux]'`"
+        ) from exc
+    flux.quiet_libraries()
+    return flux.Backend.load(Settings.from_config(settings))
+
 
 BACKEND = register(
     StyleBackend(
@@ -63,5 +82,10 @@ BACKEND = register(
             )
         },
         code=("i2i.backends.flux", "i2i.backends.flux_kontext"),
+        worker="i2i.backends.flux_kontext:load_model",
+        section="flux",
+        identity="i2i.backends.flux_settings:identity",
+        prepare="i2i.backends.memory_plan:prepare_run",
+        resources={"gpu": 1},
     )
 )

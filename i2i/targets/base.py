@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from i2i import I2IError
-from i2i.files import sha256_file
+from i2i.core.files import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from i2i.files import atomic_path, sha256_file
+from i2i.core.files import atomic_path, sha256_file
 from i2i.targets.base import Head, Headers, Spec, Target
 
 

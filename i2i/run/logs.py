@@ -1,0 +1,111 @@
+"""Logging for job entry points: one log file per job, clear one-line errors naming the file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from i2i.core.failures import failure_reason
+from i2i.core.joblog import FINISHED
+
+log = logging.getLogger("i2i")
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _names(message: str, what: str) -> bool:
+    """True if ``message`` starts by naming ``what`` (as given or as a normalised path)."""
+    return any(message.startswith(f"{name}: ") for name in (what, str(Path(what))))
+
+
+def error_line(exc: BaseException, what: str = "") -> str | None:
+    """The one error line for an expected failure, naming ``what`` once; None when unexpected.
+
+    Stage functions name the file they fail on at the start of their ``I2IError`` message;
+    ``what`` is only added when the message does not already start with it.
+    """
+    reason = failure_reason(exc)
+    if reason is None:
+        return None
+    return reason if not what or _names(reason, what) else f"{what}: {reason}"
+
+
+def configure(log_files: Sequence[str] = (), level: int = logging.INFO) -> None:
+    """Send log records to stderr and to each of ``log_files`` (created with their folders)."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    for name in log_files:
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(name, mode="w", encoding="utf-8"))
+    logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
+
+
+@contextlib.contextmanager
+def job(log_files: Sequence[str] = (), what: str = "") -> Iterator[None]:
+    """Run one job's body: expected errors become one clear line and exit status 1."""
+    configure(log_files)
+    try:
+        yield
+    except Exception as exc:
+        line = error_line(exc, what)
+        if line is None:
+            log.exception("%sunexpected failure", f"{what}: " if what else "")
+        else:
+            log.error("%s", line)
+        logging.shutdown()
+        sys.exit(1)
+
+
+def warnings_to_console() -> None:
+    """In the Snakemake process: i2i warnings and errors go to stderr (once), jobs' INFO to logs."""
+    if any(getattr(h, "i2i_console", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.i2i_console = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+class JobFailed(Exception):
+    """An in-process job (a rule's ``run:`` block) failed with a message a user can act on."""
+
+
+@contextlib.contextmanager
+def job_log(log_file: str, what: str = "") -> Iterator[None]:
+    """Log one in-process job's records to its log file; ``I2IError`` becomes ``JobFailed``.
+
+    Jobs of ``run:`` blocks run in threads of the Snakemake process, so the file handler only
+    takes records from this thread, and nothing here touches the root logger or exits. The
+    last line of a successful job's log says how long it took (``i2i progress`` reads it).
+    An expected failure (see :func:`failure_reason`) is one ERROR line naming the file once,
+    without a traceback; anything else is logged with its traceback and re-raised.
+    """
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    started = time.perf_counter()
+    try:
+        yield
+        log.info("%s %.3f s", FINISHED, time.perf_counter() - started)
+    except Exception as exc:
+        line = error_line(exc, what)
+        if line is None:
+            log.exception("%sunexpected failure", f"{what}: " if what else "")
+            raise
+        log.error("%s", line)
+        raise JobFailed(line) from None
+    finally:
+        log.removeHandler(handler)
+        handler.close()

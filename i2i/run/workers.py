@@ -1,0 +1,101 @@
+"""Resident worker processes for the image work of the per-image rules.
+
+The rules' jobs run in threads of the Snakemake process (``force-use-threads``): starting a
+Python process per job costs more than the work. Image work done in those threads, though,
+shares one interpreter lock with the scheduler, so the workflow could use barely more than one
+core. Each job therefore only hands its paths and settings to a pool of worker processes, one
+per core given to Snakemake, and waits. The workers import the stage modules once, write the
+job's log, and are replaced when one dies: a crash fails only the job it was running.
+
+Workers ignore SIGINT and SIGTERM: a graceful stop (the stop file, SIGTERM) lets the images in
+flight finish, and Ctrl-C stops the run from the Snakemake process, which ends the pool.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from i2i.run.logs import JobFailed, job_log, warnings_to_console
+
+PRELOAD = ["i2i.run.jobs"]
+
+_pool: ProcessPool | None = None
+_lock = threading.Lock()
+
+
+def _start_worker() -> None:
+    """In each worker: the Snakemake process decides when work stops; i2i's warnings and
+    errors reach the console as they do from the Snakemake process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    warnings_to_console()
+
+
+def pool(size: int) -> ProcessPool:
+    """The run's pool of ``size`` workers, started on first use (forkserver: never a fork of
+    the threaded Snakemake process)."""
+    global _pool
+    with _lock:
+        if _pool is None or not _pool.active:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            _pool = ProcessPool(max_workers=size, initializer=_start_worker, context=context)
+        return _pool
+
+
+def stop() -> None:
+    """End the pool (at the end of the run, or at exit)."""
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.stop()
+            _pool.join(timeout=10)
+            _pool = None
+
+
+atexit.register(stop)
+
+
+def _in_worker(
+    function: Callable[..., Any], log_file: str, what: str, args: tuple[Any, ...]
+) -> None:
+    """Run one job's work in a worker, logging to the job's log file."""
+    with job_log(log_file, what):
+        function(*args)
+
+
+def run(
+    function: Callable[..., Any],
+    log_file: str,
+    what: str,
+    *args: Any,
+    workers: int = 1,
+    inline: bool = False,
+) -> None:
+    """Do ``function(*args)`` in a worker process and wait; ``inline`` does it in this thread
+    (a job process of a cluster executor, which runs one job)."""
+    if inline or workers < 2:
+        with job_log(log_file, what):
+            function(*args)
+        return
+    future = pool(workers).schedule(_in_worker, args=(function, log_file, what, args))
+    try:
+        future.result()
+    except ProcessExpired as exc:
+        message = f"{what}: the worker process died (exit code {exc.exitcode}); it was replaced"
+        with Path(log_file).open("a", encoding="utf-8") as handle:
+            handle.write(message + "\n")
+        raise JobFailed(message) from None
+
+
+def plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Snakemake's named inputs, params or wildcards as plain values a worker can receive."""
+    return {name: str(v) if isinstance(v, str) else v for name, v in values.items()}

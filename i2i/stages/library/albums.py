@@ -1,0 +1,91 @@
+"""The library stage: find the albums and photos the workflow will process.
+
+On every platform the library is a folder of album folders. Names become Snakemake wildcards,
+so they must be single path components; a photo id is the file stem, or ``stem.ext`` when two
+files in one album share a stem (``IMG_1.HEIC`` beside ``IMG_1.jpg``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from i2i import I2IError
+from i2i.core.files import is_safe_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One source photo: its album, its id (the ``{photo}`` wildcard) and its file."""
+
+    album: str
+    photo: str
+    path: Path
+
+
+@dataclass
+class Library:
+    """What discovery found: the photos to process and the files it skipped, with reasons."""
+
+    photos: list[Photo] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def by_key(self) -> dict[tuple[str, str], Photo]:
+        """Photos keyed by ``(album, photo)``."""
+        return {(p.album, p.photo): p for p in self.photos}
+
+    def albums(self) -> list[str]:
+        """Album names, sorted."""
+        return sorted({p.album for p in self.photos})
+
+
+def _nfc(name: str) -> str:
+    """macOS stores names decomposed (NFD); wildcards and URLs want one form."""
+    return unicodedata.normalize("NFC", name)
+
+
+def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> Library:
+    """Scan ``albums_dir`` for ``album/photo.ext`` files with one of ``extensions``."""
+    root = Path(albums_dir)
+    if not root.is_dir():
+        raise I2IError(f"albums_dir {root}: not a folder (set albums_dir in the config)")
+    wanted = {e.lower().lstrip(".") for e in extensions}
+    library = Library()
+    for album_dir in sorted(root.iterdir()):
+        if album_dir.name.startswith("."):
+            continue
+        if not album_dir.is_dir():
+            library.skipped.append((album_dir, "not inside an album folder"))
+            continue
+        album = _nfc(album_dir.name)
+        if not is_safe_name(album):
+            library.skipped.append((album_dir, "album name cannot be used as a folder name"))
+            continue
+        files = [f for f in sorted(album_dir.iterdir()) if not f.name.startswith(".")]
+        candidates = []
+        for f in files:
+            ext = f.suffix.lower().lstrip(".")
+            if f.is_dir():
+                library.skipped.append((f, "nested folder (albums are one level deep)"))
+            elif ext not in wanted:
+                library.skipped.append((f, f"unsupported extension .{ext or '(none)'}"))
+            else:
+                candidates.append(f)
+        stems: dict[str, int] = {}
+        for f in candidates:
+            stems[_nfc(f.stem)] = stems.get(_nfc(f.stem), 0) + 1
+        for f in candidates:
+            photo = _nfc(f.stem) if stems[_nfc(f.stem)] == 1 else _nfc(f.name)
+            if not is_safe_name(photo):
+                library.skipped.append((f, "file name cannot be used as a target name"))
+                continue
+            library.photos.append(Photo(album=album, photo=photo, path=f))
+    for path, reason in library.skipped:
+        log.warning("skipped %s: %s", path, reason)
+    return library
