@@ -4,6 +4,9 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# The one way the workflow imports i2i: from its own folder, first on sys.path, whatever else is
+# installed; script jobs get this sys.path through Snakemake's script preamble, the resident
+# worker through PYTHONPATH. (`pip install -e .` adds the `i2i` command and the dependencies.)
 sys.path.insert(0, workflow.basedir)
 
 from i2i.run import snakemake_internals

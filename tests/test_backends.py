@@ -40,7 +40,8 @@ def registries_restored() -> None:
     ):
         live.clear()
         live.update(kept)
-    sys.modules.pop("toy_backend", None)  # imported again, it registers again
+    for module in ("toy_backend", "toy_resident"):
+        sys.modules.pop(module, None)  # imported again, it registers again
 
 
 def with_toy_styles(workdir: Path) -> Path:
@@ -101,6 +102,11 @@ def test_an_installed_plugin_is_found_by_its_entry_point(
         backends.REGISTRY.pop("sepia", None)
 
 
+def test_a_resident_backend_names_its_model_loader() -> None:
+    with pytest.raises(I2IError, match="a resident backend names its model loader"):
+        backends.register(backends.StyleBackend("idle", "stylize_idle", {}, resident=True))
+
+
 def test_provenance_gives_the_backend_its_rule_code() -> None:
     provenance.register_backends(["toy_backend"])
     closure = provenance.module_closure(provenance.RULE_CODE["stylize_toy"])
@@ -135,5 +141,40 @@ def test_the_workflow_runs_a_backend_from_the_test_folder(tmp_path: Path) -> Non
         assert len(list((workdir / "results/final").glob(f"*/{style}/*.webp"))) == 6
     master = json.loads((workdir / "results/catalog/master.json").read_text("utf-8"))
     assert "negative" in json.dumps(master)
+    again = snakemake(workdir, "--configfile", str(config), "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.workflow
+def test_the_workflow_runs_a_resident_backend_from_the_test_folder(tmp_path: Path) -> None:
+    """The resident worker host is not FLUX's: a backend from the test folder declares a model
+    loader, gets its own rule and worker folder, and its model is loaded once for the run."""
+    workdir = copy_workflow(tmp_path / "wf")
+    registry = yaml.safe_load((workdir / "styles.yaml").read_text(encoding="utf-8"))
+    registry["styles"]["poster"] = {"backend": "toy-resident", "description": "4 levels"}
+    (workdir / "styles-toy.yaml").write_text(yaml.safe_dump(registry), encoding="utf-8")
+    shutil.copy(TESTS / "toy_resident.py", workdir / "toy_resident.py")
+    config = workdir / "toy.yaml"
+    settings = {
+        "styles_file": "styles-toy.yaml",
+        "style_backends": ["toy_resident"],
+        "styles": ["poster"],
+    }
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    run = snakemake(workdir, "--configfile", str(config))
+    assert "stylize_toy_resident" in run.stdout + run.stderr
+    assert "stopped the toy-resident worker" in run.stdout + run.stderr
+    stats = json.loads((workdir / ".i2i/worker/toy-resident/stats.json").read_text("utf-8"))
+    assert stats["totals"] == {
+        "base_model_loads": 1,
+        "workers_started": 1,
+        "images": 6,
+        "failures": 0,
+    }
+    assert stats["levels"] == 4 and stats["backend"] == "toy-resident"
+    album = "Space Coast"
+    styled = np.asarray(Image.open(workdir / "results/styled" / album / "poster/deep_field.webp"))
+    assert set(np.unique(styled)) <= {0, 64, 128, 192}, "posterised by the worker's model"
+    assert len(list((workdir / "results/final").glob("*/poster/*.webp"))) == 6
     again = snakemake(workdir, "--configfile", str(config), "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
