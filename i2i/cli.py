@@ -423,14 +423,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from i2i.stages.audit import (
-        entries,
-        plan,
-        plan_lines,
-        remove_markers,
-        verify_lines,
-        verify_markers,
-    )
+    from i2i.stages.audit.keys import entries
+    from i2i.stages.audit.lines import plan_lines, verify_lines
+    from i2i.stages.audit.prune import plan
+    from i2i.stages.audit.verify import remove_markers, verify_markers
 
     if not (args.dry_run or args.verify):
         raise I2IError("i2i publish needs --dry-run or --verify (snakemake publishes)")

@@ -6,7 +6,8 @@ from pathlib import Path
 from i2i.core.files import read_json, write_json
 from i2i.run.logs import job
 from i2i.run.provenance import job_config
-from i2i.stages.audit import entries, prune
+from i2i.stages.audit.keys import entries
+from i2i.stages.audit.prune import prune
 from i2i.stages.library.inventory import accepted
 
 with job(snakemake.log, "prune"):

@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 from i2i.cli import main
-from i2i.stages.audit import Change, Store, entries, plan, prune, stale
+from i2i.stages.audit.keys import Change, entries
+from i2i.stages.audit.prune import plan, prune, stale
+from i2i.stages.audit.store import Store
 from i2i.stages.gallery import GENERATOR
 from i2i.targets.s3 import clear_s3_clients
 
