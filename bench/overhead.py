@@ -33,7 +33,7 @@ from i2i.config import load_registry, load_yaml, select_styles, validate_config 
 from i2i.core.files import read_json, write_json  # noqa: E402
 from i2i.stages.captions import make_caption  # noqa: E402
 from i2i.stages.library.albums import Photo, discover  # noqa: E402
-from i2i.stages.metadata import read_metadata  # noqa: E402
+from i2i.stages.metadata.read import read_metadata  # noqa: E402
 from i2i.stages.places import locate  # noqa: E402
 from i2i.stages.preprocess import preprocess  # noqa: E402
 from i2i.stages.publish import publish_to_marker  # noqa: E402

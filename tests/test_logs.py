@@ -23,7 +23,7 @@ from i2i.core.images import NOT_AN_IMAGE
 from i2i.run import dag_gc
 from i2i.run.logs import JobFailed, job_log
 from i2i.run.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
-from i2i.stages.metadata import read_metadata
+from i2i.stages.metadata.read import read_metadata
 from i2i.stages.preprocess import preprocess
 
 from conftest import REPO

@@ -28,17 +28,17 @@ from i2i import I2IError
 from i2i.core.files import read_json
 from i2i.core.images import orientation, register_heif
 from i2i.run import jobs
-from i2i.stages.metadata import (
+from i2i.stages.metadata.fields import icc_description
+from i2i.stages.metadata.problems import image_warnings_as_problems
+from i2i.stages.metadata.read import read_metadata
+from i2i.stages.metadata.record import has_position
+from i2i.stages.metadata.values import (
     altitude_metres,
     apex_to_f_number,
     dms_to_degrees,
     exif_datetime,
     exif_text,
     gps_timestamp,
-    has_position,
-    icc_description,
-    image_warnings_as_problems,
-    read_metadata,
     shutter_text,
     speed_kmh,
 )

@@ -199,7 +199,7 @@ ALL_CODE = tuple(provenance.RULE_CODE)
 CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i": ALL_CODE,
     "i2i.core": tuple(
-        r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog"}
+        r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog", "places"}
     ),
     "i2i.core.failures": ("preprocess",),
     "i2i.core.joblog": ("progress_report",),
@@ -221,20 +221,25 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.stages.library.albums": ("inventory", "progress_report"),
     "i2i.stages.fallbacks": (),
     "i2i.core.files": tuple(
-        r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog"}
+        r for r in ALL_CODE if r not in {"style_manifest", "album_catalog", "catalog", "places"}
     ),
     "i2i.run.resident_client": (),
     "i2i.backends.flux_settings": ("stylize_flux",),
     "i2i.run.resident": (),
     "i2i.stages.gallery": ("gallery",),
     "i2i.stages.places.cache": (),
-    "i2i.core.images": ("inventory", "metadata", "places", "captions", "preprocess"),
+    "i2i.core.images": ("inventory", "metadata", "preprocess"),
     "i2i.stages.library.inventory": ("inventory",),
     "i2i.run.jobs": (),
     "i2i.run.logs": (),
     "i2i.backends.lora_files": ("stylize_flux",),
     "i2i.backends.memory_plan": (),
     "i2i.stages.metadata": ("metadata", "places", "captions"),
+    "i2i.stages.metadata.fields": ("metadata",),
+    "i2i.stages.metadata.problems": ("metadata",),
+    "i2i.stages.metadata.read": ("metadata",),
+    "i2i.stages.metadata.record": ("places", "captions"),
+    "i2i.stages.metadata.values": ("metadata",),
     "i2i.stages.library.osxphotos_folders": ("inventory",),
     "i2i.core.paths": ("inventory", "progress_report"),
     "i2i.stages.places": ("places",),
@@ -409,7 +414,7 @@ def test_code_edits_rerun_the_stage_and_what_reads_it(workflow_copy: Path) -> No
     snakemake(workflow_copy, *styles)
 
     # An EXIF parser edit reruns metadata and what reads it, no preprocess or stylize job.
-    metadata = workflow_copy / "i2i" / "stages" / "metadata.py"
+    metadata = workflow_copy / "i2i" / "stages" / "metadata" / "fields.py"
     original = metadata.read_text(encoding="utf-8")
     metadata.write_text(original + "EDITED = 1\n", encoding="utf-8")
     assert set(planned(workflow_copy, *styles)) == reruns(["metadata"])

@@ -16,7 +16,7 @@ from PIL import Image
 from i2i import I2IError
 from i2i.config import load_yaml, validate_config
 from i2i.stages.captions import make_caption
-from i2i.stages.metadata import read_metadata
+from i2i.stages.metadata.read import read_metadata
 from i2i.stages.watermark import (
     CORNERS,
     DEFAULTS,

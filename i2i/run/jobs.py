@@ -18,7 +18,7 @@ from i2i import backends
 from i2i.core.files import read_json, write_json
 from i2i.run.resident_client import render
 from i2i.stages.captions import make_caption
-from i2i.stages.metadata import read_metadata
+from i2i.stages.metadata.read import read_metadata
 from i2i.stages.places import locate
 from i2i.stages.preprocess import preprocess as prepare
 from i2i.stages.publish import publish_to_marker

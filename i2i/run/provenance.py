@@ -141,7 +141,7 @@ LIBRARY_KEYS: frozenset[str] = frozenset(
 # The modules whose code makes each rule's outputs; the package modules they import count too.
 RULE_CODE: dict[str, tuple[str, ...]] = {
     "inventory": ("i2i.stages.library.inventory",),
-    "metadata": ("i2i.stages.metadata",),
+    "metadata": ("i2i.stages.metadata.read",),
     "places": ("i2i.stages.places",),
     "captions": ("i2i.stages.captions",),
     "preprocess": ("i2i.stages.preprocess",),

@@ -43,7 +43,7 @@ import requests
 from i2i import I2IError
 from i2i.core.files import read_json, write_json
 from i2i.core.retry import COOL_DOWN_S, backoff_delay
-from i2i.stages.metadata import photos_info
+from i2i.stages.metadata.record import photos_info
 
 log = logging.getLogger(__name__)
 

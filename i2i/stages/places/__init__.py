@@ -50,7 +50,7 @@ from typing import Any
 
 from i2i import I2IError
 from i2i.core.retry import COOL_DOWN_S, MAX_WAIT_S, backoff_delay
-from i2i.stages.metadata import has_position
+from i2i.stages.metadata.record import has_position
 from i2i.stages.places.cache import Cached, GeoCache, Key, cache_key
 from i2i.stages.places.common import (
     LOCAL_PROVIDERS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from i2i.stages.metadata import photos_info
+from i2i.stages.metadata.record import photos_info
 from i2i.stages.places.common import Answer, ProviderError, _landmark, _location
 
 
