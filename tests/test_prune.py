@@ -19,7 +19,7 @@ import yaml
 
 from i2i.cli import main
 from i2i.stages.audit import Change, Store, entries, plan, prune, stale
-from i2i.stages.gallery import GENERATOR
+from i2i.stages.gallery.pages import GENERATOR
 from i2i.targets.s3 import clear_s3_clients
 
 from conftest import copy_workflow, planned, snakemake

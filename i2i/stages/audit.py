@@ -24,10 +24,9 @@ from typing import Any, TypeVar
 
 from i2i.core import paths
 from i2i.core.files import is_safe_name, read_json, sha256_file
-from i2i.stages.gallery import (
+from i2i.stages.gallery.keys import (
     ALBUM_DIR,
     DERIVED_DIR,
-    GENERATOR,
     INDEX,
     album_page_key,
     derived_key,
@@ -35,6 +34,7 @@ from i2i.stages.gallery import (
     index_key,
     shared_page_key,
 )
+from i2i.stages.gallery.pages import GENERATOR
 from i2i.stages.publish import image_headers, object_key, template_of
 from i2i.targets import target_for
 from i2i.targets.base import one_line, upload_reason
