@@ -6,7 +6,9 @@ from pathlib import Path
 from i2i.core.files import read_json, write_json
 from i2i.run.logs import job
 from i2i.run.provenance import job_config
-from i2i.stages.gallery import build_index, gallery_settings, planned_keys, upload_site
+from i2i.stages.gallery.build import build_index
+from i2i.stages.gallery.keys import gallery_settings, planned_keys
+from i2i.stages.gallery.upload import upload_site
 
 with job(snakemake.log, snakemake.params.root):
     root = Path(snakemake.params.root)

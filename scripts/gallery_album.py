@@ -7,7 +7,9 @@ from i2i.core.files import read_json, write_json
 from i2i.core.paths import FINAL
 from i2i.run.logs import job
 from i2i.run.provenance import job_config
-from i2i.stages.gallery import build_album, gallery_settings, upload_site
+from i2i.stages.gallery.build import build_album
+from i2i.stages.gallery.keys import gallery_settings
+from i2i.stages.gallery.upload import upload_site
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)

@@ -22,25 +22,20 @@ import pytest
 import yaml
 from PIL import Image
 
-from i2i.stages import gallery
-from i2i.stages.gallery import (
+from i2i.stages.gallery.build import build_album, build_index
+from i2i.stages.gallery.keys import (
     ALBUM_DIR,
     COVER_SIZES,
+    DERIVED_DIR,
     INDEX,
     album_keys,
-    build_album,
-    build_index,
-    camera_line,
     cover_key,
-    date_span,
     gallery_settings,
-    human_date,
     planned_keys,
     relative_url,
-    site_headers,
-    taken,
-    tidy_name,
 )
+from i2i.stages.gallery.upload import site_headers
+from i2i.stages.gallery.words import camera_line, date_span, human_date, taken, tidy_name
 from i2i.stages.publish import publish
 
 from chromium import LOAD_ALL_IMAGES, DevTools, open_page, problems
@@ -263,8 +258,8 @@ def test_derived_images_are_never_image_keys(built: tuple[Path, list[str]]) -> N
     publish audit never takes them for published images."""
     root, _ = built
     files = [p.relative_to(root) for p in root.rglob("*.webp")]
-    made = [p for p in files if gallery.DERIVED_DIR in p.parts]
-    published = [p for p in files if gallery.DERIVED_DIR not in p.parts]
+    made = [p for p in files if DERIVED_DIR in p.parts]
+    published = [p for p in files if DERIVED_DIR not in p.parts]
     assert made and published
     (depth,) = {len(p.parts) for p in published}
     assert {len(p.parts) for p in made} == {depth + 1}
@@ -404,7 +399,7 @@ def test_builds_are_deterministic(tmp_path: Path) -> None:
     stamps = {p: p.stat().st_mtime_ns for p in first.rglob("*.webp")}
     make_gallery(first, LAYOUTS["default"], tmp_path / "a")
     touched = [p for p, t in stamps.items() if p.stat().st_mtime_ns != t]
-    assert all(gallery.DERIVED_DIR not in p.parts for p in touched), "unchanged copies stay"
+    assert all(DERIVED_DIR not in p.parts for p in touched), "unchanged copies stay"
 
 
 def test_album_build_lists_what_it_wrote(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from i2i.cli import main
 from i2i.stages.audit.keys import Change, entries
 from i2i.stages.audit.prune import plan, prune, stale
 from i2i.stages.audit.store import Store
-from i2i.stages.gallery import GENERATOR
+from i2i.stages.gallery.pages import GENERATOR
 from i2i.targets.s3 import clear_s3_clients
 
 from conftest import copy_workflow, planned, snakemake

@@ -33,7 +33,7 @@ from i2i import I2IError
 from i2i.cli import main
 from i2i.config import CONFIG_SCHEMA, load_yaml
 from i2i.stages.audit.keys import key_pattern
-from i2i.stages.gallery import DEFAULT_PAGE_CACHE_CONTROL, upload_site
+from i2i.stages.gallery.upload import DEFAULT_PAGE_CACHE_CONTROL, upload_site
 from i2i.stages.publish import DEFAULT_CACHE_CONTROL, object_key, publish, publish_to_marker
 from i2i.targets import target_for
 from i2i.targets.s3 import S3Options, clear_s3_clients, explain, s3_client

@@ -227,6 +227,12 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.backends.flux_settings": ("stylize_flux",),
     "i2i.run.resident": (),
     "i2i.stages.gallery": ("gallery",),
+    "i2i.stages.gallery.build": ("gallery",),
+    "i2i.stages.gallery.images": ("gallery",),
+    "i2i.stages.gallery.keys": ("gallery",),
+    "i2i.stages.gallery.pages": ("gallery",),
+    "i2i.stages.gallery.upload": ("gallery",),
+    "i2i.stages.gallery.words": ("gallery",),
     "i2i.stages.places.cache": (),
     "i2i.core.images": ("inventory", "metadata", "preprocess"),
     "i2i.stages.library.inventory": ("inventory",),
@@ -408,7 +414,7 @@ def test_code_edits_rerun_the_stage_and_what_reads_it(workflow_copy: Path) -> No
     assert counts["stylize_classic"] == 12
     snakemake(workflow_copy, *styles)
 
-    gallery = workflow_copy / "i2i" / "stages" / "gallery.py"
+    gallery = workflow_copy / "i2i" / "stages" / "gallery" / "pages.py"
     gallery.write_text(gallery.read_text(encoding="utf-8") + "EDITED = 1\n", encoding="utf-8")
     assert planned(workflow_copy, *styles) == {"gallery_album": 2, "gallery": 1}
     snakemake(workflow_copy, *styles)

@@ -20,7 +20,8 @@ from i2i.config import validate_config
 from i2i.run import provenance
 from i2i.stages.audit.keys import entries
 from i2i.stages.audit.prune import prune
-from i2i.stages.gallery import GENERATOR, upload_site
+from i2i.stages.gallery.pages import GENERATOR
+from i2i.stages.gallery.upload import upload_site
 from i2i.stages.publish import DEFAULT_CACHE_CONTROL, publish, publish_to_marker
 from i2i.targets import S3Target, register, target_for
 

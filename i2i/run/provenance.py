@@ -152,7 +152,7 @@ RULE_CODE: dict[str, tuple[str, ...]] = {
     "catalog": ("i2i.stages.catalog",),
     "contact_sheet": ("i2i.stages.contact_sheet",),
     "progress_report": ("i2i.stages.report",),
-    "gallery": ("i2i.stages.gallery",),
+    "gallery": ("i2i.stages.gallery.build", "i2i.stages.gallery.upload"),
 }
 
 # Pool backends render inside this wrapper, which reads, checks and writes their images.

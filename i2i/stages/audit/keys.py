@@ -14,7 +14,7 @@ from typing import Any
 
 from i2i.core import paths
 from i2i.core.files import is_safe_name
-from i2i.stages.gallery import (
+from i2i.stages.gallery.keys import (
     ALBUM_DIR,
     DERIVED_DIR,
     INDEX,

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 from i2i.core.files import sha256_file
 from i2i.stages.audit.keys import common_start, listing_prefix
-from i2i.stages.gallery import ALBUM_DIR, GENERATOR, index_key
+from i2i.stages.gallery.keys import ALBUM_DIR, index_key
+from i2i.stages.gallery.pages import GENERATOR
 from i2i.stages.publish import image_headers, template_of
 from i2i.targets import target_for
 from i2i.targets.base import upload_reason

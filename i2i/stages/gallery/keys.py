@@ -1,0 +1,148 @@
+"""Gallery settings, and the keys of its pages and gallery-made images with the relative
+links between them."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from i2i.core.files import is_safe_name
+from i2i.stages.publish import object_key, template_of
+from i2i.targets import target_for
+
+DERIVED_DIR = "_gallery"
+ALBUM_DIR = "_albums"
+INDEX = "index.html"
+
+SIZES = (400, 800)  # long sides of the smaller copies every image gets for srcset
+COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 crops
+ORIGINAL = "original"
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings
+
+
+def gallery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Title, brand and covers from a config (or a rule's ``settings`` params): the brand is
+    ``gallery.brand``, else ``watermark.brand``."""
+    gallery = config.get("gallery") or {}
+    brand = gallery.get("brand") or (config.get("watermark") or {}).get("brand") or ""
+    return {
+        "title": gallery.get("title") or "Gallery",
+        "brand": brand,
+        "covers": dict(gallery.get("covers") or {}),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys and links
+
+
+def relative_url(target: str, page: str) -> str:
+    """The URL-quoted relative link from the page at key ``page`` to the file at ``target``."""
+    start = posixpath.dirname(page) or "."
+    return urllib.parse.quote(posixpath.relpath(target, start))
+
+
+def index_key(prefix: str = "") -> str:
+    """The key of the gallery's index: ``<prefix>/index.html``."""
+    return posixpath.join(prefix, INDEX) if prefix else INDEX
+
+
+def derived_suffixes() -> list[str]:
+    """Every suffix :func:`derived_key` is given: sizes, the original and its sizes, covers."""
+    sizes = [f".{side}" for side in SIZES]
+    return [
+        *sizes,
+        f".{ORIGINAL}",
+        *(f".{ORIGINAL}{size}" for size in sizes),
+        *(f".cover-{width}" for width, _ in COVER_SIZES),
+    ]
+
+
+def derived_key(key: str, suffix: str) -> str:
+    """A gallery-made image from the one at ``key``: ``<folder>/_gallery/<stem><suffix>.webp``.
+
+    It is one level deeper than every published image key, so no key template can give it.
+    """
+    folder, name = posixpath.split(key)
+    return posixpath.join(folder, DERIVED_DIR, f"{posixpath.splitext(name)[0]}{suffix}.webp")
+
+
+def size_key(key: str, long_side: int) -> str:
+    """The copy of the image at ``key`` whose long side is ``long_side`` (next to it when
+    ``key`` is itself gallery-made)."""
+    folder, name = posixpath.split(key)
+    if posixpath.basename(folder) == DERIVED_DIR:
+        return posixpath.join(folder, f"{posixpath.splitext(name)[0]}.{long_side}.webp")
+    return derived_key(key, f".{long_side}")
+
+
+def original_key(first_key: str) -> str:
+    """The web copy of a photo's original, named after the key of its first style."""
+    return derived_key(first_key, f".{ORIGINAL}")
+
+
+def cover_key(anchor: str, width: int) -> str:
+    """The album cover ``width`` pixels wide; ``anchor`` is the album's first image key."""
+    return derived_key(anchor, f".cover-{width}")
+
+
+def sorted_photos(photos: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted(photos, key=lambda entry: entry["photo"])
+
+
+def album_keys(photos: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every image key of one album: photos by name, then styles by name (as
+    :func:`planned_keys` gives them); the first one anchors the album's cover."""
+    return [
+        entry["styles"][style]["key"]
+        for entry in sorted_photos(photos)
+        for style in sorted(entry["styles"])
+    ]
+
+
+def album_page_key(album: str, keys: Sequence[str], prefix: str = "") -> str:
+    """Where the page of ``album`` goes: the folder its images share when that folder is the
+    album's own (its name is one of the folder's parts), else ``<prefix>/_albums/<album>.html``.
+
+    It depends on this album's keys alone, so each album's page is built on its own.
+    """
+    folder = posixpath.commonpath([posixpath.dirname(k) for k in keys]) if keys else ""
+    if folder and album in folder.split("/"):
+        return f"{folder}/{INDEX}"
+    return shared_page_key(album, prefix)
+
+
+def shared_page_key(album: str, prefix: str = "") -> str:
+    """``<prefix>/_albums/<album>.html`` (a digest of the name when it is not a safe name)."""
+    digest = hashlib.sha256(album.encode()).hexdigest()[:12]
+    name = album if is_safe_name(album) else f"album-{digest}"
+    return posixpath.join(prefix, ALBUM_DIR, f"{name}.html")
+
+
+def planned_keys(
+    photos: Sequence[Mapping[str, str]], styles: Sequence[str], publish: Mapping[str, Any]
+) -> dict[str, tuple[int, list[str]]]:
+    """Each album's photo count and image keys in catalog order (photos, then styles, sorted),
+    from the inventory's photos and the publish settings: what the album pages will hold."""
+    prefix = target_for(publish["target"], publish).prefix
+    template = template_of(publish)
+    albums: dict[str, list[str]] = {}
+    for photo in sorted(photos, key=lambda p: (p["album"], p["photo"])):
+        albums.setdefault(photo["album"], []).append(photo["photo"])
+    return {
+        album: (
+            len(names),
+            [
+                object_key(template, prefix, album, name, style)
+                for name in names
+                for style in sorted(styles)
+            ],
+        )
+        for album, names in albums.items()
+    }

@@ -1,0 +1,195 @@
+"""The gallery pages, rendered from the Jinja2 templates in ``i2i/templates``."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from i2i.stages.gallery.keys import COVER_SIZES, INDEX, ORIGINAL, cover_key, relative_url
+from i2i.stages.gallery.words import (
+    camera_line,
+    date_span,
+    human_date,
+    photo_title,
+    slug,
+    style_label,
+    taken,
+    unique,
+)
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+GENERATOR = b'<meta name="generator" content="i2i">'  # in every page (templates/base.html)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The template environment: autoescaped, strict about undefined names.
+
+    Values are escaped as :func:`html.escape` does (``'`` as ``&#x27;``, like the pages made
+    before the templates), not as MarkupSafe does (``&#39;``).
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=lambda value: (
+            value if isinstance(value, Markup) else Markup(html.escape(str(value), quote=True))
+        ),
+    )
+    env.globals["asset"] = lambda name: Markup((TEMPLATES / name).read_text(encoding="utf-8"))
+    return env
+
+
+def render(template: str, **context: Any) -> bytes:
+    return environment().get_template(template).render(**context).encode("utf-8")
+
+
+def srcset(sizes: Sequence[tuple[str, int, int]], page: str) -> str:
+    return ", ".join(f"{relative_url(key, page)} {width}w" for key, width, _ in sizes)
+
+
+def picture(
+    sizes: Sequence[tuple[str, int, int]], page: str, *, tile_vw: int, tile_px: int, square: bool
+) -> dict[str, Any]:
+    """What a template needs to show one image: ``src``, ``srcset``, ``sizes``, the full
+    image and its size. A square tile crops, so it needs a copy as wide as the crop's height
+    times the image's aspect."""
+    full, width, height = sizes[-1]
+    factor = max(1.0, width / height) if square else 1.0
+    small = sizes[0]
+    return {
+        "src": relative_url(small[0], page),
+        "width": small[1],
+        "height": small[2],
+        "srcset": srcset(sizes, page),
+        "sizes": f"(max-width: 760px) {math.ceil(tile_vw * factor)}vw, "
+        f"{math.ceil(tile_px * factor)}px",
+        "full": relative_url(full, page),
+        "full_width": width,
+        "full_height": height,
+    }
+
+
+def album_page(
+    album: str,
+    photos: Sequence[Mapping[str, Any]],
+    styles: Sequence[str],
+    page: str,
+    images: Mapping[tuple[str, str], Sequence[tuple[str, int, int]]],
+    settings: Mapping[str, Any],
+    index: str = INDEX,
+) -> bytes:
+    """The page of one album at key ``page``; ``images`` holds the sizes of every image as
+    ``(photo, style or "original") -> [(key, width, height), ...]``, the full one last; its
+    back link goes to the index at key ``index``."""
+    ids: set[str] = set()
+    views = []
+    moments = []
+    for entry in photos:
+        moment = taken(entry)
+        if moment is not None:
+            moments.append(moment)
+        title = photo_title(entry)
+        anchor = unique(slug(title if entry.get("title") else entry["photo"]), ids)
+        when = human_date(moment)
+        place = str(entry.get("location_formatted") or "").strip()
+        detail = " · ".join(x for x in (when, place) if x)
+        caption = entry.get("watermark_text") if entry.get("caption_source") == "llm" else ""
+        pictures = []
+        if (entry["photo"], ORIGINAL) in images:
+            pictures.append(
+                {
+                    **picture(
+                        images[entry["photo"], ORIGINAL],
+                        page,
+                        tile_vw=100,
+                        tile_px=460,
+                        square=False,
+                    ),
+                    "id": unique(f"{anchor}--{ORIGINAL}", ids),
+                    "label": "Original",
+                    "alt": f"{title}, the original photo",
+                    "original": True,
+                }
+            )
+        for style in styles:
+            if (entry["photo"], style) not in images:
+                continue
+            label = style_label(style)
+            pictures.append(
+                {
+                    **picture(
+                        images[entry["photo"], style], page, tile_vw=34, tile_px=170, square=True
+                    ),
+                    "id": unique(f"{anchor}--{slug(style)}", ids),
+                    "label": label,
+                    "alt": f"{title} in {label.lower()}",
+                    "original": False,
+                }
+            )
+        if not pictures:
+            continue
+        views.append(
+            {
+                "id": anchor,
+                "title": title,
+                "when": when,
+                "datetime": moment.isoformat() if moment else "",
+                "place": place,
+                "detail": detail,
+                "camera": camera_line(entry.get("exif")),
+                "caption": caption or "",
+                "original": pictures[0] if pictures[0]["original"] else None,
+                "styles": [p for p in pictures if not p["original"]],
+            }
+        )
+    count = len(views)
+    summary = " · ".join(
+        x for x in (f"{count} photo{'s' if count != 1 else ''}", date_span(moments)) if x
+    )
+    return render(
+        "album.html",
+        album=album,
+        summary=summary,
+        photos=views,
+        title=settings["title"],
+        brand=settings["brand"],
+        index_url=relative_url(index, page),
+    )
+
+
+def index_page(
+    albums: Sequence[tuple[str, int, str, str]], settings: Mapping[str, Any], index: str = INDEX
+) -> bytes:
+    """The gallery index (at key ``index``): a card per album as ``(album, photos, page,
+    anchor)``, the anchor being the album's first image key (its cover's name)."""
+    cards = []
+    for album, count, page, anchor in albums:
+        cover = None
+        if anchor:
+            sizes = [(cover_key(anchor, w), w, h) for w, h in COVER_SIZES]
+            cover = {
+                "src": relative_url(sizes[0][0], index),
+                "srcset": srcset(sizes, index),
+                "width": sizes[0][1],
+                "height": sizes[0][2],
+            }
+        cards.append(
+            {
+                "name": album,
+                "count": f"{count} photo{'s' if count != 1 else ''}",
+                "url": relative_url(page, index),
+                "cover": cover,
+            }
+        )
+    return render("index.html", albums=cards, title=settings["title"], brand=settings["brand"])

@@ -1,0 +1,137 @@
+"""The words of the gallery pages: titles, dates, camera lines and ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def tidy_name(name: str) -> str:
+    """A file stem as a title: ``deep_field`` → ``Deep field``, ``IMG_0042`` → ``IMG 0042``."""
+    text = re.sub(r"[\s_]+", " ", name).strip() or name
+    first = text.split(" ", 1)[0]
+    if first.islower():
+        text = text[0].upper() + text[1:]
+    return text
+
+
+def photo_title(entry: Mapping[str, Any]) -> str:
+    """The Photos title when the catalog has one, else the tidied file name."""
+    title = entry.get("title")
+    if isinstance(title, str) and title.strip():
+        return " ".join(title.split())
+    return tidy_name(entry["photo"])
+
+
+def style_label(style: str) -> str:
+    """``oil_paint`` → ``Oil paint``."""
+    return tidy_name(style.replace("-", " "))
+
+
+def taken(entry: Mapping[str, Any]) -> dt.datetime | None:
+    """When the photo was taken, in the camera's local time (as it was recorded)."""
+    value = (entry.get("exif") or {}).get("date_taken")
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def human_date(moment: dt.datetime | None) -> str:
+    """``21 March 2024, 21:45`` (no seconds, no zone: the time shown on the camera)."""
+    if moment is None:
+        return ""
+    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M}"
+
+
+def date_span(moments: Sequence[dt.datetime]) -> str:
+    """``March 2024``, ``January – March 2024`` or ``May 2015 – March 2024``."""
+    if not moments:
+        return ""
+    first, last = min(moments, key=_naive), max(moments, key=_naive)
+    end = f"{MONTHS[last.month - 1]} {last.year}"
+    if (first.year, first.month) == (last.year, last.month):
+        return end
+    if first.year == last.year:
+        return f"{MONTHS[first.month - 1]} – {end}"
+    return f"{MONTHS[first.month - 1]} {first.year} – {end}"
+
+
+def _naive(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=None)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def _trim(value: float) -> str:
+    """``1.78`` → ``1.8``, ``8.0`` → ``8``."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def camera_line(exif: Mapping[str, Any] | None) -> str:
+    """``iPhone 15 Pro · Back triple camera 6.765mm f/1.78 · 24 mm · ƒ/1.8 · 1/4 s · ISO 1600``;
+    empty when the photo says nothing about its camera."""
+    exif = exif or {}
+    make = " ".join(str(exif.get("make") or "").split())
+    model = " ".join(str(exif.get("model") or "").split())
+    parts = []
+    if model and make and not model.lower().startswith(make.split(" ")[0].lower()):
+        parts.append(f"{make} {model}")
+    elif model or make:
+        parts.append(model or make)
+    lens = " ".join(str(exif.get("lens_model") or "").split())
+    if lens and model and lens.lower().startswith(model.lower()) and lens[len(model) :].strip():
+        lens = lens[len(model) :].strip()
+        lens = lens[0].upper() + lens[1:]
+    if lens and lens.lower() != (model or "").lower():
+        parts.append(lens)
+    focal = _number(exif.get("focal_length_35mm")) or _number(exif.get("focal_length"))
+    if focal:
+        parts.append(f"{_trim(focal)}\u00a0mm")
+    aperture = _number(exif.get("f_number"))
+    if aperture:
+        parts.append(f"ƒ/{_trim(aperture)}")
+    if exif.get("shutter_speed"):
+        parts.append(f"{exif['shutter_speed']}\u00a0s")
+    iso = _number(exif.get("iso"))
+    if iso:
+        parts.append(f"ISO\u00a0{int(iso)}")
+    return " · ".join(parts)
+
+
+def slug(text: str) -> str:
+    """An ASCII id for ``text`` (``Café crème`` → ``cafe-creme``)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-").lower() or "photo"
+
+
+def unique(name: str, taken_ids: set[str]) -> str:
+    candidate, number = name, 1
+    while candidate in taken_ids:
+        number += 1
+        candidate = f"{name}-{number}"
+    taken_ids.add(candidate)
+    return candidate
