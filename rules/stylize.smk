@@ -1,3 +1,6 @@
+# No benchmark for a pool backend's style: its job log ends with the seconds the job took,
+# and Snakemake's benchmark thread (psutil reads of the process tree) cost about as much as
+# a 640 px image (bench/README.md). The resident (FLUX) rules keep theirs: minutes of GPU a job.
 for style_backend in POOL_BACKENDS:
 
     rule:
@@ -11,8 +14,6 @@ for style_backend in POOL_BACKENDS:
             paths.STYLED,
         log:
             "logs/stylize/{album}/{style}/{photo}.log",
-        benchmark:
-            "benchmarks/stylize/{album}/{style}/{photo}.tsv"
         wildcard_constraints:
             style=_alternatives(STYLES_BY_RULE[style_backend.rule]),
         threads: 1

@@ -64,10 +64,10 @@ def test_every_target_exists_and_decodes(finished_run: Path, sample_albums: Path
         assert decodes(results / "report" / "contact_sheets" / f"{album}.jpg")
     index = (results / "gallery" / "index.html").read_text(encoding="utf-8")
     assert "Côte d&#x27;Azur &amp; Paris" in index or "Côte d'Azur &amp; Paris" in index
-    assert len(list((finished_run / "benchmarks" / "stylize").rglob("*.tsv"))) == len(photos) * len(
-        styles
-    )
-    for stage in ("metadata", "places", "captions", "preprocess", "watermark", "publish"):
+    # Pool styles write no benchmark file (it cost as much as the image); their logs time them.
+    assert not (finished_run / "benchmarks" / "stylize").exists()
+    stages = ("metadata", "places", "captions", "preprocess", "stylize", "watermark", "publish")
+    for stage in stages:
         logs = list((finished_run / "logs" / stage).rglob("*.log"))
         assert logs and all("job finished in" in p.read_text("utf-8") for p in logs), stage
 

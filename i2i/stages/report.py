@@ -7,8 +7,8 @@ Counts come from the target files that exist, with one ``stat`` per file: about 
 run left to do and for deleted outputs, since targets are written atomically; a file that
 exists but is out of date (changed params, code or input content) still counts as done, and
 ``snakemake -n`` tells those apart. Timings come from the rules' ``benchmark:`` files where
-a rule has them (stylize), else from the last line of the jobs' logs, where
-:func:`i2i.run.logs.job_log` writes each job's seconds.
+a rule has them (a resident backend's stylize rule), else from the last line of the jobs' logs,
+where :func:`i2i.run.logs.job_log` writes each job's seconds.
 """
 
 from __future__ import annotations
