@@ -71,13 +71,60 @@ def validate(data: Any, schema: Path | Mapping[str, Any], what: str) -> dict[str
     return data
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", type(None): "null"}
+
+
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    """The JSON types that ``schema`` allows (through ``type``, ``const``, ``enum``, ``anyOf``
+    and ``oneOf``); empty when it does not say."""
+    declared = schema.get("type", [])
+    types = {declared} if isinstance(declared, str) else set(declared)
+    values = [schema["const"]] if "const" in schema else list(schema.get("enum", []))
+    types |= {"string" if isinstance(v, str) else _JSON_TYPES.get(type(v), "") for v in values}
+    for choice in (*schema.get("anyOf", []), *schema.get("oneOf", [])):
+        types |= _types(choice)
+    return types
+
+
+def typed_strings(value: Any, schema: Mapping[str, Any]) -> Any:
+    """``value`` with each string that the schema wants as a number, integer, boolean or null
+    read as YAML: Snakemake hands nested ``--config`` values over as strings
+    (``--config 'watermark={opacity: 0.5}'`` gives ``"0.5"``). A string the schema may take as
+    a string stays one, unless it reads as another type the schema also allows
+    (``flux.lora_rank``: ``auto`` or a number)."""
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        other = extra if isinstance(extra, Mapping) else {}
+        return {k: typed_strings(v, properties.get(k, other)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [typed_strings(v, items if isinstance(items, Mapping) else {}) for v in value]
+    if not isinstance(value, str):
+        return value
+    allowed = _types(schema) - {"string"}
+    if not allowed:
+        return value
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    kind = _JSON_TYPES.get(type(parsed))
+    if kind in allowed or (kind == "integer" and "number" in allowed):
+        return parsed
+    return value
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the workflow config (``config.yaml`` plus overrides) and fill defaults.
 
-    ``publish.target`` must name a registered target. With a Photos library, Photos' own place
-    names come first in the places chain unless ``photos`` is already in it.
+    Strings where the schema wants numbers, booleans or null are read as YAML first
+    (:func:`typed_strings`). ``publish.target`` must name a registered target. With a Photos
+    library, Photos' own place names come first in the places chain unless ``photos`` is
+    already in it.
     """
-    valid = validate(dict(config), CONFIG_SCHEMA, "config")
+    schema = load_yaml(CONFIG_SCHEMA)
+    valid = validate(typed_strings(dict(config), schema), schema, "config")
     target = valid["publish"]["target"]
     if factory_for(target.partition("://")[0]) is None:
         raise I2IError(f"config is invalid:\n  publish.target: {target!r}: use {usages()}")

@@ -11,6 +11,8 @@ import yaml
 from i2i import I2IError
 from i2i.config import load_registry, load_yaml, select_styles, validate_config
 
+from conftest import copy_workflow, snakemake
+
 
 def test_repo_config_is_valid_and_defaults_are_filled(repo: Path) -> None:
     config = validate_config(load_yaml(repo / "config.yaml"))
@@ -107,3 +109,37 @@ def test_broken_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("styles: [unclosed\n")
     with pytest.raises(I2IError, match=r"config\.yaml: invalid YAML"):
         load_yaml(path)
+
+
+def test_nested_config_strings_take_the_schema_types() -> None:
+    """Snakemake reads nested --config values as strings ('watermark={opacity: 0.5}')."""
+    config = validate_config(
+        {
+            "watermark": {"opacity": "0.5", "size": "0.04", "brand": "2024"},
+            "flux": {"lora_rank": "64", "compile": "true", "model": "123"},
+            "places": {"rate_limits": {"nominatim": "2"}, "precision": "3"},
+            "publish": {"endpoint_url": "null", "keep_gps": "false"},
+        }
+    )
+    assert config["watermark"]["opacity"] == 0.5 and config["watermark"]["size"] == 0.04
+    assert config["watermark"]["brand"] == "2024", "a string setting stays a string"
+    assert config["flux"]["lora_rank"] == 64 and config["flux"]["compile"] is True
+    assert config["flux"]["model"] == "123"
+    assert config["places"]["rate_limits"]["nominatim"] == 2
+    assert config["places"]["precision"] == 3
+    assert config["publish"]["endpoint_url"] is None and config["publish"]["keep_gps"] is False
+    assert validate_config({"flux": {"lora_rank": "auto"}})["flux"]["lora_rank"] == "auto"
+    with pytest.raises(I2IError, match=r"watermark.opacity: 'lots' is not of type 'number'"):
+        validate_config({"watermark": {"opacity": "lots"}})
+    with pytest.raises(I2IError, match=r"flux.lora_rank"):
+        validate_config({"flux": {"lora_rank": "6.5"}})
+
+
+@pytest.mark.workflow
+def test_snakemake_takes_nested_config_values_as_typed(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    run = snakemake(workdir, "-n", "--config", "watermark={opacity: 0.5, brand: 2024}")
+    assert "is invalid" not in run.stdout + run.stderr
+    bad = snakemake(workdir, "-n", "--config", "watermark={opacity: lots}", check=False)
+    assert bad.returncode != 0
+    assert "watermark.opacity: 'lots' is not of type 'number'" in bad.stdout + bad.stderr
