@@ -391,7 +391,6 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
-    from i2i.backends.memory_plan import resolve as resolve_memory
     from i2i.run.resident_client import render_once
     from i2i.stages.preprocess import preprocess
     from i2i.stages.stylize import output_format, save_styled, stylize
@@ -401,23 +400,28 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise I2IError(f"unknown style {args.style!r}; `i2i styles` lists them")
     output_format(args.output)
     style = registry[args.style]
+    chosen = backends.backend(style["backend"])
+    if chosen.resident:
+        # In the workflow folder, as Snakemake runs: relative model and LoRA paths resolve
+        # the same, and a worker of a running workflow (same settings) is shared.
+        with contextlib.chdir(workdir):
+            plan = chosen.prepare_run(config, {args.style: style})
+        if plan:
+            log.info("%s", plan)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "preprocessed.webp"
         long_side = args.long_side or config["preprocess"]["long_side"]
         preprocess(args.photo, prepared, long_side, config["preprocess"]["quality"])
-        if not backends.backend(style["backend"]).resident:
+        if not chosen.resident:
             stylize(prepared, args.output, style, 1, args.style, Path(args.photo).name)
         else:
             styled = Path(tmp) / "styled.png"
-            # In the workflow folder, as Snakemake runs: relative model and LoRA paths resolve
-            # the same, and a worker of a running workflow (same settings) is shared.
+            section = config.get(chosen.section, {})
             with contextlib.chdir(workdir):
-                flux, plan = resolve_memory(config["flux"])
-                log.info("%s", plan)
-                reply = render_once(prepared, styled, args.style, style, flux)
+                reply = render_once(prepared, styled, args.style, style, section)
             with Image.open(styled) as image:
                 save_styled(image, args.output)
-            log.info("%s: %.2f s in the FLUX worker", args.style, reply["seconds"])
+            log.info("%s: %.2f s in the %s worker", args.style, reply["seconds"], chosen.name)
     out(f"wrote {args.output}")
     return 0
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from i2i import I2IError
 from i2i.backends.memory_plan import Device, plan_for, resolve
+
+from conftest import copy_workflow
 
 FLUX = {"memory": "auto", "device": "auto", "offload": "none", "quantize": "none"}
 
@@ -69,3 +75,45 @@ def test_compile_with_a_plan_that_offloads_is_refused_at_the_start() -> None:
 def test_the_cpu_plan_changes_nothing() -> None:
     flux, _ = resolve(FLUX, Device("cpu", 0.0, False, "CPU"))
     assert (flux["offload"], flux["quantize"]) == ("none", "none")
+
+
+def test_a_flux_run_without_the_flux_software_stops_at_the_start_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from i2i.backends import flux_run
+
+    real = flux_run.importlib.util.find_spec
+
+    def find_spec(name: str, *args: object):
+        return None if name in {"diffusers", "peft"} else real(name, *args)
+
+    monkeypatch.setattr(flux_run.importlib.util, "find_spec", find_spec)
+    config = {"flux": {"memory": "auto", "device": "cpu", "compile": False}}
+    with pytest.raises(I2IError) as failure:
+        flux_run.prepare_run(config, {"kontext-a": {}, "kontext-b": {}})
+    message = str(failure.value)
+    assert "\n" not in message and "need diffusers, peft" in message
+    assert "(kontext-a, kontext-b)" in message and "pip install 'i2i[flux]'" in message
+
+
+@pytest.mark.workflow
+def test_snakemake_without_diffusers_says_so_once_and_runs_no_job(tmp_path: Path) -> None:
+    """A FLUX style where diffusers cannot be imported: one line naming what to install, at
+    the start, before any job (no worker started, no per-image failure)."""
+    workdir = copy_workflow(tmp_path / "wf")
+    hidden = (
+        "import sys; sys.modules['diffusers'] = None; sys.argv[0] = 'snakemake'; "
+        "from snakemake.cli import main; main()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", hidden, "--cores", "2", "--config", "styles=[kontext-3d-chibi]"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert output.count("pip install 'i2i[flux]'") == 1, output
+    assert "need diffusers" in output and "Traceback" not in output
+    assert not (workdir / "results").exists() and not (workdir / ".i2i" / "worker").exists()

@@ -212,6 +212,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.backends.classic": ("stylize_classic",),
     "i2i.backends.flux": ("stylize_flux",),
     "i2i.backends.flux_kontext": ("stylize_flux",),
+    "i2i.backends.flux_run": (),
     "i2i.stages.captions": ("captions",),
     "i2i.stages.catalog": ("style_manifest", "album_catalog", "catalog"),
     "i2i.cli": (),

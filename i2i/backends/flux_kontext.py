@@ -85,7 +85,7 @@ BACKEND = register(
         worker="i2i.backends.flux_kontext:load_model",
         section="flux",
         identity="i2i.backends.flux_settings:identity",
-        prepare="i2i.backends.memory_plan:prepare_run",
+        prepare="i2i.backends.flux_run:prepare_run",
         resources={"gpu": 1},
     )
 )

@@ -180,16 +180,3 @@ def resolve(flux: Mapping[str, Any], device: Device | None = None) -> tuple[dict
             "weights do not move between devices): use int8, or offload: none"
         )
     return resolved, line
-
-
-def prepare_run(config: dict[str, Any], styles: Mapping[str, Mapping[str, Any]]) -> str:
-    """The ``flux-kontext`` backend's start of a run: resolve the memory plan (its quantisation
-    is in ``stylize_flux``'s params, so before any job) and, for a compiled run with
-    ``lora_rank: auto``, the LoRA slot's rank from the run's ``styles`` (not a param: the
-    slot's zero padding changes no image). Returns the plan's line."""
-    from i2i.backends import lora_files
-
-    config["flux"], plan = resolve(config["flux"])
-    if config["flux"]["compile"] and config["flux"]["lora_rank"] == "auto":
-        config["flux"]["slot_rank"] = lora_files.slot_rank(s["lora"] for s in styles.values())
-    return plan
