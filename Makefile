@@ -26,6 +26,11 @@ $(VENV)/.installed: pyproject.toml $(LOGGER_PLUGIN)/pyproject.toml \
 	$(BIN)/python -m pip install --quiet -e . ./$(LOGGER_PLUGIN)
 	touch $@
 
+# Linting and formatting need the dev tools, not torch.
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e '.[dev,flux,slurm,photos,quantize]'
@@ -59,13 +64,13 @@ system-test-deps:
 test: $(VENV)/.installed-test system-test-deps
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed-test
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/snakemake --lint
 
-format: $(VENV)/.installed-test
+format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile rules/
 
