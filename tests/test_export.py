@@ -70,3 +70,21 @@ def test_names_that_cannot_be_wildcards_are_skipped(tmp_path: Path) -> None:
 def test_missing_library_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(I2IError, match=r"albums_dir .*not a folder"):
         discover(tmp_path / "nope", EXTENSIONS)
+
+
+def test_hidden_folders_are_listed_as_skipped(tmp_path: Path) -> None:
+    touch(tmp_path / "Trip" / "a.jpg")
+    touch(tmp_path / "..dots" / "b.jpg")
+    touch(tmp_path / ".hidden album" / "c.jpg")
+    touch(tmp_path / "Trip" / ".thumbs" / "d.jpg")
+    touch(tmp_path / ".osxphotos_export.db")
+    touch(tmp_path / ".i2i-photos-export")
+    touch(tmp_path / "Trip" / ".DS_Store")
+    library = discover(tmp_path, EXTENSIONS)
+    assert [(p.album, p.photo) for p in library.photos] == [("Trip", "a")]
+    reasons = {path.name: reason for path, reason in library.skipped}
+    assert reasons == {
+        "..dots": "hidden folder",
+        ".hidden album": "hidden folder",
+        ".thumbs": "hidden folder",
+    }

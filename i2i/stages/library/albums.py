@@ -50,6 +50,22 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+# Hidden folders that tools keep beside the albums on purpose: not listed as skipped.
+TOOL_FOLDERS = frozenset(
+    {".osxphotos_export.db", ".i2i-photos-export", ".Trashes", ".Spotlight-V100", ".fseventsd"}
+)
+
+
+def _hidden(path: Path, library: Library) -> bool:
+    """True for a hidden entry (name starting with a dot): a hidden folder is listed as
+    skipped, unless a tool keeps it there; hidden files (``.DS_Store``, markers) are not."""
+    if not path.name.startswith("."):
+        return False
+    if path.is_dir() and path.name not in TOOL_FOLDERS:
+        library.skipped.append((path, "hidden folder"))
+    return True
+
+
 def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> Library:
     """Scan ``albums_dir`` for ``album/photo.ext`` files with one of ``extensions``."""
     root = Path(albums_dir)
@@ -58,7 +74,7 @@ def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> L
     wanted = {e.lower().lstrip(".") for e in extensions}
     library = Library()
     for album_dir in sorted(root.iterdir()):
-        if album_dir.name.startswith("."):
+        if _hidden(album_dir, library):
             continue
         if not album_dir.is_dir():
             library.skipped.append((album_dir, "not inside an album folder"))
@@ -67,7 +83,7 @@ def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> L
         if not is_safe_name(album):
             library.skipped.append((album_dir, "album name cannot be used as a folder name"))
             continue
-        files = [f for f in sorted(album_dir.iterdir()) if not f.name.startswith(".")]
+        files = [f for f in sorted(album_dir.iterdir()) if not _hidden(f, library)]
         candidates = []
         for f in files:
             ext = f.suffix.lower().lstrip(".")
