@@ -455,7 +455,12 @@ def parser() -> argparse.ArgumentParser:
     """The command line. ``-d`` and ``--configfile`` go before or after the subcommand."""
     directory_help = "workflow folder (default: .)"
     configfile_help = "config merged over config.yaml (repeatable, merged in the order given)"
-    main_parser = argparse.ArgumentParser(prog="i2i", description=__doc__)
+    main_parser = argparse.ArgumentParser(
+        prog="i2i",
+        description="Tools around the i2i workflow (run it with snakemake): check the set-up, "
+        "list the styles, follow a run's progress, stop it, audit what is published, and "
+        "restyle one photo.",
+    )
     main_parser.add_argument("--version", action="version", version=f"i2i {__version__}")
     main_parser.add_argument("-d", "--directory", default=".", help=directory_help)
     main_parser.add_argument("--configfile", action="append", default=[], help=configfile_help)
