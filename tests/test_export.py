@@ -88,3 +88,23 @@ def test_hidden_folders_are_listed_as_skipped(tmp_path: Path) -> None:
         ".hidden album": "hidden folder",
         ".thumbs": "hidden folder",
     }
+
+
+def test_control_characters_in_names_are_set_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    touch(tmp_path / "Trip" / "a.jpg")
+    touch(tmp_path / "Trip" / "two\nlines.jpg")
+    touch(tmp_path / "Tab\talbum" / "b.jpg")
+    touch(tmp_path / "Trip" / "bell\x07.jpg")
+    touch(tmp_path / "Trip" / "\u202ertl.jpg")
+    library = discover(tmp_path, EXTENSIONS)
+    assert sorted(p.photo for p in library.photos) == ["a", "\u202ertl"], "RTL marks are kept"
+    reasons = {path.name: reason for path, reason in library.skipped}
+    assert reasons == {
+        "two\nlines.jpg": "file name cannot be used as a target name",
+        "bell\x07.jpg": "file name cannot be used as a target name",
+        "Tab\talbum": "album name cannot be used as a folder name",
+    }
+    assert all("\n" not in r.getMessage() for r in caplog.records), "one line each"
+    assert any("two\\nlines.jpg" in r.getMessage() for r in caplog.records)

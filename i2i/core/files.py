@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,11 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def is_safe_name(name: str) -> bool:
-    """True if ``name`` is one path component that cannot escape its folder."""
+    """True if ``name`` is one path component that cannot escape its folder, with no control
+    character (a newline in a wildcard value makes Snakemake warn on every run)."""
     return (
         bool(name)
+        and not any(unicodedata.category(c) == "Cc" for c in name)
         and name not in {".", ".."}
         and "/" not in name
         and "\\" not in name

@@ -66,6 +66,16 @@ def _hidden(path: Path, library: Library) -> bool:
     return True
 
 
+def _printable(path: Path) -> str:
+    """``path`` for one log line: control characters (a newline) written as escapes."""
+    text = str(path)
+    if not any(unicodedata.category(c) == "Cc" for c in text):
+        return text
+    return "".join(
+        c.encode("unicode_escape").decode() if unicodedata.category(c) == "Cc" else c for c in text
+    )
+
+
 def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> Library:
     """Scan ``albums_dir`` for ``album/photo.ext`` files with one of ``extensions``."""
     root = Path(albums_dir)
@@ -103,5 +113,5 @@ def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> L
                 continue
             library.photos.append(Photo(album=album, photo=photo, path=f))
     for path, reason in library.skipped:
-        log.warning("skipped %s: %s", path, reason)
+        log.warning("skipped %s: %s", _printable(path), reason)
     return library
