@@ -80,7 +80,7 @@ def _types(schema: Mapping[str, Any]) -> set[str]:
     declared = schema.get("type", [])
     types = {declared} if isinstance(declared, str) else set(declared)
     values = [schema["const"]] if "const" in schema else list(schema.get("enum", []))
-    types |= {"string" if isinstance(v, str) else _JSON_TYPES.get(type(v), "") for v in values}
+    types |= {"string" if isinstance(v, str) else _JSON_TYPES[type(v)] for v in values}
     for choice in (*schema.get("anyOf", []), *schema.get("oneOf", [])):
         types |= _types(choice)
     return types

@@ -60,27 +60,28 @@ class StyleBackend:
         """The pool render function (``module:function``), imported on first use."""
         if not self.render:
             raise I2IError(f"style backend {self.name} renders in its own worker, not the pool")
-        return _function(self.render)
+        return function_named(self.render)
 
     def worker_settings(self, section: Mapping[str, Any]) -> dict[str, Any]:
         """What identifies a resident backend's loaded model, from its config ``section``
         (without an ``identity`` function: the section less its worker timeouts)."""
         if self.identity:
-            return dict(_function(self.identity)(section))
+            return dict(function_named(self.identity)(section))
         return {k: v for k, v in section.items() if k not in WORKER_TIMEOUTS}
 
     def prepare_run(self, config: dict[str, Any], styles: Mapping[str, Any]) -> str | None:
         """Adjust ``config`` once before the jobs are built, for the run's ``styles`` of this
         backend; a line to log, or None."""
-        return _function(self.prepare)(config, styles) if self.prepare else None
+        return function_named(self.prepare)(config, styles) if self.prepare else None
 
 
 # The resident worker's own timeouts: they change how long it waits, never what it loads.
 WORKER_TIMEOUTS = frozenset({"idle_timeout", "request_timeout"})
 
 
-def _function(spec: str) -> Callable[..., Any]:
-    """The function ``module:name``, imported now."""
+def function_named(spec: str) -> Callable[..., Any]:
+    """The function ``module:name``, imported now (ImportError or AttributeError when it is
+    not there)."""
     module, _, name = spec.partition(":")
     if not module or not name:
         raise I2IError(f"{spec!r} does not name a function as module:function")

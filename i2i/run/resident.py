@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import importlib
 import json
 import logging
 import os
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from i2i import I2IError
+from i2i.backends import function_named
 from i2i.core.files import read_json, write_json
 from i2i.run.resident_client import (
     RUN_DIR,
@@ -92,9 +92,8 @@ class Worker:
         """Load the model with the backend's loader (run in a background thread)."""
         started = time.perf_counter()
         try:
-            module, _, function = self.loader.partition(":")
             try:
-                load_model = getattr(importlib.import_module(module), function)
+                load_model = function_named(self.loader)
             except (ImportError, AttributeError) as exc:
                 raise I2IError(
                     f"the {self.name} backend's model loader {self.loader} cannot be imported "

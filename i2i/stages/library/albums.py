@@ -68,11 +68,9 @@ def _hidden(path: Path, library: Library) -> bool:
 
 def _printable(path: Path) -> str:
     """``path`` for one log line: control characters (a newline) written as escapes."""
-    text = str(path)
-    if not any(unicodedata.category(c) == "Cc" for c in text):
-        return text
     return "".join(
-        c.encode("unicode_escape").decode() if unicodedata.category(c) == "Cc" else c for c in text
+        c.encode("unicode_escape").decode() if unicodedata.category(c) == "Cc" else c
+        for c in str(path)
     )
 
 
