@@ -8,8 +8,8 @@ min_version("9.0")
 # The one way the workflow imports i2i: the package this Snakefile belongs to, first on
 # sys.path, whatever else is installed: the clone's root, or the site-packages holding the
 # wheel's i2i/workflow. Script jobs and the resident worker import it from there too.
-# (workflow.basedir is the main Snakefile's folder, a host's when i2i is its module.)
-WORKFLOW_DIR = Path(workflow.snakefile).parent
+# (workflow.basedir is the main Snakefile's folder: a host's when i2i is its module.)
+WORKFLOW_DIR = Path(str(workflow.current_basedir))
 sys.path.insert(
     0, str(WORKFLOW_DIR if (WORKFLOW_DIR / "i2i").is_dir() else WORKFLOW_DIR.parents[1])
 )

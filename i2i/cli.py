@@ -480,7 +480,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line. ``-d`` and ``--configfile`` go before or after the subcommand."""
-    directory_help = "workflow folder (default: .)"
+    directory_help = "working folder: its config.yaml, albums, results (default: .)"
     configfile_help = "config merged over config.yaml (repeatable, merged in the order given)"
     main_parser = argparse.ArgumentParser(
         prog="i2i",

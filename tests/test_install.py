@@ -44,7 +44,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comple
 def published(workdir: Path) -> dict[str, int]:
     """What the run published: gallery images and publish markers, and the index page."""
     return {
-        "images": len(list((workdir / "results" / "gallery").rglob("*.webp"))),
+        "images": len(list((workdir / "results" / "gallery").glob("*/*.webp"))),
         "markers": len(list((workdir / "results" / "published").glob("*/*/*.json"))),
         "index": int((workdir / "results" / "gallery" / "index.html").is_file()),
     }
@@ -121,6 +121,7 @@ def test_a_hook_without_the_workflow_says_what_to_include() -> None:
 def build_wheel(tmp_path: Path) -> Path:
     """The wheel built from a copy of this checkout (the build writes beside its sources)."""
     source = tmp_path / "source"
+    source.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     for part in (*WORKFLOW_PARTS, *BUILD_PARTS):
         if (REPO / part).is_dir():
@@ -173,11 +174,10 @@ def test_the_installed_wheel_restyles_the_sample_from_an_empty_folder(tmp_path: 
     python = fresh_venv(tmp_path / "venv")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
-    run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-        tmp_path,
-        env,
-    )
+    # --ignore-installed: an i2i-workflow installed where the dependencies are (an editable
+    # one) is neither replaced nor uninstalled.
+    install = ["install", "-q", "--no-deps", "--no-index", "--ignore-installed", str(wheel)]
+    run([str(python), "-m", "pip", *install], tmp_path, env)
     where = run([str(python), "-c", "import i2i; print(i2i.__file__)"], tmp_path, env).stdout
     assert Path(where.strip()).is_relative_to(tmp_path / "venv")
 
