@@ -197,7 +197,7 @@ def quantization_config(quantize: str, device: str) -> Any:
         )
     except ImportError:
         raise I2IError(
-            f"flux.quantize: {quantize} needs torchao: pip install 'i2i-workflow[quantize]'"
+            f"flux.quantize: {quantize} needs torchao: pip install 'i2i[quantize]'"
         ) from None
     from diffusers import PipelineQuantizationConfig, TorchAoConfig
 

@@ -24,7 +24,7 @@ def load_model(settings: Mapping[str, Any]) -> Any:
     except ImportError as exc:
         raise I2IError(
             f"the flux-kontext backend needs torch and diffusers ({exc}); install them "
-            "where Snakemake runs: `pip install 'i2i-workflow[flux]'`"
+            "where Snakemake runs: `pip install 'i2i[flux]'`"
         ) from exc
     flux.quiet_libraries()
     return flux.Backend.load(Settings.from_config(settings))
