@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Daemons such as slurmctld live in sbin, which a plain user's PATH may lack.
 export PATH := $(PATH):/usr/sbin:/sbin
 
-.PHONY: run photos test lint format dag report clean system-test-deps
+.PHONY: run photos test lint format dag report clean system-test-deps wheel
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "i2i needs Python >= 3.11"'
@@ -19,9 +19,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The workflow's console is a Snakemake logger plugin (profiles/default: logger: i2i). Snakemake
-# only finds plugins installed as regular packages, so it is not installed editable.
+# only finds plugins installed as regular packages, so it is not installed editable (the wheel
+# carries it too, so that one `pip install` of the wheel gives both).
 LOGGER_PLUGIN := snakemake-logger-plugin-i2i
-$(VENV)/.installed: pyproject.toml $(LOGGER_PLUGIN)/pyproject.toml \
+$(VENV)/.installed: pyproject.toml setup.py $(LOGGER_PLUGIN)/pyproject.toml \
 		$(wildcard $(LOGGER_PLUGIN)/snakemake_logger_plugin_i2i/*.py) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e . ./$(LOGGER_PLUGIN)
 	touch $@
@@ -79,6 +80,11 @@ dag: $(VENV)/.installed
 
 report: $(VENV)/.installed
 	$(BIN)/snakemake --report report.html
+
+# The wheel (dist/): the i2i package with the workflow and the console plugin in it, for
+# `pip install dist/i2i_workflow-*.whl` then `i2i init` and `i2i run` in any folder.
+wheel: | $(BIN)/python
+	$(BIN)/python -m pip wheel --no-deps --quiet --wheel-dir dist .
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -1,13 +1,18 @@
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The one way the workflow imports i2i: from its own folder, first on sys.path, whatever else is
-# installed; script jobs get this sys.path through Snakemake's script preamble, the resident
-# worker through PYTHONPATH. (`pip install -e .` adds the `i2i` command and the dependencies.)
-sys.path.insert(0, workflow.basedir)
+# The one way the workflow imports i2i: the package this Snakefile belongs to, first on
+# sys.path, whatever else is installed: the clone's root, or the site-packages holding the
+# wheel's i2i/workflow. Script jobs and the resident worker import it from there too.
+# (workflow.basedir is the main Snakefile's folder: a host's when i2i is its module.)
+WORKFLOW_DIR = Path(str(workflow.current_basedir))
+sys.path.insert(
+    0, str(WORKFLOW_DIR if (WORKFLOW_DIR / "i2i").is_dir() else WORKFLOW_DIR.parents[1])
+)
 
 from i2i.run import snakemake_internals
 
@@ -16,7 +21,11 @@ from i2i.run import snakemake_internals
 snakemake_internals.lock_real_runs(workflow)
 
 
-configfile: "config.yaml"
+# The working folder's config.yaml, when it has one (`i2i init` writes it); every key has a
+# default in the schema. As a module, i2i takes the host's config instead.
+if Path("config.yaml").exists():
+
+    configfile: "config.yaml"
 
 
 report: "report/workflow.rst"
@@ -33,21 +42,8 @@ include: "rules/watermark.smk"
 include: "rules/publish.smk"
 include: "rules/catalog.smk"
 include: "rules/report.smk"
-
-
-onstart:
-    dag_gc.resume_after_dag()
-    runcontrol.install(snakemake_internals.graceful_stop(workflow))
-
-
-onsuccess:
-    stop_workers()
-    report_set_aside()
-
-
-onerror:
-    stop_workers()
-    runcontrol.exit_if_stopped_on_request(snakemake_internals.failed_jobs(workflow))
+# The onstart/onsuccess/onerror handlers (rules/common.smk registers them).
+include: "rules/hooks.smk"
 
 
 rule all:

@@ -1,4 +1,5 @@
-"""The ``i2i`` command: tools around the workflow (check, styles, progress, stop, stylize)."""
+"""The ``i2i`` command: the workflow (init, run) and tools around it (check, styles, progress,
+stop, publish, stylize)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 from i2i import I2IError, __version__, backends
 from i2i.backends import flux_kontext
 from i2i.config import load_registry, load_yaml, select_styles, validate_config
+from i2i.core import resources
 from i2i.stages.library.albums import Library, Photo, discover
 from i2i.targets import target_for
 
@@ -85,7 +87,8 @@ def check_accelerator(flux_styles: Sequence[str]) -> Iterator[Check]:
     """GPU and its memory, from torch when it is installed."""
     need = "FAIL" if flux_styles else "WARN"
     if importlib.util.find_spec("torch") is None:
-        yield Check(need, "gpu", "torch is not installed (pip install 'i2i[flux]'); classic only")
+        missing = "torch is not installed (pip install 'i2i-workflow[flux]'); classic only"
+        yield Check(need, "gpu", missing)
         return
     import torch
 
@@ -236,7 +239,9 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     """Every check, in order; a broken config stops the rest."""
     try:
         config = load_config(workdir, configfiles)
-        registry = load_registry(workdir / config["styles_file"], config["style_backends"])
+        registry = load_registry(
+            resources.styles_path(config["styles_file"], workdir), config["style_backends"]
+        )
         styles = select_styles(registry, config["styles"])
     except I2IError as exc:
         return [Check("FAIL", "config", str(exc))]
@@ -280,7 +285,10 @@ def load_workflow(args: argparse.Namespace) -> tuple[Path, dict[str, Any], dict[
     """The workflow folder, its validated config and its style registry."""
     workdir = Path(args.directory)
     config = load_config(workdir, args.configfile)
-    return workdir, config, load_registry(workdir / config["styles_file"], config["style_backends"])
+    registry = load_registry(
+        resources.styles_path(config["styles_file"], workdir), config["style_backends"]
+    )
+    return workdir, config, registry
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
@@ -451,15 +459,34 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from i2i.run.launch import init_folder
+
+    folder = Path(args.folder or args.directory)
+    for path in init_folder(folder, sample=args.sample, styles=args.styles):
+        out(f"wrote {path}")
+    where = "" if folder.resolve() == Path.cwd() else f"cd {folder} && "
+    out(f"next: put album folders in {folder / 'albums'}, then `{where}i2i run`")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from i2i.run.launch import run_snakemake, snakemake_argv
+
+    configfiles = [str(Path(c).absolute()) for c in args.configfile]
+    run_snakemake(snakemake_argv(args.directory, configfiles, args.snakemake_options))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line. ``-d`` and ``--configfile`` go before or after the subcommand."""
-    directory_help = "workflow folder (default: .)"
+    directory_help = "working folder: its config.yaml, albums, results (default: .)"
     configfile_help = "config merged over config.yaml (repeatable, merged in the order given)"
     main_parser = argparse.ArgumentParser(
         prog="i2i",
-        description="Tools around the i2i workflow (run it with snakemake): check the set-up, "
-        "list the styles, follow a run's progress, stop it, audit what is published, and "
-        "restyle one photo.",
+        description="The i2i workflow: start a folder (init) and run the workflow in it (run), "
+        "check the set-up, list the styles, follow a run's progress, stop it, audit what is "
+        "published, and restyle one photo.",
     )
     main_parser.add_argument("--version", action="version", version=f"i2i {__version__}")
     main_parser.add_argument("-d", "--directory", default=".", help=directory_help)
@@ -483,6 +510,20 @@ def parser() -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return subparsers.add_parser(name, help=help_text, parents=[after])
 
+    init = command("init", "write a starter folder: config.yaml and an albums folder")
+    init.add_argument("folder", nargs="?", default=None, help="the folder (default: -d, or .)")
+    init.add_argument(
+        "--sample", action="store_true", help="put the bundled sample album in its albums folder"
+    )
+    init.add_argument(
+        "--styles", action="store_true", help="copy the bundled styles.yaml there, to edit"
+    )
+    subparsers.add_parser(
+        "run",
+        add_help=False,
+        help="run the workflow in the folder with its profile; any other option goes to "
+        "snakemake (i2i run --help lists them)",
+    )
     command("check", "check config, folders, GPU, weights, Ollama, S3")
     command("styles", "the style registry as a table")
     progress = command("progress", "images done/pending, s/image, ETA")
@@ -515,6 +556,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": cmd_init,
+    "run": cmd_run,
     "check": cmd_check,
     "styles": cmd_styles,
     "progress": cmd_progress,
@@ -528,7 +571,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``i2i`` command."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    args = parser().parse_args(argv)
+    command_line = parser()
+    args, extra = command_line.parse_known_args(argv)
+    if args.command != "run" and extra:
+        command_line.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.snakemake_options = extra
     args.configfile += vars(args).pop("configfile_after", [])
     try:
         return COMMANDS[args.command](args)

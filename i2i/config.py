@@ -12,12 +12,11 @@ import jsonschema
 import yaml
 
 from i2i import I2IError, backends
+from i2i.core import resources
 from i2i.targets import factory_for, usages
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_DIR = REPO_ROOT / "schemas"
-CONFIG_SCHEMA = SCHEMA_DIR / "config.schema.yaml"
-STYLES_SCHEMA = SCHEMA_DIR / "styles.schema.yaml"
+CONFIG_SCHEMA = resources.schema("config")
+STYLES_SCHEMA = resources.schema("styles")
 
 
 def _with_defaults(validator_class: type) -> type:

@@ -6,8 +6,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from i2i import I2IError
-from i2i.core import paths
-from i2i.run import dag_gc, jobs, provenance, runcontrol, workers
+from i2i.core import paths, resources
+from i2i.run import dag_gc, hooks, jobs, provenance, runcontrol, workers
 from i2i.config import load_registry, select_styles, validate_config
 from i2i.stages.library.apple_photos import (
     ExportSettings,
@@ -28,7 +28,9 @@ warnings_to_console()
 dag_gc.defer_while_building_dag()
 try:
     config.update(validate_config(config))
-    REGISTRY = load_registry(config["styles_file"], config["style_backends"])
+    REGISTRY = load_registry(
+        resources.styles_path(config["styles_file"]), config["style_backends"]
+    )
     BACKENDS = provenance.register_backends(config["style_backends"])
     STYLES = select_styles(REGISTRY, config["styles"])
     for style_backend in BACKENDS.values():
@@ -303,3 +305,24 @@ def stop_workers():
     for style_backend in RESIDENT_BACKENDS:
         if stop(worker_dir(RUN_DIR, style_backend.name)):
             logger.info(f"stopped the {style_backend.name} worker")
+
+
+def on_start():
+    """Resume garbage collection after the DAG; stop gracefully on request."""
+    dag_gc.resume_after_dag()
+    runcontrol.install(snakemake_internals.graceful_stop(workflow))
+
+
+def on_success():
+    """End the workers; name the photos the inventory set aside."""
+    stop_workers()
+    report_set_aside()
+
+
+def on_error():
+    """End the workers; exit 0 after a stop on request with no failed job."""
+    stop_workers()
+    runcontrol.exit_if_stopped_on_request(snakemake_internals.failed_jobs(workflow))
+
+
+hooks.register(onstart=on_start, onsuccess=on_success, onerror=on_error)

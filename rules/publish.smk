@@ -1,3 +1,6 @@
+from i2i.stages.gallery.pages import TEMPLATES
+
+
 rule publish:
     """Put one final image at the publish target; the marker is written after it is verified."""
     input:
@@ -19,11 +22,7 @@ rule publish:
 GALLERY_ROOT = TARGET.folder or paths.GALLERY_STAGING
 UPLOAD_GALLERY = TARGET.folder is None
 # The page templates: an edit there reruns the gallery rules alone.
-GALLERY_TEMPLATES = sorted(
-    str(p)
-    for p in Path(workflow.basedir, "i2i", "templates").glob("[!.]*")
-    if p.is_file()
-)
+GALLERY_TEMPLATES = sorted(str(p) for p in TEMPLATES.glob("[!.]*") if p.is_file())
 
 
 rule gallery_album:

@@ -29,7 +29,9 @@ import pytest
 import yaml
 
 for _module in ("torch", "diffusers", "transformers", "peft"):
-    pytest.importorskip(_module, reason=f"flux tests need {_module}: pip install 'i2i[flux]'")
+    pytest.importorskip(
+        _module, reason=f"flux tests need {_module}: pip install 'i2i-workflow[flux]'"
+    )
 
 from i2i import I2IError, backends  # noqa: E402
 from i2i.backends.flux_settings import Settings  # noqa: E402
@@ -556,7 +558,7 @@ def test_int8_weights_render_with_a_lora_and_float8_needs_a_recent_gpu(
 ) -> None:
     """flux.quantize: int8 quantises the transformer's weights with torchao (any device); the
     style's LoRA still applies. float8 is refused where there is no GPU with float8 units."""
-    pytest.importorskip("torchao", reason="pip install 'i2i[quantize]'")
+    pytest.importorskip("torchao", reason="pip install 'i2i-workflow[quantize]'")
     import numpy as np
 
     from i2i.backends.flux import Backend

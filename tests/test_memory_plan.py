@@ -93,7 +93,7 @@ def test_a_flux_run_without_the_flux_software_stops_at_the_start_in_one_line(
         flux_run.prepare_run(config, {"kontext-a": {}, "kontext-b": {}})
     message = str(failure.value)
     assert "\n" not in message and "need diffusers, peft" in message
-    assert "(kontext-a, kontext-b)" in message and "pip install 'i2i[flux]'" in message
+    assert "(kontext-a, kontext-b)" in message and "pip install 'i2i-workflow[flux]'" in message
 
 
 @pytest.mark.workflow
@@ -114,6 +114,6 @@ def test_snakemake_without_diffusers_says_so_once_and_runs_no_job(tmp_path: Path
     )
     output = run.stdout + run.stderr
     assert run.returncode != 0
-    assert output.count("pip install 'i2i[flux]'") == 1, output
+    assert output.count("pip install 'i2i-workflow[flux]'") == 1, output
     assert "need diffusers" in output and "Traceback" not in output
     assert not (workdir / "results").exists() and not (workdir / ".i2i" / "worker").exists()

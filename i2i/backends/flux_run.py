@@ -40,7 +40,8 @@ def prepare_run(config: dict[str, Any], styles: Mapping[str, Mapping[str, Any]])
     if missing:
         raise I2IError(
             f"the FLUX styles ({', '.join(sorted(styles))}) need {', '.join(missing)}, not "
-            "installed where Snakemake runs: pip install 'i2i[flux]' (and torch for your GPU)"
+            "installed where Snakemake runs: pip install 'i2i-workflow[flux]' (and torch for "
+            "your GPU)"
         )
     config["flux"], plan = memory_plan.resolve(config["flux"])
     if config["flux"]["compile"] and config["flux"]["lora_rank"] == "auto":

@@ -1,8 +1,8 @@
 """Every Snakemake internal that i2i uses, in one place, with why no public interface does.
 
 Snakemake's public interfaces (``onstart``/``onsuccess``/``onerror`` hooks, logger plugins,
-profiles, ``workflow.basedir``/``cores``/``is_main_process``) cover the rest of i2i. These do
-not, and ``tests/test_snakemake_internals.py`` checks each on the installed Snakemake:
+profiles, ``workflow.current_basedir``/``cores``/``is_main_process``) cover the rest of i2i.
+These do not, and ``tests/test_snakemake_internals.py`` checks each on the installed Snakemake:
 
 - ``Workflow.execute`` (wrapped by :func:`lock_real_runs`): the run lock must be held before
   Snakemake checks its own locks in ``.snakemake/locks`` (so that a run after a crash clears
