@@ -37,6 +37,7 @@ include: "rules/report.smk"
 
 onstart:
     dag_gc.resume_after_dag()
+    breaker.reset(BREAKER_DIR)
     runcontrol.install(snakemake_internals.graceful_stop(workflow))
 
 
