@@ -33,8 +33,9 @@ import i2i.targets.s3
 from i2i import I2IError
 from i2i.cli import main
 from i2i.config import CONFIG_SCHEMA, load_yaml
+from i2i.core.files import write_bytes, write_json
 from i2i.stages.audit.keys import key_pattern
-from i2i.stages.gallery.upload import DEFAULT_PAGE_CACHE_CONTROL, upload_site
+from i2i.stages.gallery.upload import DEFAULT_PAGE_CACHE_CONTROL, site_files, upload_site
 from i2i.stages.publish import DEFAULT_CACHE_CONTROL, object_key, publish, publish_to_marker
 from i2i.targets import BreakerOpen, Unreachable, target_for
 from i2i.targets.breaker import THRESHOLD, Breaker, reset
@@ -829,6 +830,41 @@ def test_file_verify_removes_bad_markers_and_the_next_run_republishes(
     )
 
 
+def test_file_verify_and_dry_run_cover_the_gallery_files(
+    tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = {"target": f"file://{tmp_path / 'site'}"}
+    workdir = make_workdir(tmp_path, repo, target)
+    publish_all(workdir, target)
+    site = tmp_path / "site"
+    page, index = f"{ALBUM}/index.html", "index.html"
+    copy = f"{ALBUM}/_gallery/{PHOTO}_{STYLE}.400.webp"
+    for key, data in ((page, b"<!doctype html>"), (copy, b"webp bytes"), (index, b"<html>")):
+        write_bytes(site / key, data)
+    album_marker = workdir / f"results/published/gallery/{ALBUM}.json"
+    index_marker = workdir / "results/published/gallery.json"
+    write_json(album_marker, {"pages": [page], "files": site_files(site, [page, copy])})
+    write_json(index_marker, {"pages": [index], "files": site_files(site, [index])})
+    assert cli(workdir, "--verify") == 0
+    assert capsys.readouterr().out.strip() == "8 marker(s) checked, 8 good, 0 bad"
+
+    (site / copy).write_bytes(b"webp BYTES")
+    (site / index).unlink()
+    assert cli(workdir, "--dry-run") == 0
+    lines, _ = plan_output(capsys.readouterr().out)
+    assert {line for line in lines if "gallery" in line} == {
+        f"changed {copy} (gallery: content differs)",
+        f"new {index} (gallery)",
+    }
+    assert cli(workdir, "--verify") == 1
+    out = capsys.readouterr().out
+    assert f"bad results/published/gallery/{ALBUM}.json: {copy}: sha256 " in out
+    assert f"bad results/published/gallery.json: {site / index} is missing" in out
+    assert "8 marker(s) checked, 6 good, 2 bad; removed them" in out
+    assert not album_marker.exists() and not index_marker.exists()
+    assert marker_of(workdir, ALBUM, PHOTO, STYLE).exists()
+
+
 def test_s3_verify_finds_gone_and_different_objects(
     s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, repo: Path, capsys
 ) -> None:
@@ -1007,6 +1043,45 @@ def workflow_with(tmp_path: Path, publish_settings: dict[str, Any], styles: list
     config.setdefault("publish", {}).update(publish_settings)
     config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return workdir
+
+
+@pytest.mark.workflow
+def test_the_gallery_objects_deleted_at_the_target_come_back(
+    s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gallery copy, an album page and the root index deleted behind the workflow's back:
+    `i2i publish --dry-run` lists them as new, `--verify` names them and removes the markers
+    of the jobs that published them, and the next run uploads exactly those, byte-identical."""
+    workdir = workflow_with(tmp_path, settings(proxy, bucket), ["cartoon"])
+    snakemake(workdir)
+    assert cli(workdir, "--verify") == 0
+    capsys.readouterr()
+    album = "Space Coast"
+    record = json.loads((workdir / f"results/published/gallery/{album}.json").read_text())
+    copy = next(key for key in record["assets"] if "/_gallery/" in key)
+    gone = ["site/v1/index.html", f"site/v1/{album}/index.html", copy]
+    before = {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in gone}
+    for key in gone:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+    assert cli(workdir, "--dry-run") == 0
+    lines, summary = plan_output(capsys.readouterr().out)
+    assert lines == {f"new {key} (gallery)" for key in gone}, lines
+    assert "3 new, 0 changed" in summary
+    assert cli(workdir, "--verify") == 1
+    out = capsys.readouterr().out
+    for key in gone:
+        assert f"s3://{bucket}/{key} is missing" in out
+    assert "9 marker(s) checked, 7 good, 2 bad; removed them" in out
+    assert planned(workdir) == {"gallery_album": 1, "gallery": 1}
+
+    proxy.requests.clear()
+    snakemake(workdir)
+    assert proxy.count("PUT") == len(gone)
+    for key in gone:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == before[key], key
+    assert cli(workdir, "--verify") == 0
+    assert planned(workdir) == {}
 
 
 NOT_TRIED = r"s3://bucket/site: not tried, \d+ connection failures in a row in this run"
