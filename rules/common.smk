@@ -22,7 +22,7 @@ from i2i.stages.library.inventory import RECORD as INVENTORY
 from i2i.stages.library.inventory import source_ref as inventory_source_ref
 from i2i.stages.library.inventory import inventory_job, split_present, summary, taken
 from i2i.run.logs import job_log, warnings_to_console
-from i2i.targets import target_for
+from i2i.targets import breaker, target_for
 
 warnings_to_console()
 dag_gc.defer_while_building_dag()
@@ -52,6 +52,11 @@ try:
     TARGET = target_for(config["publish"]["target"], config["publish"])
 except I2IError as error:
     raise WorkflowError(str(error)) from None
+
+# Every upload of this run's jobs goes through the target's breaker (closed again at the start
+# of each run, in onstart): after a few connection failures in a row the rest fail at once.
+BREAKER_DIR = str(runcontrol.BREAKER_DIR.resolve())
+config["publish"][breaker.SETTING] = BREAKER_DIR
 
 PHOTOS = LIBRARY.by_key()
 # Photos that can be opened go to the inventory checkpoint; a dangling link or an unreadable
@@ -308,8 +313,10 @@ def stop_workers():
 
 
 def on_start():
-    """Resume garbage collection after the DAG; stop gracefully on request."""
+    """Resume garbage collection after the DAG; close the publish breaker (each run tries
+    the target again); stop gracefully on request."""
     dag_gc.resume_after_dag()
+    breaker.reset(BREAKER_DIR)
     runcontrol.install(snakemake_internals.graceful_stop(workflow))
 
 

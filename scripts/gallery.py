@@ -8,7 +8,7 @@ from i2i.run.logs import job
 from i2i.run.provenance import job_config
 from i2i.stages.gallery.build import build_index
 from i2i.stages.gallery.keys import gallery_settings, planned_keys
-from i2i.stages.gallery.upload import upload_site
+from i2i.stages.gallery.upload import site_files, upload_site
 
 with job(snakemake.log, snakemake.params.root):
     root = Path(snakemake.params.root)
@@ -17,7 +17,7 @@ with job(snakemake.log, snakemake.params.root):
     page = build_index(
         albums, root, gallery_settings(snakemake.params.settings), snakemake.params.prefix
     )
-    record = {"root": str(root), "pages": [page]}
+    record = {"root": str(root), "pages": [page], "files": site_files(root, [page])}
     if snakemake.params.upload:
         publish = job_config(snakemake.config, "gallery")["publish"]
         upload_site(root, [page], publish)

@@ -9,7 +9,7 @@ from i2i.run.logs import job
 from i2i.run.provenance import job_config
 from i2i.stages.gallery.build import build_album
 from i2i.stages.gallery.keys import gallery_settings
-from i2i.stages.gallery.upload import upload_site
+from i2i.stages.gallery.upload import site_files, upload_site
 
 with job(snakemake.log, f"album {snakemake.wildcards.album}"):
     root = Path(snakemake.params.root)
@@ -30,9 +30,10 @@ with job(snakemake.log, f"album {snakemake.wildcards.album}"):
         prefix=snakemake.params.prefix,
         sources=sources,
     )
-    record = {"root": str(root), **built}
+    keys = [*built["pages"], *built["assets"]]
+    record = {"root": str(root), **built, "files": site_files(root, keys)}
     if snakemake.params.upload:
         publish = job_config(snakemake.config, "gallery_album")["publish"]
-        upload_site(root, [*built["pages"], *built["assets"]], publish)
+        upload_site(root, keys, publish)
         record["target"] = publish["target"]
     write_json(snakemake.output[0], record)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import socket
 import struct
 import threading
@@ -32,10 +33,12 @@ import i2i.targets.s3
 from i2i import I2IError
 from i2i.cli import main
 from i2i.config import CONFIG_SCHEMA, load_yaml
+from i2i.core.files import write_bytes, write_json
 from i2i.stages.audit.keys import key_pattern
-from i2i.stages.gallery.upload import DEFAULT_PAGE_CACHE_CONTROL, upload_site
+from i2i.stages.gallery.upload import DEFAULT_PAGE_CACHE_CONTROL, site_files, upload_site
 from i2i.stages.publish import DEFAULT_CACHE_CONTROL, object_key, publish, publish_to_marker
-from i2i.targets import target_for
+from i2i.targets import BreakerOpen, Unreachable, target_for
+from i2i.targets.breaker import THRESHOLD, Breaker, reset
 from i2i.targets.s3 import S3Options, clear_s3_clients, explain, s3_client
 
 from conftest import copy_workflow, planned, snakemake
@@ -46,6 +49,11 @@ SECRET = "i2iSECRETneverLOGGED0123456789"
 ACL_ERROR = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessControlListNotSupported</Code>'
     b"<Message>The bucket does not allow ACLs</Message><RequestId>TEST</RequestId>"
+    b"<HostId>TEST</HostId></Error>"
+)
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message><RequestId>TEST</RequestId>"
     b"<HostId>TEST</HostId></Error>"
 )
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "expect"}
@@ -63,6 +71,8 @@ class FaultProxy(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
         self.drop_puts = 0
+        self.slow_down = 0
+        self.slowed = 0
         self.acl_disabled: set[str] = set()
 
     @property
@@ -102,6 +112,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(length) if length else None
+        with proxy.lock:
+            slow = proxy.slow_down > 0
+            proxy.slow_down -= slow
+            proxy.slowed += slow
+        if slow:
+            self.reply(503, [("Content-Type", "application/xml")], SLOW_DOWN)
+            return
         bucket = self.path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
         if self.command == "PUT" and "x-amz-acl" in self.headers and bucket in proxy.acl_disabled:
             self.reply(400, [("Content-Type", "application/xml")], ACL_ERROR)
@@ -212,6 +229,7 @@ def fresh_proxy(request: pytest.FixtureRequest) -> None:
         with proxy.lock:
             proxy.requests.clear()
             proxy.drop_puts = 0
+            proxy.slow_down = proxy.slowed = 0
 
 
 @pytest.fixture
@@ -518,6 +536,92 @@ def test_concurrent_publishes_share_one_client(
     assert count_clients[1].read_timeout == 7
 
 
+def settled(count: Any, expected: int) -> int:
+    """``count()`` once it reaches ``expected`` (a server thread accepts a connection a moment
+    after the client made it), or after a generous wait; never a timing assertion."""
+    deadline = time.monotonic() + 30
+    while count() < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count()
+
+
+def test_a_dead_endpoint_opens_the_breaker_and_no_connection_follows(
+    silent: SilentServer, image: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "breaker"
+    config = {"target": "s3://bucket/site", "endpoint_url": silent.url, **QUICK}
+    config["breaker_dir"] = str(folder)
+    failures: list[I2IError] = []
+    for n in range(20):
+        with pytest.raises(I2IError) as info:
+            publish_to_marker(image, tmp_path / f"{n}.json", ALBUM, f"p{n}", STYLE, config)
+        failures.append(info.value)
+    kinds = [type(exc) for exc in failures]
+    assert kinds == [Unreachable] * THRESHOLD + [BreakerOpen] * (20 - THRESHOLD)
+    attempts = QUICK["max_attempts"]
+    assert settled(lambda: len(silent.connections), THRESHOLD * attempts) == THRESHOLD * attempts
+    message = str(failures[-1])
+    assert "\n" not in message
+    assert "not tried, 5 connection failures in a row" in message and "next run" in message
+    assert not list(tmp_path.glob("*.json"))
+
+    reset(folder)  # a new run tries again
+    with pytest.raises(Unreachable):
+        publish_to_marker(image, tmp_path / "again.json", ALBUM, PHOTO, STYLE, config)
+    expected = (THRESHOLD + 1) * attempts
+    assert settled(lambda: len(silent.connections), expected) == expected
+
+
+def test_an_answer_starts_the_count_again(tmp_path: Path) -> None:
+    breaker = Breaker.in_folder(str(tmp_path), "s3://bucket/site")
+    other = Breaker.in_folder(str(tmp_path), "s3://bucket/site")  # another job of the run
+
+    def fail(error: I2IError) -> None:
+        with pytest.raises(type(error)), breaker.guard():
+            raise error
+
+    for _ in range(THRESHOLD - 1):
+        fail(Unreachable("no answer"))
+    fail(I2IError("S3 error AccessDenied"))  # an answer, if an unwelcome one
+    for _ in range(THRESHOLD - 1):
+        fail(Unreachable("no answer"))
+    with other.guard():
+        pass
+    assert other.failures() == 0
+    for _ in range(THRESHOLD):
+        fail(Unreachable("no answer"))
+    with pytest.raises(BreakerOpen):
+        other.check()
+    nowhere = Breaker.in_folder(None, "s3://bucket/site")
+    for _ in range(THRESHOLD + 1):
+        nowhere.failed()
+    nowhere.check()
+
+
+def test_a_slow_down_storm_is_survived(
+    s3: Any, proxy: FaultProxy, bucket: str, image: Path, tmp_path: Path
+) -> None:
+    assert S3Options.from_settings({}).retry_mode == "adaptive"
+    storm = 4  # each request can meet all of it: fewer than its attempts
+    proxy.slow_down = storm
+    config = settings(proxy, bucket, max_attempts=storm + 1, breaker_dir=str(tmp_path / "b"))
+    photos = [f"photo {n}" for n in range(6)]
+
+    def one(photo: str) -> dict[str, Any]:
+        marker = tmp_path / f"{photo}.json"
+        return publish_to_marker(image, marker, ALBUM, photo, STYLE, config)
+
+    with ThreadPoolExecutor(3) as pool:
+        markers = list(pool.map(one, photos))
+    assert proxy.slowed == storm
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    for marker in markers:
+        answer = s3.get_object(Bucket=bucket, Key=marker["key"])
+        assert hashlib.sha256(answer["Body"].read()).hexdigest() == digest == marker["sha256"]
+        assert answer["Metadata"]["sha256"] == digest
+    assert Breaker.in_folder(config["breaker_dir"], config["target"]).failures() == 0
+
+
 def test_key_pattern_matches_only_template_keys() -> None:
     pattern = key_pattern("{prefix}/{album}/{photo}_{style}.webp", "site/v1")
     assert pattern.fullmatch("site/v1/A/p_oil.webp")
@@ -726,6 +830,41 @@ def test_file_verify_removes_bad_markers_and_the_next_run_republishes(
     )
 
 
+def test_file_verify_and_dry_run_cover_the_gallery_files(
+    tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = {"target": f"file://{tmp_path / 'site'}"}
+    workdir = make_workdir(tmp_path, repo, target)
+    publish_all(workdir, target)
+    site = tmp_path / "site"
+    page, index = f"{ALBUM}/index.html", "index.html"
+    copy = f"{ALBUM}/_gallery/{PHOTO}_{STYLE}.400.webp"
+    for key, data in ((page, b"<!doctype html>"), (copy, b"webp bytes"), (index, b"<html>")):
+        write_bytes(site / key, data)
+    album_marker = workdir / f"results/published/gallery/{ALBUM}.json"
+    index_marker = workdir / "results/published/gallery.json"
+    write_json(album_marker, {"pages": [page], "files": site_files(site, [page, copy])})
+    write_json(index_marker, {"pages": [index], "files": site_files(site, [index])})
+    assert cli(workdir, "--verify") == 0
+    assert capsys.readouterr().out.strip() == "8 marker(s) checked, 8 good, 0 bad"
+
+    (site / copy).write_bytes(b"webp BYTES")
+    (site / index).unlink()
+    assert cli(workdir, "--dry-run") == 0
+    lines, _ = plan_output(capsys.readouterr().out)
+    assert {line for line in lines if "gallery" in line} == {
+        f"changed {copy} (gallery: content differs)",
+        f"new {index} (gallery)",
+    }
+    assert cli(workdir, "--verify") == 1
+    out = capsys.readouterr().out
+    assert f"bad results/published/gallery/{ALBUM}.json: {copy}: sha256 " in out
+    assert f"bad results/published/gallery.json: {site / index} is missing" in out
+    assert "8 marker(s) checked, 6 good, 2 bad; removed them" in out
+    assert not album_marker.exists() and not index_marker.exists()
+    assert marker_of(workdir, ALBUM, PHOTO, STYLE).exists()
+
+
 def test_s3_verify_finds_gone_and_different_objects(
     s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, repo: Path, capsys
 ) -> None:
@@ -893,3 +1032,88 @@ def test_an_s3_target_gets_a_browsable_gallery(
     (workdir / "results/published/gallery.json").unlink()
     snakemake(workdir)
     assert proxy.count("HEAD") > 0 and proxy.count("PUT") == 0
+
+
+def workflow_with(tmp_path: Path, publish_settings: dict[str, Any], styles: list[str]) -> Path:
+    """A workflow copy that publishes ``styles`` of the sample albums with these settings."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    config_file = workdir / "config.yaml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    config["styles"] = styles
+    config.setdefault("publish", {}).update(publish_settings)
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return workdir
+
+
+@pytest.mark.workflow
+def test_the_gallery_objects_deleted_at_the_target_come_back(
+    s3: Any, proxy: FaultProxy, bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gallery copy, an album page and the root index deleted behind the workflow's back:
+    `i2i publish --dry-run` lists them as new, `--verify` names them and removes the markers
+    of the jobs that published them, and the next run uploads exactly those, byte-identical."""
+    workdir = workflow_with(tmp_path, settings(proxy, bucket), ["cartoon"])
+    snakemake(workdir)
+    assert cli(workdir, "--verify") == 0
+    capsys.readouterr()
+    album = "Space Coast"
+    record = json.loads((workdir / f"results/published/gallery/{album}.json").read_text())
+    copy = next(key for key in record["assets"] if "/_gallery/" in key)
+    gone = ["site/v1/index.html", f"site/v1/{album}/index.html", copy]
+    before = {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in gone}
+    for key in gone:
+        s3.delete_object(Bucket=bucket, Key=key)
+
+    assert cli(workdir, "--dry-run") == 0
+    lines, summary = plan_output(capsys.readouterr().out)
+    assert lines == {f"new {key} (gallery)" for key in gone}, lines
+    assert "3 new, 0 changed" in summary
+    assert cli(workdir, "--verify") == 1
+    out = capsys.readouterr().out
+    for key in gone:
+        assert f"s3://{bucket}/{key} is missing" in out
+    assert "9 marker(s) checked, 7 good, 2 bad; removed them" in out
+    assert planned(workdir) == {"gallery_album": 1, "gallery": 1}
+
+    proxy.requests.clear()
+    snakemake(workdir)
+    assert proxy.count("PUT") == len(gone)
+    for key in gone:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == before[key], key
+    assert cli(workdir, "--verify") == 0
+    assert planned(workdir) == {}
+
+
+NOT_TRIED = r"s3://bucket/site: not tried, \d+ connection failures in a row in this run"
+
+
+@pytest.mark.workflow
+def test_a_dead_target_fails_the_rest_of_the_run_at_once(
+    silent: SilentServer, tmp_path: Path
+) -> None:
+    """Against a silent endpoint the breaker opens after 5 connection failures in a row: the
+    remaining publish jobs fail at once with one line each and no connection, the rest of the
+    workflow goes on, and the next run tries the endpoint again."""
+    target = {"target": "s3://bucket/site", "endpoint_url": silent.url, **QUICK}
+    styles = ["cartoon", "oil_paint", "pencil_sketch"]
+    workdir = workflow_with(tmp_path, target, styles)
+    images = 6 * len(styles)
+    # At most two jobs (--cores 2) are in flight, each trying max_attempts times.
+    bound = (THRESHOLD + 1) * QUICK["max_attempts"]
+
+    result = snakemake(workdir, check=False)
+    assert result.returncode != 0
+    first = len(silent.connections)
+    assert 0 < first <= bound
+    logs = [p.read_text(encoding="utf-8") for p in (workdir / "logs/publish").rglob("*.log")]
+    assert len(logs) == images
+    not_tried = [log for log in logs if re.search(NOT_TRIED, log)]
+    assert len(not_tried) >= images - THRESHOLD - 1, "\n".join(log[-300:] for log in logs)
+    assert all(len(re.findall(NOT_TRIED, log)) == 1 for log in not_tried)
+    assert len(list((workdir / "results/final").rglob("*.webp"))) == images
+    assert len(list((workdir / "results/report/contact_sheets").glob("*.jpg"))) == 2
+    assert not list((workdir / "results/published").rglob("*.json"))
+
+    result = snakemake(workdir, check=False)
+    assert result.returncode != 0
+    assert first < len(silent.connections) <= first + bound

@@ -277,6 +277,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.stages.stylize": ("stylize_classic",),
     "i2i.targets": (),
     "i2i.targets.base": (),
+    "i2i.targets.breaker": (),
     "i2i.targets.file": (),
     "i2i.targets.s3": (),
     "i2i.stages.watermark": ("watermark", "contact_sheet"),

@@ -190,6 +190,7 @@ NOT_OUTPUT_CODE: frozenset[str] = frozenset(
         # Publish targets move bytes (transport): a retry or client change re-uploads nothing.
         "i2i.targets",
         "i2i.targets.base",
+        "i2i.targets.breaker",
         "i2i.targets.file",
         "i2i.targets.s3",
     }
@@ -231,7 +232,7 @@ def output_settings(config: Mapping[str, Any], rule: str) -> dict[str, dict[str,
 
 
 # Values the Snakefile derives from the config for the jobs (not schema keys): operational.
-DERIVED: frozenset[str] = frozenset({"flux.slot_rank"})
+DERIVED: frozenset[str] = frozenset({"flux.slot_rank", "publish.breaker_dir"})
 
 
 def job_config(config: Mapping[str, Any], rule: str) -> dict[str, Any]:

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 STOP_FILE = Path(".i2i") / "stop"
 POLL_SECONDS = 1.0
 RUN_LOCK = Path(".i2i") / "run.lock"
+# The publish targets' breakers (i2i.targets.breaker): shared by a run's jobs on each host.
+BREAKER_DIR = Path(".i2i") / "breaker"
 SNAKEMAKE_LOCKS = Path(".snakemake") / "locks"
 INCOMPLETE_MARKERS = Path(".snakemake") / "incomplete"
 TEMP_ROOTS = ("results",)

@@ -17,6 +17,7 @@ from i2i.targets.base import (
     upload,
     usages,
 )
+from i2i.targets.breaker import BreakerOpen, Unreachable
 from i2i.targets.file import FileTarget
 from i2i.targets.s3 import S3Target
 
@@ -24,12 +25,14 @@ register("file", FileTarget)
 register("s3", S3Target)
 
 __all__ = [
+    "BreakerOpen",
     "FileTarget",
     "Head",
     "Headers",
     "S3Target",
     "Spec",
     "Target",
+    "Unreachable",
     "Upload",
     "factory_for",
     "register",

@@ -1,5 +1,8 @@
 """The interface every publish target implements, the registry of targets by URL scheme, and
-the one upload path (head, compare, put, verify) that publishing and the gallery share.
+the one upload path (head, compare, put, verify) that publishing and the gallery share. Every
+upload goes through the target's breaker (:mod:`i2i.targets.breaker`): a target that raises
+:class:`~i2i.targets.breaker.Unreachable` when it cannot be reached gets it with no code of
+its own.
 
 A target is made from ``publish.target`` (``scheme://location``) and the ``publish`` config
 section by the factory registered for its scheme: :func:`register` in code, or an entry point
@@ -21,6 +24,8 @@ from typing import Any, ClassVar
 
 from i2i import I2IError
 from i2i.core.files import sha256_file
+from i2i.targets.breaker import SETTING as BREAKER_SETTING
+from i2i.targets.breaker import Breaker
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class Target(ABC):
         #: The local folder that holds the keys, when the target is one: the gallery is built
         #: there in place. Otherwise it is built in a local folder and uploaded.
         self.folder: str | None = None
+        #: Shared by the run's jobs on this host when ``publish.breaker_dir`` is set.
+        self.breaker = Breaker.in_folder(spec.settings.get(BREAKER_SETTING), spec.url)
 
     @abstractmethod
     def head(self, key: str) -> Head | None:
@@ -193,12 +200,14 @@ class Upload:
 
 def upload(target: Target, source: Path, key: str, headers: Headers) -> Upload:
     """Put ``source`` at ``key`` unless the target holds the same bytes and headers there;
-    a copy written is read back and verified."""
+    a copy written is read back and verified. The target's breaker counts how it ends and
+    fails it at once while open."""
     digest, size = sha256_file(source), source.stat().st_size
-    head = target.head(key)
-    reason = upload_reason(head, digest, size, headers)
-    if head is None or reason:
-        log.info("uploading %s to %s (%s)", source, target.where(key), reason)
-        target.put(source, key, headers, digest)
-        head = verify(target.head(key), digest, size, target.where(key))
+    with target.breaker.guard():
+        head = target.head(key)
+        reason = upload_reason(head, digest, size, headers)
+        if head is None or reason:
+            log.info("uploading %s to %s (%s)", source, target.where(key), reason)
+            target.put(source, key, headers, digest)
+            head = verify(target.head(key), digest, size, target.where(key))
     return Upload(digest, size, head, reason)

@@ -5,8 +5,11 @@ the sha256 in the object metadata (``x-amz-meta-sha256``). ``publish.endpoint_ur
 ``publish.region`` select an S3-compatible store. Credentials come only from the standard AWS
 chain, never from the config. One client per process and client settings serves every job
 (boto3 clients are thread-safe); ``publish.connect_timeout``, ``publish.read_timeout`` and
-``publish.max_attempts`` bound how long a silent endpoint can hold one file. Every botocore
-failure becomes a one-line :class:`I2IError` without secrets.
+``publish.max_attempts`` bound how long a silent endpoint can hold one file. Requests are
+retried in botocore's adaptive mode: throttling (503 SlowDown) and 5xx answers get exponential
+back-off, and throttling also slows the client's own request rate. Every botocore failure
+becomes a one-line :class:`I2IError` without secrets; no connection or no answer is
+:class:`~i2i.targets.breaker.Unreachable`, which the run's breaker counts.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ from typing import Any, TypeVar
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
+    EndpointConnectionError,
     NoCredentialsError,
     ReadTimeoutError,
 )
 
 from i2i import I2IError, __version__
 from i2i.targets.base import Head, Headers, Spec, Target, one_line
+from i2i.targets.breaker import Unreachable
 
 T = TypeVar("T")
 
@@ -61,6 +67,8 @@ CLIENT_FIELDS = (
     "read_timeout",
 )
 KEPT_HEADERS = ("ContentType", "CacheControl")
+# Failures that mean the endpoint could not be reached (the breaker counts them).
+UNREACHABLE = (EndpointConnectionError, ConnectionClosedError)
 S3_FAILURES = (ClientError, BotoCoreError)
 
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -74,7 +82,7 @@ class S3Options:
     endpoint_url: str | None = None
     region: str | None = None
     acl: str | None = None
-    retry_mode: str = "standard"
+    retry_mode: str = "adaptive"
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     multipart_threshold: int = 16 * MIB
     multipart_chunksize: int = 16 * MIB
@@ -161,11 +169,13 @@ def explain(exc: Exception, bucket: str, key: str, endpoint: str, options: S3Opt
     if isinstance(exc, NoCredentialsError):
         return I2IError(f"no AWS credentials found; provide them through {AWS_CHAIN}")
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
-        return I2IError(
+        return Unreachable(
             f"S3 request for {where} got no answer in {options.max_attempts} attempt(s) "
             f"(publish.connect_timeout {options.connect_timeout:g} s, publish.read_timeout "
             f"{options.read_timeout:g} s, publish.max_attempts {options.max_attempts})"
         )
+    if isinstance(exc, UNREACHABLE):
+        return Unreachable(f"S3 request for {where} failed after retries: {one_line(exc)}")
     if isinstance(exc, BotoCoreError):
         return I2IError(f"S3 request for {where} failed after retries: {one_line(exc)}")
     if not isinstance(exc, ClientError):

@@ -1,7 +1,7 @@
-"""The images a publish puts at the target (:class:`Entry`), the changes and bad markers the
-audit reports, and the shapes of keys: those the key template can give, and those of the
-gallery's own files (smaller copies, originals and covers in ``_gallery`` folders, album
-pages, the index)."""
+"""The images a publish puts at the target (:class:`Entry`), the gallery files its markers
+record (:class:`SiteFile`), the changes and bad markers the audit reports, and the shapes of
+keys: those the key template can give, and those of the gallery's own files (smaller copies,
+originals and covers in ``_gallery`` folders, album pages, the index)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from i2i.core import paths
-from i2i.core.files import is_safe_name
+from i2i.core.files import is_safe_name, read_json
 from i2i.stages.gallery.keys import (
     ALBUM_DIR,
     DERIVED_DIR,
@@ -42,6 +42,20 @@ class Entry:
     final: Path
     marker: Path
     key: str
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    """One file a gallery job published: its key, and the sha256 and size its marker (an
+    album's or the index's) records."""
+
+    key: str
+    sha256: str
+    size: int
+
+    def record(self) -> tuple[str, str, int]:
+        """Key, sha256 and size, as :meth:`~i2i.stages.audit.store.Store.mismatch` takes them."""
+        return self.key, self.sha256, self.size
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,26 @@ def entries(
         for album, photo in photos
         for style in names
     ]
+
+
+def gallery_markers(workdir: Path, images: Iterable[Entry]) -> list[Path]:
+    """The markers of the gallery's jobs for ``images``: one per album, then the index's."""
+    albums = sorted({entry.album for entry in images})
+    return [workdir / paths.path(paths.GALLERY_ALBUM, album) for album in albums] + [
+        workdir / paths.GALLERY
+    ]
+
+
+def site_files(marker: Path) -> tuple[str | None, list[SiteFile]]:
+    """The target a gallery marker names (None: a local folder's gallery) and the files it
+    records; ``OSError``, ``ValueError``, ``KeyError`` or ``TypeError`` when it is unreadable
+    or has no file records (written before they were kept)."""
+    record = read_json(marker)
+    files = [
+        SiteFile(str(key), str(info["sha256"]), int(info["size"]))
+        for key, info in record["files"].items()
+    ]
+    return record.get("target"), files
 
 
 def key_shape(template: str, prefix: str) -> str:

@@ -29,12 +29,14 @@ def plan_lines(changes: Sequence[Change], target: str) -> list[str]:
 
 
 def verify_lines(checked: int, bad: Sequence[BadMarker], workdir: Path, removed: bool) -> list[str]:
-    """The check as text: one line per bad marker, then a summary."""
+    """The check as text: one line per problem (a gallery marker has one per file), then a
+    summary that counts markers."""
     lines = [f"bad {relative(item.marker, workdir)}: {item.reason}" for item in bad]
-    summary = f"{checked} marker(s) checked, {checked - len(bad)} good, {len(bad)} bad"
+    markers = len({item.marker for item in bad})
+    summary = f"{checked} marker(s) checked, {checked - markers} good, {markers} bad"
     if bad:
         summary += (
-            "; removed them: the next snakemake run publishes those images again"
+            "; removed them: the next snakemake run publishes what they stand for again"
             if removed
             else "; dry run: kept them"
         )

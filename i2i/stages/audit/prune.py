@@ -1,11 +1,12 @@
 """What the target holds that nothing maps to, its pruning, and the publish plan.
 
-:func:`plan` compares the workflow's final images with what the target holds and changes
-nothing. :func:`stale` is what the target holds that no current photo, style or album maps to:
-image objects the key template could have given (the plan's ``removed``), and the gallery's own
-files of photos and albums that are gone (smaller copies, originals and covers in ``_gallery``
-folders, album pages that i2i wrote). :func:`prune` (rule ``prune``, ``publish.prune``) deletes
-exactly that, and never anything else.
+:func:`plan` compares the workflow's final images, and the gallery files its markers record,
+with what the target holds and changes nothing. :func:`stale` is what the target holds that no
+current photo, style or album maps to: image objects the key template could have given (the
+plan's ``removed``), and the gallery's own files of photos and albums that are gone (smaller
+copies, originals and covers in ``_gallery`` folders, album pages that i2i wrote).
+:func:`prune` (rule ``prune``, ``publish.prune``) deletes exactly that, and never anything
+else.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import Any
 from i2i.stages.audit.keys import (
     Change,
     Entry,
+    SiteFile,
     gallery_files,
     gallery_key,
+    gallery_markers,
     gallery_shapes,
     image_key,
     key_pattern,
+    site_files,
 )
 from i2i.stages.audit.store import Store, parallel
 
@@ -69,10 +73,39 @@ def prune(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) -
     return keys
 
 
+def built_site(workdir: Path, images: Sequence[Entry], target: str) -> list[SiteFile]:
+    """The files that the gallery markers of ``images`` record for ``target`` (a marker that
+    is unreadable or names another target is left out: ``--verify`` reports it)."""
+    files: list[SiteFile] = []
+    for marker in gallery_markers(workdir, images):
+        try:
+            published_to, recorded = site_files(marker)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if published_to in {None, target}:
+            files += recorded
+    return files
+
+
+def site_change(store: Store, file: SiteFile, present: Mapping[str, int]) -> Change:
+    """What publishing the gallery file ``file`` again would do (detail ``gallery``)."""
+    if file.key not in present:
+        return Change("new", file.key, GALLERY)
+    if present[file.key] != file.size:
+        return Change("changed", file.key, f"{GALLERY}: content differs")
+    reason = store.site_difference(file)
+    return (
+        Change("changed", file.key, f"{GALLERY}: {reason}")
+        if reason
+        else Change("unchanged", file.key)
+    )
+
+
 def plan(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) -> list[Change]:
     """What publishing ``images`` would do at the target, read-only: ``new``, ``changed``,
-    ``unchanged`` and ``not built`` per image, then ``removed`` for each image object at the
-    target that no image maps to and each gallery file of a photo or album that is gone
+    ``unchanged`` and ``not built`` per image, the same for every gallery file that the
+    gallery's markers record (detail ``gallery``), then ``removed`` for each image object at
+    the target that no image maps to and each gallery file of a photo or album that is gone
     (publishing leaves those in place; ``publish.prune`` removes them)."""
     store = Store(workdir, settings)
     objects = store.everything()
@@ -90,4 +123,6 @@ def plan(workdir: Path, images: Sequence[Entry], settings: Mapping[str, Any]) ->
         return Change("changed", entry.key, reason) if reason else Change("unchanged", entry.key)
 
     changes = parallel(change, images)
+    site = built_site(workdir, images, settings["target"])
+    changes += parallel(lambda file: site_change(store, file, objects), site)
     return changes + stale(store, images, objects)

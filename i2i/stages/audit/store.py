@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from i2i.core.files import sha256_file
-from i2i.stages.audit.keys import common_start, listing_prefix
+from i2i.stages.audit.keys import SiteFile, common_start, listing_prefix
 from i2i.stages.gallery.keys import ALBUM_DIR, index_key
 from i2i.stages.gallery.pages import GENERATOR
+from i2i.stages.gallery.upload import site_headers
 from i2i.stages.publish import image_headers, template_of
 from i2i.targets import target_for
 from i2i.targets.base import upload_reason
@@ -63,6 +64,11 @@ class Store:
         digest, size = sha256_file(source), source.stat().st_size
         headers = image_headers(source, self.settings)
         return upload_reason(self.target.head(key), digest, size, headers)
+
+    def site_difference(self, file: SiteFile) -> str | None:
+        """Why the gallery file its marker records would be uploaded again, or None."""
+        headers = site_headers(file.key, self.settings)
+        return upload_reason(self.target.head(file.key), file.sha256, file.size, headers)
 
     def mismatch(self, key: str, digest: str, size: int) -> str | None:
         """What is wrong with the copy at ``key`` against a marker's sha256 and size, or None."""

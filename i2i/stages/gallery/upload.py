@@ -1,5 +1,6 @@
 """Gallery uploads, for targets that are not a local folder: every file a build wrote, with
-its Content-Type and Cache-Control."""
+its Content-Type and Cache-Control; and the sha256 and size of each file, which the gallery's
+markers record for ``i2i publish --verify`` and ``--dry-run``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from i2i.core.files import sha256_file
 from i2i.stages.publish import DEFAULT_CACHE_CONTROL
 from i2i.targets import Headers, target_for, upload
 
@@ -39,6 +41,15 @@ def site_headers(key: str, publish: Mapping[str, Any]) -> Headers:
     else:
         cache_control = publish.get("cache_control") or DEFAULT_CACHE_CONTROL
     return {"ContentType": kind, "CacheControl": cache_control}
+
+
+def site_files(root: Path, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{key: {"sha256": ..., "size": ...}}`` of ``root/key`` for every key: what a gallery
+    marker records of the files its job published."""
+    return {
+        key: {"sha256": sha256_file(root / key), "size": (root / key).stat().st_size}
+        for key in sorted(set(keys))
+    }
 
 
 def upload_site(root: Path, keys: Sequence[str], publish: Mapping[str, Any]) -> list[str]:
