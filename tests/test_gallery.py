@@ -367,8 +367,10 @@ def test_covers(tmp_path: Path, covers: dict, album: str, expected: tuple) -> No
     root = tmp_path / "site"
     make_gallery(root, LAYOUTS["default"], tmp_path, {**SETTINGS, "covers": covers})
     cover = cover_of(root, album)
+    box = COVER_SIZES[0]
     with Image.open(cover) as image:
-        assert image.size == COVER_SIZES[0]
+        width, height = image.size
+    assert (width, height) == ((213, 320) if album == "100% #1 ?q" else box), "fitted, not cut"
     assert close(mean(cover), expected), (mean(cover), expected)
     assert urllib.parse.quote(cover.relative_to(root).as_posix()) in page_text(root, INDEX)
 
@@ -431,6 +433,11 @@ def keep(shot: Path) -> None:
 def capture(browser: DevTools, shot: Path, *, whole: bool = False) -> None:
     params: dict = {"format": "png"}
     if whole:
+        browser.evaluate(
+            "document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; })"
+        )
+        browser.evaluate(LOAD_ALL_IMAGES)
+        browser.evaluate("window.scrollTo(0, 0)")
         width = browser.evaluate("window.innerWidth")
         height = min(browser.evaluate("document.documentElement.scrollHeight"), 6000)
         params.update(
@@ -606,6 +613,142 @@ def test_screenshots_at_phone_and_desktop_widths(
         assert state["width"] > 0
         capture(browser, tmp_path / f"gallery-viewer-{width}.png")
         assert problems(browser) == []
+    finally:
+        viewport(browser, 1280)
+
+
+# ---------------------------------------------------------------------------------------------
+# Thumbnails keep the whole image, and so the watermark caption
+
+CAPTION = "i2i © 2024 Kennedy Space Center, Cape Canaveral, United States"
+SHAPES = {"launch": (1200, 800), "tower": (600, 900), "shore": (1500, 500)}
+
+# Per image on the page: the part of the whole image that shows, in fractions of its width
+# and height (from its box, its object-fit and the box of the link that clips it).
+VISIBLE = """[...document.querySelectorAll('.frame img, .cover img')].map(img => {
+  const box = img.getBoundingClientRect();
+  const clip = img.parentElement.getBoundingClientRect();
+  const style = getComputedStyle(img);
+  let w = box.width, h = box.height;
+  if (style.objectFit === "contain" || style.objectFit === "cover") {
+    const pick = style.objectFit === "contain" ? Math.min : Math.max;
+    const scale = pick(box.width / img.naturalWidth, box.height / img.naturalHeight);
+    w = img.naturalWidth * scale; h = img.naturalHeight * scale;
+  }
+  const x = box.left + (box.width - w) / 2, y = box.top + (box.height - h) / 2;
+  const link = img.closest("a");
+  return {full: "v" in link.dataset ? link.href : "", fit: style.objectFit,
+          position: style.objectPosition, transform: style.transform,
+          left: (Math.max(x, box.left, clip.left) - x) / w,
+          top: (Math.max(y, box.top, clip.top) - y) / h,
+          right: (Math.min(x + w, box.right, clip.right) - x) / w,
+          bottom: (Math.min(y + h, box.bottom, clip.bottom) - y) / h};
+})"""
+
+
+def textured(size: tuple[int, int], shade: int) -> Image.Image:
+    """Smooth gradients, so the watermark picks its colours as on a photo."""
+    down = Image.linear_gradient("L").resize(size)
+    across = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize(size)
+    return Image.merge("RGB", (down, across, Image.new("L", size, 60 * shade)))
+
+
+def make_watermarked_gallery(root: Path, tmp: Path) -> dict[str, tuple[float, ...]]:
+    """A landscape, a portrait and a panorama, each style watermarked with :data:`CAPTION` as
+    the watermark stage draws it; return each published key's caption box in fractions."""
+    from i2i.stages.watermark import draw_watermark, plan_watermark
+
+    target = {"target": f"file://{root}", "key_template": LAYOUTS["default"]}
+    album = "Space Coast"
+    photos, originals, captions = [], {}, {}
+    for photo, size in SHAPES.items():
+        styles = {}
+        for shade, style in enumerate(STYLES):
+            image = textured(size, shade + 1)
+            box = plan_watermark(image, CAPTION, {}).box
+            source = tmp / f"{photo}-{style}.webp"
+            draw_watermark(image, CAPTION, {}).save(source, "WEBP", quality=90)
+            styles[style] = publish(source, album, photo, style, target)
+            width, height = size
+            captions[styles[style]["key"]] = (
+                box[0] / width,
+                box[1] / height,
+                box[2] / width,
+                box[3] / height,
+            )
+        original = tmp / f"{photo}-original.webp"
+        textured(size, 3).save(original, "WEBP")
+        originals[album, photo] = original
+        photos.append(
+            {
+                "album": album,
+                "photo": photo,
+                "styles": styles,
+                "exif": {},
+                "watermark_text": CAPTION,
+            }
+        )
+    build_gallery({"photos": photos, "styles": STYLES}, root, originals, SETTINGS)
+    return captions
+
+
+def test_gallery_copies_are_whole_images(tmp_path: Path) -> None:
+    """Every smaller copy and cover has the shape of the image it comes from: nothing cut."""
+    root = tmp_path / "site"
+    make_watermarked_gallery(root, tmp_path)
+    shapes = {name: w / h for name, (w, h) in SHAPES.items()}
+    copies = [p for p in root.rglob("*.webp") if DERIVED_DIR in p.parts]
+    assert len(copies) > 3 * len(SHAPES)
+    for copy in copies:
+        with Image.open(copy) as image:
+            width, height = image.size
+        name = next(n for n in SHAPES if copy.name.startswith(n))
+        assert abs(width / height - shapes[name]) < 2 / min(width, height), (copy, image.size)
+        if ".cover-" in copy.name:
+            assert (width, height) in {(w, round(w / shapes[name])) for w, _ in COVER_SIZES} | {
+                (round(h * shapes[name]), h) for _, h in COVER_SIZES
+            }, (copy, image.size)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_every_thumbnail_shows_the_whole_caption(
+    browser: DevTools, tmp_path: Path, width: int
+) -> None:
+    """The watermark caption (where the watermark stage draws it) is inside every image the
+    album page and the index show, at phone and desktop widths: no tile or cover crops."""
+    root = tmp_path / "site"
+    captions = make_watermarked_gallery(root, tmp_path)
+    viewport(browser, width)
+    try:
+        for name, page in (("album", root / "Space Coast" / INDEX), ("index", root / INDEX)):
+            browser.events.clear()
+            browser.call("Page.navigate", url=page.as_uri())
+            browser.wait_for("Page.loadEventFired")
+            assert all(w > 0 for _, w in browser.evaluate(LOAD_ALL_IMAGES))
+            browser.evaluate("window.scrollTo(0, 0)")
+            shown_parts = browser.evaluate(VISIBLE)
+            assert len(shown_parts) == ((len(STYLES) + 1) * len(SHAPES) if name == "album" else 1)
+            checked = 0
+            for part in shown_parts:
+                assert part["transform"] == "none" and part["position"] == "50% 50%", part
+                key = urllib.parse.unquote(urllib.parse.urlsplit(part["full"]).path)
+                key = (
+                    Path(urllib.request.url2pathname(key)).relative_to(root).as_posix()
+                    if key
+                    else ""
+                )
+                left, top, right, bottom = captions.get(key, (0.0, 0.0, 1.0, 1.0))
+                slack = 0.002
+                assert part["left"] <= left + slack and part["top"] <= top + slack, (key, part)
+                assert part["right"] >= right - slack and part["bottom"] >= bottom - slack, (
+                    key,
+                    part,
+                )
+                checked += key in captions
+            if name == "album":
+                assert checked == len(captions) == len(STYLES) * len(SHAPES)
+            capture(browser, tmp_path / f"gallery-caption-{name}-{width}.png", whole=True)
+            assert problems(browser) == []
     finally:
         viewport(browser, 1280)
 

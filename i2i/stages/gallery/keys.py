@@ -18,7 +18,7 @@ ALBUM_DIR = "_albums"
 INDEX = "index.html"
 
 SIZES = (400, 800)  # long sides of the smaller copies every image gets for srcset
-COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 crops
+COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 boxes, the image fitted inside
 ORIGINAL = "original"
 
 
