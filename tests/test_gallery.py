@@ -35,7 +35,15 @@ from i2i.stages.gallery.keys import (
     relative_url,
 )
 from i2i.stages.gallery.upload import site_headers
-from i2i.stages.gallery.words import camera_line, date_span, human_date, taken, tidy_name
+from i2i.stages.gallery.words import (
+    camera_line,
+    credit_lines,
+    date_span,
+    human_date,
+    merged_notices,
+    taken,
+    tidy_name,
+)
 from i2i.stages.publish import publish
 
 from chromium import LOAD_ALL_IMAGES, DevTools, open_page, problems
@@ -297,6 +305,7 @@ def test_words_are_human() -> None:
         "title": "Gallery",
         "brand": "Ann",
         "covers": {},
+        "credits": {"brand": "Ann", "artist": "", "copyright": ""},
     }
 
 
@@ -323,6 +332,57 @@ def test_album_page_reads_like_an_album(tmp_path: Path) -> None:
     index = page_text(root, INDEX)
     assert "<h1>Travels &lt;2024&gt;</h1>" in index and "Jane &amp; Co" in index
     assert "Côte d&#x27;Azur &amp; Paris" in index
+
+
+def footer(text: str) -> str:
+    start = text.index('<footer class="site-footer">')
+    return shown(text[start : text.index("</footer>", start)])
+
+
+@pytest.mark.parametrize(
+    ("watermark", "album", "index"),
+    [
+        ({"brand": "i2i"}, "Made with i2i", "Made with i2i"),
+        (
+            {"brand": "i2i", "artist": "Jane Doe"},
+            "© 2024 Jane Doe · Made with i2i",
+            "© Jane Doe · Made with i2i",
+        ),
+        (
+            {"brand": "i2i", "artist": "Jane Doe", "copyright": "© {year} {artist}, {brand}"},
+            "© 2024 Jane Doe, i2i · Made with i2i",
+            "© Jane Doe, i2i · Made with i2i",
+        ),
+    ],
+)
+def test_the_footer_credits_the_artist_not_the_brand(
+    tmp_path: Path, watermark: dict, album: str, index: str
+) -> None:
+    """The footer says what the published images' EXIF Copyright says (watermark.artist,
+    watermark.copyright), never "© i2i" for the brand."""
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path, gallery_settings({"watermark": watermark}))
+    assert footer(page_text(root, "Côte d'Azur & Paris/index.html")) == album
+    assert footer(page_text(root, INDEX)) == index
+    assert "© i2i" not in page_text(root, INDEX)
+
+
+def test_credit_lines_follow_each_photos_own_copyright() -> None:
+    """Without watermark settings each photo's own EXIF credits count; a notice that differs
+    only by year is one line with a span."""
+    photos = [
+        {"exif": {"date_taken": "2015-05-01T10:00:00", "artist": "Ann"}},
+        {"exif": {"date_taken": "2024-05-01T10:00:00", "artist": "Ann"}},
+        {"exif": {"copyright": "CC BY 4.0 Bob"}},
+        {"exif": {}},
+    ]
+    settings = {"brand": "i2i", "artist": "", "copyright": ""}
+    assert credit_lines(photos, settings) == ["© 2015–2024 Ann", "CC BY 4.0 Bob"]
+    assert credit_lines([], settings) == []
+    assert merged_notices(["© 2024 Ann", "© 2024 Ann", "© 1999–2003 Bob"]) == [
+        "© 2024 Ann",
+        "© 1999–2003 Bob",
+    ]
 
 
 def test_portrait_and_undated_photos(tmp_path: Path) -> None:

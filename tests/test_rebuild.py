@@ -63,8 +63,8 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "ollama.max_length": (60, ()),
     "watermark.brand": ("Jane Doe", ("captions", "watermark", "gallery")),
     "watermark.template": ("{brand} {year}", ("captions",)),
-    "watermark.artist": ("Jane Doe", ("watermark",)),
-    "watermark.copyright": ("© {year} {brand}", ("watermark",)),
+    "watermark.artist": ("Jane Doe", ("watermark", "gallery_album", "gallery")),
+    "watermark.copyright": ("© {year} {brand}", ("watermark", "gallery_album", "gallery")),
     "watermark.font": ("i2i/data/fonts/DejaVuSans.ttf", ("watermark",)),
     "watermark.position": ("top-left", ("watermark",)),
     "watermark.opacity": (0.5, ("watermark",)),
@@ -276,7 +276,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.targets.base": (),
     "i2i.targets.file": (),
     "i2i.targets.s3": (),
-    "i2i.stages.watermark": ("watermark", "contact_sheet"),
+    "i2i.stages.watermark": ("watermark", "contact_sheet", "gallery"),
     "i2i.run.workers": (),
 }
 

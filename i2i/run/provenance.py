@@ -55,7 +55,7 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
     # page_cache_control, image copies with cache_control).
     "gallery_album": {
         "gallery": ("title", "brand", "covers"),
-        "watermark": ("brand",),
+        "watermark": ("brand", "artist", "copyright"),
         "publish": (
             "target",
             "endpoint_url",
@@ -67,7 +67,7 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "gallery": {
         "gallery": ("title", "brand"),
-        "watermark": ("brand",),
+        "watermark": ("brand", "artist", "copyright"),
         "publish": (
             "target",
             "key_template",

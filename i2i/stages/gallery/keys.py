@@ -27,14 +27,16 @@ ORIGINAL = "original"
 
 
 def gallery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Title, brand and covers from a config (or a rule's ``settings`` params): the brand is
-    ``gallery.brand``, else ``watermark.brand``."""
+    """Title, brand, covers and credits from a config (or a rule's ``settings`` params): the
+    brand is ``gallery.brand``, else ``watermark.brand``; ``credits`` holds the watermark's
+    ``brand``, ``artist`` and ``copyright``, from which the published images get theirs."""
     gallery = config.get("gallery") or {}
-    brand = gallery.get("brand") or (config.get("watermark") or {}).get("brand") or ""
+    watermark = config.get("watermark") or {}
     return {
         "title": gallery.get("title") or "Gallery",
-        "brand": brand,
+        "brand": gallery.get("brand") or watermark.get("brand") or "",
         "covers": dict(gallery.get("covers") or {}),
+        "credits": {k: watermark.get(k) or "" for k in ("brand", "artist", "copyright")},
     }
 
 

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from i2i.stages.gallery.keys import COVER_SIZES, INDEX, ORIGINAL, cover_key, relative_url
 from i2i.stages.gallery.words import (
     camera_line,
+    credit_lines,
     date_span,
     human_date,
     photo_title,
@@ -204,6 +205,7 @@ def album_page(
         photos=views,
         title=settings["title"],
         brand=settings["brand"],
+        credits=credit_lines(photos, settings.get("credits") or {}),
         index_url=relative_url(index, page),
     )
 
@@ -232,4 +234,10 @@ def index_page(
                 "cover": cover,
             }
         )
-    return render("index.html", albums=cards, title=settings["title"], brand=settings["brand"])
+    return render(
+        "index.html",
+        albums=cards,
+        title=settings["title"],
+        brand=settings["brand"],
+        credits=credit_lines([], settings.get("credits") or {}),
+    )

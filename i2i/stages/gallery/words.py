@@ -1,4 +1,4 @@
-"""The words of the gallery pages: titles, dates, camera lines and ids."""
+"""The words of the gallery pages: titles, dates, camera lines, credits and ids."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from i2i.stages.watermark import credits
 
 MONTHS = (
     "January",
@@ -76,6 +78,33 @@ def date_span(moments: Sequence[dt.datetime]) -> str:
     if first.year == last.year:
         return f"{MONTHS[first.month - 1]} – {end}"
     return f"{MONTHS[first.month - 1]} {first.year} – {end}"
+
+
+YEAR = re.compile(r"\b\d{4}\b")
+
+
+def merged_notices(notices: Iterable[str]) -> list[str]:
+    """Distinct notices in order, those that differ only in their one year merged into a
+    span: ``© 2015 Ann``, ``© 2024 Ann`` → ``© 2015–2024 Ann``."""
+    years: dict[str, list[str]] = {}
+    for notice in notices:
+        found = YEAR.findall(notice)
+        shape = YEAR.sub("\0", notice) if len(found) == 1 else notice
+        years.setdefault(shape, []).extend(found[:1] if len(found) == 1 else [])
+    lines = []
+    for shape, found in years.items():
+        first, last = min(found, default=""), max(found, default="")
+        lines.append(shape.replace("\0", first if first == last else f"{first}–{last}"))
+    return lines
+
+
+def credit_lines(entries: Sequence[Mapping[str, Any]], watermark: Mapping[str, Any]) -> list[str]:
+    """The copyright notices of the photos' published images, as the watermark stage writes
+    them (``watermark.copyright``, else the photo's own, else ``© {year} {artist}``), merged
+    (:func:`merged_notices`). With no photos (the index), the notice without a year. The
+    brand is the watermark's label, not the author: it is never a notice of its own."""
+    notices = [credits(entry, watermark)[1] for entry in entries or [{}]]
+    return merged_notices(n for n in notices if n)
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:
