@@ -273,6 +273,19 @@ def test_derived_images_are_never_image_keys(built: tuple[Path, list[str]]) -> N
     assert {len(p.parts) for p in made} == {depth + 1}
 
 
+def test_the_originals_copy_is_named_for_the_photo(built: tuple[Path, list[str]]) -> None:
+    """``<photo>.original.webp`` (and its sizes) beside the first style's image, not
+    ``<photo>_<style>.original.webp``."""
+    root, _ = built
+    originals = sorted(p.name for p in root.rglob(f"*{DERIVED_DIR}/*.original*.webp"))
+    assert originals == sorted(
+        f"{photo}.original{size}.webp"
+        for names in ALBUMS.values()
+        for photo in names
+        for size in ("", ".400", ".800")
+    )
+
+
 def test_words_are_human() -> None:
     assert tidy_name("deep_field") == "Deep field"
     assert tidy_name("IMG_0042") == "IMG 0042"

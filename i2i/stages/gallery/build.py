@@ -85,7 +85,7 @@ def build_album(
             image = load_rgb(Path(source))
             if max(image.size) > ORIGINAL_LONG_SIDE:
                 image = shrunk(image, ORIGINAL_LONG_SIDE)
-            key = original_key(first)
+            key = original_key(first, entry["photo"])
             write_if_changed(root / key, webp(image, ORIGINAL_QUALITY))
             written.append(key)
             images[entry["photo"], ORIGINAL] = picture_sizes(image, key, root, written)

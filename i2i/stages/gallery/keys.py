@@ -56,14 +56,13 @@ def index_key(prefix: str = "") -> str:
 
 
 def derived_suffixes() -> list[str]:
-    """Every suffix :func:`derived_key` is given: sizes, the original and its sizes, covers."""
-    sizes = [f".{side}" for side in SIZES]
-    return [
-        *sizes,
-        f".{ORIGINAL}",
-        *(f".{ORIGINAL}{size}" for size in sizes),
-        *(f".cover-{width}" for width, _ in COVER_SIZES),
-    ]
+    """Every suffix :func:`derived_key` gives a published image's copies: sizes and covers."""
+    return [*(f".{side}" for side in SIZES), *(f".cover-{width}" for width, _ in COVER_SIZES)]
+
+
+def original_suffixes() -> list[str]:
+    """The suffixes of an original's web copy and of its sizes, after the photo's name."""
+    return [f".{ORIGINAL}", *(f".{ORIGINAL}.{side}" for side in SIZES)]
 
 
 def derived_key(key: str, suffix: str) -> str:
@@ -84,9 +83,17 @@ def size_key(key: str, long_side: int) -> str:
     return derived_key(key, f".{long_side}")
 
 
-def original_key(first_key: str) -> str:
-    """The web copy of a photo's original, named after the key of its first style."""
-    return derived_key(first_key, f".{ORIGINAL}")
+def original_key(first_key: str, photo: str) -> str:
+    """The web copy of a photo's original, named for the photo: ``<photo>.original.webp`` in
+    the ``_gallery`` folder beside the image at ``first_key`` (its first style's)."""
+    folder = posixpath.dirname(first_key)
+    return posixpath.join(folder, DERIVED_DIR, f"{photo}.{ORIGINAL}.webp")
+
+
+def original_keys(first_key: str, photo: str) -> list[str]:
+    """The web copy of a photo's original (:func:`original_key`) and its smaller copies."""
+    key = original_key(first_key, photo)
+    return [key, *(size_key(key, side) for side in SIZES)]
 
 
 def cover_key(anchor: str, width: int) -> str:
