@@ -22,6 +22,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from i2i import I2IError
+from i2i.config import validate_config
 from i2i.stages.gallery.build import build_album, build_index
 from i2i.stages.gallery.keys import (
     ALBUM_DIR,
@@ -295,10 +297,10 @@ def test_words_are_human() -> None:
     assert human_date(None) == ""
     assert taken({"exif": {"date_taken": "not a date"}}) is None
     july = taken({"exif": {"date_taken": "2024-07-05T09:12:30"}})
-    assert date_span([moment, july]) == "March – July 2024"
+    assert date_span([moment, july]) == "March\u2009–\u2009July 2024"
     assert date_span([july]) == "July 2024"
     assert date_span([taken({"exif": {"date_taken": "2015-05-01T10:00:00"}}), july]) == (
-        "May 2015 – July 2024"
+        "May 2015\u2009–\u2009July 2024"
     )
     assert camera_line(EXIF) == (
         "FUJIFILM X-T4 · XF23mmF1.4 R · 35\u00a0mm · ƒ/2 · 1/125\u00a0s · ISO\u00a0320"
@@ -318,8 +320,44 @@ def test_words_are_human() -> None:
         "title": "Gallery",
         "brand": "Ann",
         "covers": {},
+        "locale": "en_GB",
+        "album_locales": {},
         "credits": {"brand": "Ann", "artist": "", "copyright": ""},
     }
+
+
+@pytest.mark.parametrize(
+    ("locale", "when", "span"),
+    [
+        ("en_GB", "21 March 2024, 21:45", "March\u2009–\u2009July 2024"),
+        ("en", "March 21, 2024, 9:45\u202fPM", "March\u2009–\u2009July 2024"),
+        ("fr", "21 mars 2024, 21:45", "mars\u2009–\u2009juillet 2024"),
+        ("de-CH", "21. März 2024, 21:45", "März–Juli 2024"),
+        ("ja", "2024年3月21日 21:45", "2024年3月～7月"),
+    ],
+)
+def test_dates_in_the_gallerys_language(locale: str, when: str, span: str) -> None:
+    """Month names and date order come from CLDR (babel) for any locale; the time is the
+    camera's, whatever its zone."""
+    moment = taken({"exif": {"date_taken": "2024-03-21T21:45:10-04:00"}})
+    july = taken({"exif": {"date_taken": "2024-07-05T09:12:30+09:00"}})
+    assert human_date(moment, locale) == when
+    assert date_span([july, moment], locale) == span
+
+
+def test_an_album_can_have_its_own_locale(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    settings = {**SETTINGS, "locale": "de", "album_locales": {"Côte d'Azur & Paris": "fr"}}
+    make_gallery(root, LAYOUTS["default"], tmp_path, settings)
+    french = page_text(root, "Côte d'Azur & Paris/index.html")
+    assert '<html lang="fr">' in french and "5 juillet 2024, 09:12" in french
+    german = page_text(root, "100% #1 ?q/index.html")
+    assert '<html lang="de">' in german
+    assert '<html lang="de">' in page_text(root, INDEX)
+    with pytest.raises(I2IError, match="not a known locale"):
+        human_date(taken({"exif": EXIF}), "xx_QQ")
+    with pytest.raises(I2IError, match=r"gallery.album_locales\['A'\]: 'zz' is not a known"):
+        validate_config({"gallery": {"album_locales": {"A": "zz"}}})
 
 
 def test_album_page_reads_like_an_album(tmp_path: Path) -> None:

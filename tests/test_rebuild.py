@@ -98,6 +98,8 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "gallery.title": ("Holidays", ("gallery_album", "gallery")),
     "gallery.brand": ("Jane Doe", ("gallery_album", "gallery")),
     "gallery.covers": ({"Space Coast": "falcon9_launch"}, ("gallery_album",)),
+    "gallery.locale": ("fr", ("gallery_album", "gallery")),
+    "gallery.album_locales": ({"Space Coast": "de"}, ("gallery_album",)),
 }
 
 

@@ -20,6 +20,7 @@ INDEX = "index.html"
 SIZES = (400, 800)  # long sides of the smaller copies every image gets for srcset
 COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 boxes, the image fitted inside
 ORIGINAL = "original"
+DEFAULT_LOCALE = "en_GB"  # gallery.locale's default: dates as "21 March 2024, 21:45"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -27,17 +28,35 @@ ORIGINAL = "original"
 
 
 def gallery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Title, brand, covers and credits from a config (or a rule's ``settings`` params): the
-    brand is ``gallery.brand``, else ``watermark.brand``; ``credits`` holds the watermark's
-    ``brand``, ``artist`` and ``copyright``, from which the published images get theirs."""
+    """Title, brand, covers, locales and credits from a config (or a rule's ``settings``
+    params): the brand is ``gallery.brand``, else ``watermark.brand``; ``credits`` holds the
+    watermark's ``brand``, ``artist`` and ``copyright``, from which the published images get
+    theirs."""
     gallery = config.get("gallery") or {}
     watermark = config.get("watermark") or {}
     return {
         "title": gallery.get("title") or "Gallery",
         "brand": gallery.get("brand") or watermark.get("brand") or "",
         "covers": dict(gallery.get("covers") or {}),
+        "locale": gallery.get("locale") or DEFAULT_LOCALE,
+        "album_locales": dict(gallery.get("album_locales") or {}),
         "credits": {k: watermark.get(k) or "" for k in ("brand", "artist", "copyright")},
     }
+
+
+def album_locale(settings: Mapping[str, Any], album: str) -> str:
+    """The locale of an album's page: ``gallery.album_locales[album]``, else
+    ``gallery.locale``."""
+    return (
+        (settings.get("album_locales") or {}).get(album)
+        or settings.get("locale")
+        or (DEFAULT_LOCALE)
+    )
+
+
+def language_tag(locale: str) -> str:
+    """The BCP 47 tag of a locale for ``<html lang>``: ``en_GB`` → ``en-GB``."""
+    return locale.replace("_", "-")
 
 
 # ---------------------------------------------------------------------------------------------

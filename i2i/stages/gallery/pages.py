@@ -12,7 +12,16 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from i2i.stages.gallery.keys import COVER_SIZES, INDEX, ORIGINAL, cover_key, relative_url
+from i2i.stages.gallery.keys import (
+    COVER_SIZES,
+    DEFAULT_LOCALE,
+    INDEX,
+    ORIGINAL,
+    album_locale,
+    cover_key,
+    language_tag,
+    relative_url,
+)
 from i2i.stages.gallery.words import (
     camera_line,
     credit_lines,
@@ -143,13 +152,14 @@ def album_page(
     ids: set[str] = set()
     views = []
     moments = []
+    locale = album_locale(settings, album)
     for entry in photos:
         moment = taken(entry)
         if moment is not None:
             moments.append(moment)
         title = photo_title(entry)
         anchor = unique(slug(title if entry.get("title") else entry["photo"]), ids)
-        when = human_date(moment)
+        when = human_date(moment, locale)
         place = str(entry.get("location_formatted") or "").strip()
         detail = " · ".join(x for x in (when, place) if x)
         caption = entry.get("watermark_text") if entry.get("caption_source") == "llm" else ""
@@ -196,10 +206,11 @@ def album_page(
         )
     count = len(views)
     summary = " · ".join(
-        x for x in (f"{count} photo{'s' if count != 1 else ''}", date_span(moments)) if x
+        x for x in (f"{count} photo{'s' if count != 1 else ''}", date_span(moments, locale)) if x
     )
     return render(
         "album.html",
+        lang=language_tag(locale),
         album=album,
         summary=summary,
         photos=views,
@@ -236,6 +247,7 @@ def index_page(
         )
     return render(
         "index.html",
+        lang=language_tag(settings.get("locale") or DEFAULT_LOCALE),
         albums=cards,
         title=settings["title"],
         brand=settings["brand"],

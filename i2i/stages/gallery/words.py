@@ -7,24 +7,15 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
-from i2i.stages.watermark import credits
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_interval, format_skeleton, format_time
 
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+from i2i import I2IError
+from i2i.stages.gallery.keys import DEFAULT_LOCALE
+from i2i.stages.watermark import credits
 
 
 def tidy_name(name: str) -> str:
@@ -60,24 +51,37 @@ def taken(entry: Mapping[str, Any]) -> dt.datetime | None:
         return None
 
 
-def human_date(moment: dt.datetime | None) -> str:
-    """``21 March 2024, 21:45`` (no seconds, no zone: the time shown on the camera)."""
+@cache
+def locale_of(name: str) -> Locale:
+    """The CLDR locale ``name`` names (``en_GB``, ``fr``, ``pt-BR``); I2IError if none."""
+    try:
+        return Locale.parse(name.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise I2IError(f"gallery locale {name!r}: not a known locale ({exc})") from exc
+
+
+def human_date(moment: dt.datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+    """The day and time in ``locale``'s words, no seconds, no zone (the time shown on the
+    camera): ``21 March 2024, 21:45`` (en_GB), ``21 mars 2024, 21:45`` (fr)."""
     if moment is None:
         return ""
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M}"
+    where = locale_of(locale)
+    naive = _naive(moment)
+    day = format_date(naive, "long", locale=where)
+    time = format_time(naive, "short", locale=where)
+    return str(where.datetime_formats["medium"]).format(time, day)
 
 
-def date_span(moments: Sequence[dt.datetime]) -> str:
-    """``March 2024``, ``January – March 2024`` or ``May 2015 – March 2024``."""
+def date_span(moments: Sequence[dt.datetime], locale: str = DEFAULT_LOCALE) -> str:
+    """The months the photos span in ``locale``'s words: ``March 2024``, ``January – March
+    2024`` or ``May 2015 – March 2024`` (en_GB, CLDR's thin spaces around the dash)."""
     if not moments:
         return ""
-    first, last = min(moments, key=_naive), max(moments, key=_naive)
-    end = f"{MONTHS[last.month - 1]} {last.year}"
+    where = locale_of(locale)
+    first, last = min(map(_naive, moments)), max(map(_naive, moments))
     if (first.year, first.month) == (last.year, last.month):
-        return end
-    if first.year == last.year:
-        return f"{MONTHS[first.month - 1]} – {end}"
-    return f"{MONTHS[first.month - 1]} {first.year} – {end}"
+        return format_skeleton("yMMMM", last, locale=where)
+    return format_interval(first, last, "yMMMM", locale=where)
 
 
 YEAR = re.compile(r"\b\d{4}\b")
