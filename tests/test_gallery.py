@@ -11,6 +11,7 @@ import base64
 import html
 import re
 import shutil
+import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ from i2i.stages.gallery.words import (
     date_span,
     human_date,
     merged_notices,
+    photo_title,
     taken,
     tidy_name,
 )
@@ -288,10 +290,61 @@ def test_the_originals_copy_is_named_for_the_photo(built: tuple[Path, list[str]]
     )
 
 
+def exiftool(path: Path, *tags: str) -> None:
+    if shutil.which("exiftool") is None:
+        pytest.skip("exiftool not installed (apt-get install libimage-exiftool-perl)")
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", "-codedcharacterset=utf8", *tags, str(path)],
+        check=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tags", "title"),
+    [
+        (
+            [
+                "-XMP-dc:Title=Départ à l'aube",
+                "-IPTC:ObjectName=IPTC name",
+                "-EXIF:XPTitle=XP title",
+                "-EXIF:ImageDescription=Description",
+            ],
+            "Départ à l'aube",
+        ),
+        (["-IPTC:ObjectName=Pad 39A, nuit", "-EXIF:XPTitle=XP title"], "Pad 39A, nuit"),
+        (["-EXIF:XPTitle=Fenêtre  sur\ncour", "-EXIF:ImageDescription=Desc"], "Fenêtre sur cour"),
+        (["-EXIF:ImageDescription=Night launch"], "Night launch"),
+        (["-EXIF:ImageDescription=OLYMPUS DIGITAL CAMERA"], "Deep field"),
+        ([], "Deep field"),
+    ],
+)
+def test_titles_come_from_the_files_own_metadata(
+    tmp_path: Path, tags: list[str], title: str
+) -> None:
+    """Without a Photos title the file's XMP dc:title, IPTC ObjectName, EXIF XPTitle or a real
+    ImageDescription names the photo (read by the metadata stage), else its tidied name."""
+    from i2i.stages.catalog import photo_entry
+    from i2i.stages.metadata.read import read_metadata
+
+    source = tmp_path / "deep_field.jpg"
+    Image.new("RGB", (32, 24), (90, 120, 150)).save(source, "JPEG")
+    if tags:
+        exiftool(source, *tags)
+    record = read_metadata(source)
+    assert record["problems"] == []
+    caption = {"watermark_text": "", "source": "template"}
+    entry = photo_entry("A", "deep_field", record, {}, caption)
+    assert photo_title(entry) == title
+    assert photo_title({**entry, "title": "From Photos"}) == "From Photos"
+
+
 def test_words_are_human() -> None:
     assert tidy_name("deep_field") == "Deep field"
     assert tidy_name("IMG_0042") == "IMG 0042"
     assert tidy_name("falcon9_launch") == "Falcon9 launch"
+    assert tidy_name("IMG_0042.JPG") == "IMG 0042"
+    assert tidy_name("CAPE_CANAVERAL__night") == "CAPE CANAVERAL night"
+    assert tidy_name("CAPE_CANAVERAL") == "Cape canaveral"
     moment = taken({"exif": {"date_taken": "2024-03-21T21:45:10.250-04:00"}})
     assert human_date(moment) == "21 March 2024, 21:45"
     assert human_date(None) == ""

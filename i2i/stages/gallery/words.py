@@ -17,22 +17,49 @@ from i2i import I2IError
 from i2i.stages.gallery.keys import DEFAULT_LOCALE
 from i2i.stages.watermark import credits
 
+IMAGE_SUFFIX = re.compile(r"\.(jpe?g|heic|heif|png|tiff?|webp|gif|dng|avif)$", re.IGNORECASE)
+# What cameras write into ImageDescription when nobody described the photo.
+CAMERA_BOILERPLATE = re.compile(
+    r"(olympus |konica minolta |minolta |kodak |lg |samsung )?digital (still )?camera"
+    r"|sony [dc]sc|exif_jpeg_picture|samsung camera pictures|dcim\S*|default|untitled"
+    r"|image|picture|photo",
+    re.IGNORECASE,
+)
+
 
 def tidy_name(name: str) -> str:
-    """A file stem as a title: ``deep_field`` → ``Deep field``, ``IMG_0042`` → ``IMG 0042``."""
-    text = re.sub(r"[\s_]+", " ", name).strip() or name
+    """A file name as a title: no image extension, underscores as spaces, a lower-case start
+    capitalised, an all-capitals name without digits in sentence case: ``deep_field`` →
+    ``Deep field``, ``IMG_0042.JPG`` → ``IMG 0042``, ``CAPE_CANAVERAL`` → ``Cape canaveral``."""
+    text = " ".join(re.sub(r"_+", " ", IMAGE_SUFFIX.sub("", name)).split()) or name
+    if text.isupper() and not any(ch.isdigit() for ch in text):
+        text = text.lower()
     first = text.split(" ", 1)[0]
     if first.islower():
         text = text[0].upper() + text[1:]
     return text
 
 
+def _text(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def embedded_title(entry: Mapping[str, Any]) -> str:
+    """What the file calls the photo (the metadata stage's ``titles`` and ``exif``): XMP
+    ``dc:title``, else IPTC ObjectName, else EXIF XPTitle, else an EXIF ImageDescription that
+    is not a camera's boilerplate (``OLYMPUS DIGITAL CAMERA``); empty if none."""
+    titles = entry.get("titles") or {}
+    for value in (titles.get("xmp"), titles.get("iptc"), titles.get("xp")):
+        if _text(value):
+            return _text(value)
+    description = _text((entry.get("exif") or {}).get("image_description"))
+    return "" if CAMERA_BOILERPLATE.fullmatch(description) else description
+
+
 def photo_title(entry: Mapping[str, Any]) -> str:
-    """The Photos title when the catalog has one, else the tidied file name."""
-    title = entry.get("title")
-    if isinstance(title, str) and title.strip():
-        return " ".join(title.split())
-    return tidy_name(entry["photo"])
+    """The Photos title, else the file's own title (:func:`embedded_title`), else the tidied
+    file name."""
+    return _text(entry.get("title")) or embedded_title(entry) or tidy_name(entry["photo"])
 
 
 def style_label(style: str) -> str:
