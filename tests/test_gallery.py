@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import re
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ from i2i.stages.gallery.keys import (
     planned_keys,
     relative_url,
 )
+from i2i.stages.gallery.pages import DESKTOP, PHONE, justified_rows
 from i2i.stages.gallery.upload import site_headers
 from i2i.stages.gallery.words import (
     camera_line,
@@ -915,6 +917,58 @@ def test_every_thumbnail_shows_the_whole_caption(
             assert problems(browser) == []
     finally:
         viewport(browser, 1280)
+
+
+ROWS = """[...document.querySelectorAll('.tiles')].map(list => {
+  const box = list.getBoundingClientRect();
+  const rows = new Map();
+  for (const tile of list.querySelectorAll(':scope > li img')) {
+    const r = tile.getBoundingClientRect();
+    const key = Math.round(r.top);
+    if (!rows.has(key)) rows.set(key, []);
+    rows.get(key).push([r.left, r.right, r.height]);
+  }
+  return {left: box.left, right: box.right, gap: parseFloat(getComputedStyle(list).columnGap),
+          rows: [...rows.values()]};
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_portrait_and_landscape_photos_tile_without_empty_blocks(
+    browser: DevTools, tmp_path: Path, width: int
+) -> None:
+    """A landscape, a portrait and a panorama with their styles: every row of tiles spans the
+    page's width and its images are equally tall, at phone and desktop widths (screenshots
+    gallery-layout-390.png and gallery-layout-1280.png in tests/artefacts)."""
+    root = tmp_path / "site"
+    make_watermarked_gallery(root, tmp_path)
+    viewport(browser, width)
+    try:
+        open_page(browser, (root / "Space Coast" / INDEX).as_uri(), tmp_path / "top.png")
+        lists = browser.evaluate(ROWS)
+        assert len(lists) == len(SHAPES)
+        for found in lists:
+            assert sum(len(row) for row in found["rows"]) == len(STYLES) + 1
+            for row in found["rows"]:
+                row.sort()
+                assert (
+                    abs(row[0][0] - found["left"]) < 1.5 and abs(row[-1][1] - found["right"]) < 1.5
+                )
+                for (_, right, _), (left, _, _) in itertools.pairwise(row):
+                    assert abs(left - right - found["gap"]) < 1.5, row
+                assert max(h for *_, h in row) - min(h for *_, h in row) < 2, row
+        capture(browser, tmp_path / f"gallery-layout-{width}.png", whole=True)
+        assert problems(browser) == []
+    finally:
+        viewport(browser, 1280)
+
+
+def test_justified_rows_keep_heights_near_the_target() -> None:
+    assert justified_rows([1.5, 1.5, 1.5], *DESKTOP) == [3]
+    assert justified_rows([1.5, 1.5, 1.5], *PHONE) == [1, 2]
+    assert justified_rows([3.0, 3.0, 3.0], *DESKTOP) == [1, 2]
+    assert justified_rows([0.667, 1.5, 1.5], *DESKTOP) == [3]
+    assert justified_rows([], *PHONE) == []
 
 
 # ---------------------------------------------------------------------------------------------
