@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import itertools
+import posixpath
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from PIL import Image
 
 from i2i import I2IError
 from i2i.config import validate_config
+from i2i.core.files import is_safe_name
 from i2i.stages.gallery.build import build_album, build_index
 from i2i.stages.gallery.keys import (
     ALBUM_DIR,
@@ -35,10 +37,11 @@ from i2i.stages.gallery.keys import (
     album_keys,
     cover_key,
     gallery_settings,
+    original_key,
     planned_keys,
     relative_url,
 )
-from i2i.stages.gallery.pages import DESKTOP, PHONE, justified_rows
+from i2i.stages.gallery.pages import DESKTOP, PHONE, justified_rows, shown_text
 from i2i.stages.gallery.upload import site_headers
 from i2i.stages.gallery.words import (
     camera_line,
@@ -969,6 +972,154 @@ def test_justified_rows_keep_heights_near_the_target() -> None:
     assert justified_rows([3.0, 3.0, 3.0], *DESKTOP) == [1, 2]
     assert justified_rows([0.667, 1.5, 1.5], *DESKTOP) == [3]
     assert justified_rows([], *PHONE) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile names (issue 26 item 4, the gallery's part)
+
+XSS = '"><img src=x onerror=alert(1)>'
+SCRIPT = "<script>alert(2)</script>"
+RLO = "\u202e"
+# Album and photo names are single safe path components (the inventory sets others aside);
+# titles, places, keywords, captions and settings are any text.
+HOSTILE_ALBUMS = {
+    XSS: [f"<svg onload=alert(3)> it's {RLO}gnp.exe", "x..y"],
+    f'Tom\'s "quoted" \u200f\u05e9\u05dc\u05d5\u05dd{RLO}evil <b>': ["<script>alert(4)"],
+}
+HOSTILE_TEXT = f"{SCRIPT} {XSS} ../../etc/passwd a/b\\c \x07bell\x1b[31m {RLO}txt.exe"
+HOSTILE_SETTINGS = {
+    "title": f"<title>{SCRIPT}",
+    "brand": XSS,
+    "covers": {},
+    "credits": {"brand": XSS, "artist": HOSTILE_TEXT, "copyright": ""},
+}
+NO_DIALOGS = """for (const name of ["alert", "confirm", "prompt", "print"]) {
+  window[name] = (...args) => { (window.__dialogs = window.__dialogs || []).push(name); };
+}"""
+
+
+def make_hostile_gallery(root: Path, tmp: Path, template: str) -> list[str]:
+    target = {"target": f"file://{root}", "key_template": template}
+    photos, originals = [], {}
+    for number, (album, names) in enumerate(HOSTILE_ALBUMS.items()):
+        for index, photo in enumerate(names):
+            assert is_safe_name(album) and is_safe_name(photo)
+            styles = {}
+            for shade, style in enumerate(STYLES):
+                source = tmp / f"h{number}-{index}-{style}.webp"
+                Image.new("RGB", (96, 64), colour(number, shade + 1)).save(source, "WEBP")
+                styles[style] = publish(source, album, photo, style, target)
+            original = tmp / f"h{number}-{index}-original.webp"
+            Image.new("RGB", (96, 64), colour(number, 3)).save(original, "WEBP")
+            originals[album, photo] = original
+            photos.append(
+                {
+                    "album": album,
+                    "photo": photo,
+                    "styles": styles,
+                    "title": f"{HOSTILE_TEXT} {index}" if index else None,
+                    "keywords": [SCRIPT, XSS, "../.."],
+                    "titles": {"xmp": HOSTILE_TEXT},
+                    "location_formatted": f"{XSS} / ../ {RLO}",
+                    "watermark_text": HOSTILE_TEXT,
+                    "caption_source": "llm",
+                    "exif": {"date_taken": "2024-07-05T09:12:30", "make": SCRIPT, "model": XSS},
+                }
+            )
+    catalog = {"photos": photos, "styles": STYLES}
+    return build_gallery(catalog, root, originals, HOSTILE_SETTINGS)
+
+
+def written_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("layout", ["default", "flat"])
+def test_hostile_names_stay_text_and_inside_the_gallery(
+    browser: DevTools, tmp_path: Path, layout: str
+) -> None:
+    """Album, photo, title, place, keyword, caption and credit strings with markup, quotes,
+    ``..``, slashes, control characters and right-to-left marks: in Chromium no script runs (no
+    dialog, no console error, no injected element), the text shows as written (control
+    characters and bidi overrides dropped, right-to-left marks kept), every link resolves to a
+    file inside the gallery's folder and its URL gives back its key."""
+    root = tmp_path / "site"
+    pages = make_hostile_gallery(root, tmp_path, LAYOUTS[layout])
+    files = written_files(root)
+    for key in files:
+        assert (root / key).resolve().is_relative_to(root.resolve()), key
+        assert "\x07" not in key and "\x1b" not in key
+    for page in pages:
+        text = page_text(root, page)
+        assert "<script>alert" not in text and "<img src=x" not in text and "<svg" not in text
+        assert "\x07" not in text and "\x1b" not in text
+        parser = Links()
+        parser.feed(text)
+        for url in parser.urls:
+            if url.startswith(("data:", "#")):
+                continue
+            resolved = posixpath.normpath(
+                posixpath.join(posixpath.dirname(page), urllib.parse.unquote(url))
+            )
+            assert resolved in files, (page, url)
+            assert relative_url(resolved, page) == url, "keys and URLs round-trip"
+    script = browser.call("Page.addScriptToEvaluateOnNewDocument", source=NO_DIALOGS)
+    try:
+        for page in pages:
+            for hash_ in ("#" + urllib.parse.quote(XSS), ""):  # a same-page hash loads nothing
+                open_page(browser, (root / page).as_uri() + hash_, tmp_path / "hostile.png")
+                state = browser.evaluate(
+                    "({dialogs: window.__dialogs || [], scripts: document.scripts.length,"
+                    ' injected: document.querySelectorAll(\'svg, img[src="x"], b, title ~ title,'
+                    " body script:not(:last-of-type)').length,"
+                    " text: document.body.innerText, title: document.title})"
+                )
+                assert state["dialogs"] == [] and state["injected"] == 0, (page, state)
+                assert state["scripts"] == (0 if page.endswith(INDEX) and "/" not in page else 1)
+                assert XSS in state["text"], "markup shows as text"
+                assert RLO not in state["text"] + state["title"], "no bidi override"
+                assert state["title"].endswith(f"<title>{SCRIPT}")
+                if page != INDEX:
+                    assert SCRIPT in state["text"] and "bell[31m" in state["text"]
+                    assert "txt.exe" in state["text"], "an override dropped, the text in order"
+                    browser.evaluate("document.querySelector('a[data-v]').click()")
+                    assert XSS in browser.evaluate(VIEWER)["title"]
+                assert not [e for e in browser.events if "Dialog" in e.get("method", "")]
+                assert problems(browser) == []
+        capture(browser, tmp_path / f"gallery-hostile-{layout}.png", whole=True)
+    finally:
+        browser.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script["identifier"])
+
+
+def test_shown_text_drops_controls_and_overrides_keeps_marks() -> None:
+    assert shown_text("a\x07b\x1b[1m\x9bc\td\ne") == "ab[1mc d e"
+    assert shown_text("\u202egnp.exe\u202c") == "gnp.exe"
+    assert shown_text("\u200f\u05e9\u05dc\u05d5\u05dd \u2067x\u2069") == (
+        "\u200f\u05e9\u05dc\u05d5\u05dd \u2067x\u2069"
+    )
+
+
+def test_a_catalog_cannot_make_the_gallery_write_outside(tmp_path: Path) -> None:
+    """A catalog key that climbs (``..``), is absolute or leaves the target's prefix fails
+    the build before anything is written; a photo name that is no safe name gets a digest."""
+    root = tmp_path / "site"
+    root.mkdir()
+    image = tmp_path / "i.webp"
+    Image.new("RGB", (8, 8)).save(image, "WEBP")
+    for key, prefix in (
+        ("a/../../outside.webp", ""),
+        ("/etc/outside.webp", ""),
+        ("a/\x00.webp", ""),
+        ("other/a.webp", "site/v1"),
+        ("site/v1/../a.webp", "site/v1"),
+    ):
+        entry = {"album": "A", "photo": "p", "styles": {"ink": {"key": key}}, "exif": {}}
+        catalog = {"album": "A", "photos": [entry], "styles": ["ink"]}
+        with pytest.raises(I2IError, match="would be outside"):
+            build_album(catalog, root, {"p": image}, prefix=prefix)
+    assert written_files(tmp_path) == ["i.webp"]
+    assert original_key("A/p_ink.webp", "../../x").startswith("A/_gallery/photo-")
+    assert original_key("A/p_ink.webp", "p q") == "A/_gallery/p q.original.webp"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from i2i import I2IError
 from i2i.core.files import is_safe_name
 from i2i.stages.publish import object_key, template_of
 from i2i.targets import target_for
@@ -104,9 +105,30 @@ def size_key(key: str, long_side: int) -> str:
 
 def original_key(first_key: str, photo: str) -> str:
     """The web copy of a photo's original, named for the photo: ``<photo>.original.webp`` in
-    the ``_gallery`` folder beside the image at ``first_key`` (its first style's)."""
+    the ``_gallery`` folder beside the image at ``first_key`` (its first style's); a digest of
+    the name when it is not a safe name."""
     folder = posixpath.dirname(first_key)
-    return posixpath.join(folder, DERIVED_DIR, f"{photo}.{ORIGINAL}.webp")
+    name = (
+        photo if is_safe_name(photo) else f"photo-{hashlib.sha256(photo.encode()).hexdigest()[:12]}"
+    )
+    return posixpath.join(folder, DERIVED_DIR, f"{name}.{ORIGINAL}.webp")
+
+
+def checked_key(key: str, prefix: str = "") -> str:
+    """``key`` when it is a relative key under ``prefix`` that cannot climb out of it: no
+    empty, ``.`` or ``..`` part, no backslash, no control character. Else I2IError: a catalog
+    can never make the gallery write outside its folder or the target's prefix."""
+    parts = key.split("/")
+    unsafe = (
+        any(part in {"", ".", ".."} for part in parts)
+        or "\\" in key
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in key)
+        or (bool(prefix) and not key.startswith(f"{prefix.strip('/')}/"))
+    )
+    if unsafe:
+        where = f"the prefix {prefix!r}" if prefix else "the gallery's folder"
+        raise I2IError(f"gallery: key {key!r} would be outside {where}")
+    return key
 
 
 def original_keys(first_key: str, photo: str) -> list[str]:

@@ -42,12 +42,26 @@ PHONE = (358.0, 9.6, 180.0)
 DESKTOP = (1176.0, 12.8, 300.0)
 
 
+def shown_text(text: str) -> str:
+    """``text`` without control characters (C0, DEL, C1) and bidirectional embeddings and
+    overrides (U+202A-U+202E: ``\u202egnp.exe`` would show as ``exe.png``); tabs and line
+    breaks become spaces. Right-to-left marks stay, and the pages isolate every such text
+    (``unicode-bidi: isolate``), so they reorder nothing around it."""
+    return "".join(" " if ch in "\t\n\r" else ch for ch in text if not _hidden(ch))
+
+
+def _hidden(ch: str) -> bool:
+    code = ord(ch)
+    return (code < 32 and ch not in "\t\n\r") or 127 <= code < 160 or 0x202A <= code <= 0x202E
+
+
 @cache
 def environment() -> jinja2.Environment:
     """The template environment: autoescaped, strict about undefined names.
 
     Values are escaped as :func:`html.escape` does (``'`` as ``&#x27;``, like the pages made
-    before the templates), not as MarkupSafe does (``&#39;``).
+    before the templates), not as MarkupSafe does (``&#39;``), after their control characters
+    are dropped (:func:`shown_text`).
     """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -57,7 +71,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         finalize=lambda value: (
-            value if isinstance(value, Markup) else Markup(html.escape(str(value), quote=True))
+            value
+            if isinstance(value, Markup)
+            else Markup(html.escape(shown_text(str(value)), quote=True))
         ),
     )
     env.globals["asset"] = lambda name: Markup((TEMPLATES / name).read_text(encoding="utf-8"))
