@@ -998,7 +998,7 @@ NO_DIALOGS = """for (const name of ["alert", "confirm", "prompt", "print"]) {
 }"""
 
 
-def make_hostile_gallery(root: Path, tmp: Path, template: str) -> list[str]:
+def make_hostile_gallery(root: Path, tmp: Path, template: str, prefix: str = "") -> list[str]:
     target = {"target": f"file://{root}", "key_template": template}
     photos, originals = [], {}
     for number, (album, names) in enumerate(HOSTILE_ALBUMS.items()):
@@ -1027,7 +1027,7 @@ def make_hostile_gallery(root: Path, tmp: Path, template: str) -> list[str]:
                 }
             )
     catalog = {"photos": photos, "styles": STYLES}
-    return build_gallery(catalog, root, originals, HOSTILE_SETTINGS)
+    return build_gallery(catalog, root, originals, HOSTILE_SETTINGS, prefix)
 
 
 def written_files(root: Path) -> list[str]:
@@ -1089,6 +1089,61 @@ def test_hostile_names_stay_text_and_inside_the_gallery(
         capture(browser, tmp_path / f"gallery-hostile-{layout}.png", whole=True)
     finally:
         browser.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script["identifier"])
+
+
+def test_hostile_keys_round_trip_through_s3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hostile gallery uploaded to an S3 prefix (moto): the bucket holds exactly the keys
+    built, all under the prefix, each page's links name objects there, and each object's URL
+    gives back its key."""
+    moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
+    import boto3
+
+    from i2i.stages.gallery.upload import upload_site
+    from i2i.targets import target_for
+    from i2i.targets.s3 import clear_s3_clients
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIAI2ITEST",
+        "AWS_SECRET_ACCESS_KEY": "i2i-test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    clear_s3_clients()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        s3.create_bucket(Bucket="gallery")
+        root = tmp_path / "staging"
+        make_hostile_gallery(root, tmp_path, "site/v1/{album}/{photo}_{style}.webp", "site/v1")
+        files = written_files(root)
+        publish_settings = {"target": "s3://gallery/site/v1", "endpoint_url": url}
+        assert sorted(upload_site(root, files, publish_settings)) == files
+        listed = s3.list_objects_v2(Bucket="gallery")
+        keys = sorted(item["Key"] for item in listed["Contents"])
+        assert keys == files and all(key.startswith("site/v1/") for key in keys)
+        target = target_for(publish_settings["target"], publish_settings)
+        for key in keys:
+            link = urllib.parse.urlsplit(target.link(key))
+            assert urllib.parse.unquote(link.path) == f"/gallery/{key}"
+            if key.endswith(".html"):
+                body = s3.get_object(Bucket="gallery", Key=key)["Body"].read().decode("utf-8")
+                parser = Links()
+                parser.feed(body)
+                for url_ in parser.urls:
+                    if not url_.startswith(("data:", "#")):
+                        linked = posixpath.join(posixpath.dirname(key), urllib.parse.unquote(url_))
+                        assert posixpath.normpath(linked) in keys, (key, url_)
+    finally:
+        clear_s3_clients()
+        server.stop()
 
 
 def test_shown_text_drops_controls_and_overrides_keeps_marks() -> None:
