@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+from babel import Locale, UnknownLocaleError
 
 from i2i import I2IError, backends
 from i2i.core import resources
@@ -114,19 +115,33 @@ def typed_strings(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
+def known_locale(name: str) -> bool:
+    """True if CLDR (babel) has the locale ``name`` (``en_GB``, ``fr``, ``pt-BR``)."""
+    try:
+        Locale.parse(name.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return False
+    return True
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the workflow config (``config.yaml`` plus overrides) and fill defaults.
 
     Strings where the schema wants numbers, booleans or null are read as YAML first
-    (:func:`typed_strings`). ``publish.target`` must name a registered target. With a Photos
-    library, Photos' own place names come first in the places chain unless ``photos`` is
-    already in it.
+    (:func:`typed_strings`). ``publish.target`` must name a registered target, the gallery's
+    locales known ones. With a Photos library, Photos' own place names come first in the
+    places chain unless ``photos`` is already in it.
     """
     schema = load_yaml(CONFIG_SCHEMA)
     valid = validate(typed_strings(dict(config), schema), schema, "config")
     target = valid["publish"]["target"]
     if factory_for(target.partition("://")[0]) is None:
         raise I2IError(f"config is invalid:\n  publish.target: {target!r}: use {usages()}")
+    gallery = valid["gallery"]
+    for where, name in [("locale", gallery["locale"]), *gallery["album_locales"].items()]:
+        if not known_locale(name):
+            key = "gallery.locale" if where == "locale" else f"gallery.album_locales[{where!r}]"
+            raise I2IError(f"config is invalid:\n  {key}: {name!r} is not a known locale")
     providers = valid["places"]["providers"]
     if valid["photos"]["library"] and "photos" not in providers:
         valid["places"]["providers"] = ["photos", *providers]

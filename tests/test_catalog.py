@@ -117,6 +117,7 @@ def test_folder_entries_have_no_apple_photos_keys() -> None:
         "image",
         "exif",
         "gps",
+        "titles",
         "location",
         "location_formatted",
         "landmarks",

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
+import posixpath
 import re
 import shutil
+import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -22,6 +25,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from i2i import I2IError
+from i2i.config import validate_config
+from i2i.core.files import is_safe_name
 from i2i.stages.gallery.build import build_album, build_index
 from i2i.stages.gallery.keys import (
     ALBUM_DIR,
@@ -31,11 +37,22 @@ from i2i.stages.gallery.keys import (
     album_keys,
     cover_key,
     gallery_settings,
+    original_key,
     planned_keys,
     relative_url,
 )
+from i2i.stages.gallery.pages import DESKTOP, PHONE, justified_rows, shown_text
 from i2i.stages.gallery.upload import site_headers
-from i2i.stages.gallery.words import camera_line, date_span, human_date, taken, tidy_name
+from i2i.stages.gallery.words import (
+    camera_line,
+    credit_lines,
+    date_span,
+    human_date,
+    merged_notices,
+    photo_title,
+    taken,
+    tidy_name,
+)
 from i2i.stages.publish import publish
 
 from chromium import LOAD_ALL_IMAGES, DevTools, open_page, problems
@@ -265,19 +282,83 @@ def test_derived_images_are_never_image_keys(built: tuple[Path, list[str]]) -> N
     assert {len(p.parts) for p in made} == {depth + 1}
 
 
+def test_the_originals_copy_is_named_for_the_photo(built: tuple[Path, list[str]]) -> None:
+    """``<photo>.original.webp`` (and its sizes) beside the first style's image, not
+    ``<photo>_<style>.original.webp``."""
+    root, _ = built
+    originals = sorted(p.name for p in root.rglob(f"*{DERIVED_DIR}/*.original*.webp"))
+    assert originals == sorted(
+        f"{photo}.original{size}.webp"
+        for names in ALBUMS.values()
+        for photo in names
+        for size in ("", ".400", ".800")
+    )
+
+
+def exiftool(path: Path, *tags: str) -> None:
+    if shutil.which("exiftool") is None:
+        pytest.skip("exiftool not installed (apt-get install libimage-exiftool-perl)")
+    subprocess.run(
+        ["exiftool", "-q", "-overwrite_original", "-codedcharacterset=utf8", *tags, str(path)],
+        check=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tags", "title"),
+    [
+        (
+            [
+                "-XMP-dc:Title=Départ à l'aube",
+                "-IPTC:ObjectName=IPTC name",
+                "-EXIF:XPTitle=XP title",
+                "-EXIF:ImageDescription=Description",
+            ],
+            "Départ à l'aube",
+        ),
+        (["-IPTC:ObjectName=Pad 39A, nuit", "-EXIF:XPTitle=XP title"], "Pad 39A, nuit"),
+        (["-EXIF:XPTitle=Fenêtre  sur\ncour", "-EXIF:ImageDescription=Desc"], "Fenêtre sur cour"),
+        (["-EXIF:ImageDescription=Night launch"], "Night launch"),
+        (["-EXIF:ImageDescription=OLYMPUS DIGITAL CAMERA"], "Deep field"),
+        ([], "Deep field"),
+    ],
+)
+def test_titles_come_from_the_files_own_metadata(
+    tmp_path: Path, tags: list[str], title: str
+) -> None:
+    """Without a Photos title the file's XMP dc:title, IPTC ObjectName, EXIF XPTitle or a real
+    ImageDescription names the photo (read by the metadata stage), else its tidied name."""
+    from i2i.stages.catalog import photo_entry
+    from i2i.stages.metadata.read import read_metadata
+
+    source = tmp_path / "deep_field.jpg"
+    Image.new("RGB", (32, 24), (90, 120, 150)).save(source, "JPEG")
+    if tags:
+        exiftool(source, *tags)
+    record = read_metadata(source)
+    assert record["problems"] == []
+    caption = {"watermark_text": "", "source": "template"}
+    entry = photo_entry("A", "deep_field", record, {}, caption)
+    assert photo_title(entry) == title
+    assert photo_title({**entry, "title": "From Photos"}) == "From Photos"
+
+
 def test_words_are_human() -> None:
     assert tidy_name("deep_field") == "Deep field"
     assert tidy_name("IMG_0042") == "IMG 0042"
     assert tidy_name("falcon9_launch") == "Falcon9 launch"
+    assert tidy_name("IMG_0042.JPG") == "IMG 0042"
+    assert tidy_name("CAPE_CANAVERAL__night") == "CAPE CANAVERAL night"
+    assert tidy_name("CAPE_CANAVERAL") == "Cape canaveral"
     moment = taken({"exif": {"date_taken": "2024-03-21T21:45:10.250-04:00"}})
     assert human_date(moment) == "21 March 2024, 21:45"
     assert human_date(None) == ""
     assert taken({"exif": {"date_taken": "not a date"}}) is None
     july = taken({"exif": {"date_taken": "2024-07-05T09:12:30"}})
-    assert date_span([moment, july]) == "March – July 2024"
+    assert date_span([moment, july]) == "March\u2009–\u2009July 2024"
     assert date_span([july]) == "July 2024"
     assert date_span([taken({"exif": {"date_taken": "2015-05-01T10:00:00"}}), july]) == (
-        "May 2015 – July 2024"
+        "May 2015\u2009–\u2009July 2024"
     )
     assert camera_line(EXIF) == (
         "FUJIFILM X-T4 · XF23mmF1.4 R · 35\u00a0mm · ƒ/2 · 1/125\u00a0s · ISO\u00a0320"
@@ -297,7 +378,44 @@ def test_words_are_human() -> None:
         "title": "Gallery",
         "brand": "Ann",
         "covers": {},
+        "locale": "en_GB",
+        "album_locales": {},
+        "credits": {"brand": "Ann", "artist": "", "copyright": ""},
     }
+
+
+@pytest.mark.parametrize(
+    ("locale", "when", "span"),
+    [
+        ("en_GB", "21 March 2024, 21:45", "March\u2009–\u2009July 2024"),
+        ("en", "March 21, 2024, 9:45\u202fPM", "March\u2009–\u2009July 2024"),
+        ("fr", "21 mars 2024, 21:45", "mars\u2009–\u2009juillet 2024"),
+        ("de-CH", "21. März 2024, 21:45", "März–Juli 2024"),
+        ("ja", "2024年3月21日 21:45", "2024年3月～7月"),
+    ],
+)
+def test_dates_in_the_gallerys_language(locale: str, when: str, span: str) -> None:
+    """Month names and date order come from CLDR (babel) for any locale; the time is the
+    camera's, whatever its zone."""
+    moment = taken({"exif": {"date_taken": "2024-03-21T21:45:10-04:00"}})
+    july = taken({"exif": {"date_taken": "2024-07-05T09:12:30+09:00"}})
+    assert human_date(moment, locale) == when
+    assert date_span([july, moment], locale) == span
+
+
+def test_an_album_can_have_its_own_locale(tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    settings = {**SETTINGS, "locale": "de", "album_locales": {"Côte d'Azur & Paris": "fr"}}
+    make_gallery(root, LAYOUTS["default"], tmp_path, settings)
+    french = page_text(root, "Côte d'Azur & Paris/index.html")
+    assert '<html lang="fr">' in french and "5 juillet 2024, 09:12" in french
+    german = page_text(root, "100% #1 ?q/index.html")
+    assert '<html lang="de">' in german
+    assert '<html lang="de">' in page_text(root, INDEX)
+    with pytest.raises(I2IError, match="not a known locale"):
+        human_date(taken({"exif": EXIF}), "xx_QQ")
+    with pytest.raises(I2IError, match=r"gallery.album_locales\['A'\]: 'zz' is not a known"):
+        validate_config({"gallery": {"album_locales": {"A": "zz"}}})
 
 
 def test_album_page_reads_like_an_album(tmp_path: Path) -> None:
@@ -323,6 +441,57 @@ def test_album_page_reads_like_an_album(tmp_path: Path) -> None:
     index = page_text(root, INDEX)
     assert "<h1>Travels &lt;2024&gt;</h1>" in index and "Jane &amp; Co" in index
     assert "Côte d&#x27;Azur &amp; Paris" in index
+
+
+def footer(text: str) -> str:
+    start = text.index('<footer class="site-footer">')
+    return shown(text[start : text.index("</footer>", start)])
+
+
+@pytest.mark.parametrize(
+    ("watermark", "album", "index"),
+    [
+        ({"brand": "i2i"}, "Made with i2i", "Made with i2i"),
+        (
+            {"brand": "i2i", "artist": "Jane Doe"},
+            "© 2024 Jane Doe · Made with i2i",
+            "© Jane Doe · Made with i2i",
+        ),
+        (
+            {"brand": "i2i", "artist": "Jane Doe", "copyright": "© {year} {artist}, {brand}"},
+            "© 2024 Jane Doe, i2i · Made with i2i",
+            "© Jane Doe, i2i · Made with i2i",
+        ),
+    ],
+)
+def test_the_footer_credits_the_artist_not_the_brand(
+    tmp_path: Path, watermark: dict, album: str, index: str
+) -> None:
+    """The footer says what the published images' EXIF Copyright says (watermark.artist,
+    watermark.copyright), never "© i2i" for the brand."""
+    root = tmp_path / "site"
+    make_gallery(root, LAYOUTS["default"], tmp_path, gallery_settings({"watermark": watermark}))
+    assert footer(page_text(root, "Côte d'Azur & Paris/index.html")) == album
+    assert footer(page_text(root, INDEX)) == index
+    assert "© i2i" not in page_text(root, INDEX)
+
+
+def test_credit_lines_follow_each_photos_own_copyright() -> None:
+    """Without watermark settings each photo's own EXIF credits count; a notice that differs
+    only by year is one line with a span."""
+    photos = [
+        {"exif": {"date_taken": "2015-05-01T10:00:00", "artist": "Ann"}},
+        {"exif": {"date_taken": "2024-05-01T10:00:00", "artist": "Ann"}},
+        {"exif": {"copyright": "CC BY 4.0 Bob"}},
+        {"exif": {}},
+    ]
+    settings = {"brand": "i2i", "artist": "", "copyright": ""}
+    assert credit_lines(photos, settings) == ["© 2015–2024 Ann", "CC BY 4.0 Bob"]
+    assert credit_lines([], settings) == []
+    assert merged_notices(["© 2024 Ann", "© 2024 Ann", "© 1999–2003 Bob"]) == [
+        "© 2024 Ann",
+        "© 1999–2003 Bob",
+    ]
 
 
 def test_portrait_and_undated_photos(tmp_path: Path) -> None:
@@ -367,8 +536,10 @@ def test_covers(tmp_path: Path, covers: dict, album: str, expected: tuple) -> No
     root = tmp_path / "site"
     make_gallery(root, LAYOUTS["default"], tmp_path, {**SETTINGS, "covers": covers})
     cover = cover_of(root, album)
+    box = COVER_SIZES[0]
     with Image.open(cover) as image:
-        assert image.size == COVER_SIZES[0]
+        width, height = image.size
+    assert (width, height) == ((213, 320) if album == "100% #1 ?q" else box), "fitted, not cut"
     assert close(mean(cover), expected), (mean(cover), expected)
     assert urllib.parse.quote(cover.relative_to(root).as_posix()) in page_text(root, INDEX)
 
@@ -431,6 +602,11 @@ def keep(shot: Path) -> None:
 def capture(browser: DevTools, shot: Path, *, whole: bool = False) -> None:
     params: dict = {"format": "png"}
     if whole:
+        browser.evaluate(
+            "document.querySelectorAll('img').forEach(img => { img.loading = 'eager'; })"
+        )
+        browser.evaluate(LOAD_ALL_IMAGES)
+        browser.evaluate("window.scrollTo(0, 0)")
         width = browser.evaluate("window.innerWidth")
         height = min(browser.evaluate("document.documentElement.scrollHeight"), 6000)
         params.update(
@@ -608,6 +784,397 @@ def test_screenshots_at_phone_and_desktop_widths(
         assert problems(browser) == []
     finally:
         viewport(browser, 1280)
+
+
+# ---------------------------------------------------------------------------------------------
+# Thumbnails keep the whole image, and so the watermark caption
+
+CAPTION = "i2i © 2024 Kennedy Space Center, Cape Canaveral, United States"
+SHAPES = {"launch": (1200, 800), "tower": (600, 900), "shore": (1500, 500)}
+
+# Per image on the page: the part of the whole image that shows, in fractions of its width
+# and height (from its box, its object-fit and the box of the link that clips it).
+VISIBLE = """[...document.querySelectorAll('.frame img, .cover img')].map(img => {
+  const box = img.getBoundingClientRect();
+  const clip = img.parentElement.getBoundingClientRect();
+  const style = getComputedStyle(img);
+  let w = box.width, h = box.height;
+  if (style.objectFit === "contain" || style.objectFit === "cover") {
+    const pick = style.objectFit === "contain" ? Math.min : Math.max;
+    const scale = pick(box.width / img.naturalWidth, box.height / img.naturalHeight);
+    w = img.naturalWidth * scale; h = img.naturalHeight * scale;
+  }
+  const x = box.left + (box.width - w) / 2, y = box.top + (box.height - h) / 2;
+  const link = img.closest("a");
+  return {full: "v" in link.dataset ? link.href : "", fit: style.objectFit,
+          position: style.objectPosition, transform: style.transform,
+          left: (Math.max(x, box.left, clip.left) - x) / w,
+          top: (Math.max(y, box.top, clip.top) - y) / h,
+          right: (Math.min(x + w, box.right, clip.right) - x) / w,
+          bottom: (Math.min(y + h, box.bottom, clip.bottom) - y) / h};
+})"""
+
+
+def textured(size: tuple[int, int], shade: int) -> Image.Image:
+    """Smooth gradients, so the watermark picks its colours as on a photo."""
+    down = Image.linear_gradient("L").resize(size)
+    across = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).resize(size)
+    return Image.merge("RGB", (down, across, Image.new("L", size, 60 * shade)))
+
+
+def make_watermarked_gallery(root: Path, tmp: Path) -> dict[str, tuple[float, ...]]:
+    """A landscape, a portrait and a panorama, each style watermarked with :data:`CAPTION` as
+    the watermark stage draws it; return each published key's caption box in fractions."""
+    from i2i.stages.watermark import draw_watermark, plan_watermark
+
+    target = {"target": f"file://{root}", "key_template": LAYOUTS["default"]}
+    album = "Space Coast"
+    photos, originals, captions = [], {}, {}
+    for photo, size in SHAPES.items():
+        styles = {}
+        for shade, style in enumerate(STYLES):
+            image = textured(size, shade + 1)
+            box = plan_watermark(image, CAPTION, {}).box
+            source = tmp / f"{photo}-{style}.webp"
+            draw_watermark(image, CAPTION, {}).save(source, "WEBP", quality=90)
+            styles[style] = publish(source, album, photo, style, target)
+            width, height = size
+            captions[styles[style]["key"]] = (
+                box[0] / width,
+                box[1] / height,
+                box[2] / width,
+                box[3] / height,
+            )
+        original = tmp / f"{photo}-original.webp"
+        textured(size, 3).save(original, "WEBP")
+        originals[album, photo] = original
+        photos.append(
+            {
+                "album": album,
+                "photo": photo,
+                "styles": styles,
+                "exif": {},
+                "watermark_text": CAPTION,
+            }
+        )
+    build_gallery({"photos": photos, "styles": STYLES}, root, originals, SETTINGS)
+    return captions
+
+
+def test_gallery_copies_are_whole_images(tmp_path: Path) -> None:
+    """Every smaller copy and cover has the shape of the image it comes from: nothing cut."""
+    root = tmp_path / "site"
+    make_watermarked_gallery(root, tmp_path)
+    shapes = {name: w / h for name, (w, h) in SHAPES.items()}
+    copies = [p for p in root.rglob("*.webp") if DERIVED_DIR in p.parts]
+    assert len(copies) > 3 * len(SHAPES)
+    for copy in copies:
+        with Image.open(copy) as image:
+            width, height = image.size
+        name = next(n for n in SHAPES if copy.name.startswith(n))
+        assert abs(width / height - shapes[name]) < 2 / min(width, height), (copy, image.size)
+        if ".cover-" in copy.name:
+            assert (width, height) in {(w, round(w / shapes[name])) for w, _ in COVER_SIZES} | {
+                (round(h * shapes[name]), h) for _, h in COVER_SIZES
+            }, (copy, image.size)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_every_thumbnail_shows_the_whole_caption(
+    browser: DevTools, tmp_path: Path, width: int
+) -> None:
+    """The watermark caption (where the watermark stage draws it) is inside every image the
+    album page and the index show, at phone and desktop widths: no tile or cover crops."""
+    root = tmp_path / "site"
+    captions = make_watermarked_gallery(root, tmp_path)
+    viewport(browser, width)
+    try:
+        for name, page in (("album", root / "Space Coast" / INDEX), ("index", root / INDEX)):
+            browser.events.clear()
+            browser.call("Page.navigate", url=page.as_uri())
+            browser.wait_for("Page.loadEventFired")
+            assert all(w > 0 for _, w in browser.evaluate(LOAD_ALL_IMAGES))
+            browser.evaluate("window.scrollTo(0, 0)")
+            shown_parts = browser.evaluate(VISIBLE)
+            assert len(shown_parts) == ((len(STYLES) + 1) * len(SHAPES) if name == "album" else 1)
+            checked = 0
+            for part in shown_parts:
+                assert part["transform"] == "none" and part["position"] == "50% 50%", part
+                key = urllib.parse.unquote(urllib.parse.urlsplit(part["full"]).path)
+                key = (
+                    Path(urllib.request.url2pathname(key)).relative_to(root).as_posix()
+                    if key
+                    else ""
+                )
+                left, top, right, bottom = captions.get(key, (0.0, 0.0, 1.0, 1.0))
+                slack = 0.002
+                assert part["left"] <= left + slack and part["top"] <= top + slack, (key, part)
+                assert part["right"] >= right - slack and part["bottom"] >= bottom - slack, (
+                    key,
+                    part,
+                )
+                checked += key in captions
+            if name == "album":
+                assert checked == len(captions) == len(STYLES) * len(SHAPES)
+            capture(browser, tmp_path / f"gallery-caption-{name}-{width}.png", whole=True)
+            assert problems(browser) == []
+    finally:
+        viewport(browser, 1280)
+
+
+ROWS = """[...document.querySelectorAll('.tiles')].map(list => {
+  const box = list.getBoundingClientRect();
+  const rows = new Map();
+  for (const tile of list.querySelectorAll(':scope > li img')) {
+    const r = tile.getBoundingClientRect();
+    const key = Math.round(r.top);
+    if (!rows.has(key)) rows.set(key, []);
+    rows.get(key).push([r.left, r.right, r.height]);
+  }
+  return {left: box.left, right: box.right, gap: parseFloat(getComputedStyle(list).columnGap),
+          rows: [...rows.values()]};
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_portrait_and_landscape_photos_tile_without_empty_blocks(
+    browser: DevTools, tmp_path: Path, width: int
+) -> None:
+    """A landscape, a portrait and a panorama with their styles: every row of tiles spans the
+    page's width and its images are equally tall, at phone and desktop widths (screenshots
+    gallery-layout-390.png and gallery-layout-1280.png in tests/artefacts)."""
+    root = tmp_path / "site"
+    make_watermarked_gallery(root, tmp_path)
+    viewport(browser, width)
+    try:
+        open_page(browser, (root / "Space Coast" / INDEX).as_uri(), tmp_path / "top.png")
+        lists = browser.evaluate(ROWS)
+        assert len(lists) == len(SHAPES)
+        for found in lists:
+            assert sum(len(row) for row in found["rows"]) == len(STYLES) + 1
+            for row in found["rows"]:
+                row.sort()
+                assert (
+                    abs(row[0][0] - found["left"]) < 1.5 and abs(row[-1][1] - found["right"]) < 1.5
+                )
+                for (_, right, _), (left, _, _) in itertools.pairwise(row):
+                    assert abs(left - right - found["gap"]) < 1.5, row
+                assert max(h for *_, h in row) - min(h for *_, h in row) < 2, row
+        capture(browser, tmp_path / f"gallery-layout-{width}.png", whole=True)
+        assert problems(browser) == []
+    finally:
+        viewport(browser, 1280)
+
+
+def test_justified_rows_keep_heights_near_the_target() -> None:
+    assert justified_rows([1.5, 1.5, 1.5], *DESKTOP) == [3]
+    assert justified_rows([1.5, 1.5, 1.5], *PHONE) == [1, 2]
+    assert justified_rows([3.0, 3.0, 3.0], *DESKTOP) == [1, 2]
+    assert justified_rows([0.667, 1.5, 1.5], *DESKTOP) == [3]
+    assert justified_rows([], *PHONE) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile names (issue 26 item 4, the gallery's part)
+
+XSS = '"><img src=x onerror=alert(1)>'
+SCRIPT = "<script>alert(2)</script>"
+RLO = "\u202e"
+# Album and photo names are single safe path components (the inventory sets others aside);
+# titles, places, keywords, captions and settings are any text.
+HOSTILE_ALBUMS = {
+    XSS: [f"<svg onload=alert(3)> it's {RLO}gnp.exe", "x..y"],
+    f'Tom\'s "quoted" \u200f\u05e9\u05dc\u05d5\u05dd{RLO}evil <b>': ["<script>alert(4)"],
+}
+HOSTILE_TEXT = f"{SCRIPT} {XSS} ../../etc/passwd a/b\\c \x07bell\x1b[31m {RLO}txt.exe"
+HOSTILE_SETTINGS = {
+    "title": f"<title>{SCRIPT}",
+    "brand": XSS,
+    "covers": {},
+    "credits": {"brand": XSS, "artist": HOSTILE_TEXT, "copyright": ""},
+}
+NO_DIALOGS = """for (const name of ["alert", "confirm", "prompt", "print"]) {
+  window[name] = (...args) => { (window.__dialogs = window.__dialogs || []).push(name); };
+}"""
+
+
+def make_hostile_gallery(root: Path, tmp: Path, template: str, prefix: str = "") -> list[str]:
+    target = {"target": f"file://{root}", "key_template": template}
+    photos, originals = [], {}
+    for number, (album, names) in enumerate(HOSTILE_ALBUMS.items()):
+        for index, photo in enumerate(names):
+            assert is_safe_name(album) and is_safe_name(photo)
+            styles = {}
+            for shade, style in enumerate(STYLES):
+                source = tmp / f"h{number}-{index}-{style}.webp"
+                Image.new("RGB", (96, 64), colour(number, shade + 1)).save(source, "WEBP")
+                styles[style] = publish(source, album, photo, style, target)
+            original = tmp / f"h{number}-{index}-original.webp"
+            Image.new("RGB", (96, 64), colour(number, 3)).save(original, "WEBP")
+            originals[album, photo] = original
+            photos.append(
+                {
+                    "album": album,
+                    "photo": photo,
+                    "styles": styles,
+                    "title": f"{HOSTILE_TEXT} {index}" if index else None,
+                    "keywords": [SCRIPT, XSS, "../.."],
+                    "titles": {"xmp": HOSTILE_TEXT},
+                    "location_formatted": f"{XSS} / ../ {RLO}",
+                    "watermark_text": HOSTILE_TEXT,
+                    "caption_source": "llm",
+                    "exif": {"date_taken": "2024-07-05T09:12:30", "make": SCRIPT, "model": XSS},
+                }
+            )
+    catalog = {"photos": photos, "styles": STYLES}
+    return build_gallery(catalog, root, originals, HOSTILE_SETTINGS, prefix)
+
+
+def written_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("layout", ["default", "flat"])
+def test_hostile_names_stay_text_and_inside_the_gallery(
+    browser: DevTools, tmp_path: Path, layout: str
+) -> None:
+    """Album, photo, title, place, keyword, caption and credit strings with markup, quotes,
+    ``..``, slashes, control characters and right-to-left marks: in Chromium no script runs (no
+    dialog, no console error, no injected element), the text shows as written (control
+    characters and bidi overrides dropped, right-to-left marks kept), every link resolves to a
+    file inside the gallery's folder and its URL gives back its key."""
+    root = tmp_path / "site"
+    pages = make_hostile_gallery(root, tmp_path, LAYOUTS[layout])
+    files = written_files(root)
+    for key in files:
+        assert (root / key).resolve().is_relative_to(root.resolve()), key
+        assert "\x07" not in key and "\x1b" not in key
+    for page in pages:
+        text = page_text(root, page)
+        assert "<script>alert" not in text and "<img src=x" not in text and "<svg" not in text
+        assert "\x07" not in text and "\x1b" not in text
+        parser = Links()
+        parser.feed(text)
+        for url in parser.urls:
+            if url.startswith(("data:", "#")):
+                continue
+            resolved = posixpath.normpath(
+                posixpath.join(posixpath.dirname(page), urllib.parse.unquote(url))
+            )
+            assert resolved in files, (page, url)
+            assert relative_url(resolved, page) == url, "keys and URLs round-trip"
+    script = browser.call("Page.addScriptToEvaluateOnNewDocument", source=NO_DIALOGS)
+    try:
+        for page in pages:
+            for hash_ in ("#" + urllib.parse.quote(XSS), ""):  # a same-page hash loads nothing
+                open_page(browser, (root / page).as_uri() + hash_, tmp_path / "hostile.png")
+                state = browser.evaluate(
+                    "({dialogs: window.__dialogs || [], scripts: document.scripts.length,"
+                    ' injected: document.querySelectorAll(\'svg, img[src="x"], b, title ~ title,'
+                    " body script:not(:last-of-type)').length,"
+                    " text: document.body.innerText, title: document.title})"
+                )
+                assert state["dialogs"] == [] and state["injected"] == 0, (page, state)
+                assert state["scripts"] == (0 if page.endswith(INDEX) and "/" not in page else 1)
+                assert XSS in state["text"], "markup shows as text"
+                assert RLO not in state["text"] + state["title"], "no bidi override"
+                assert state["title"].endswith(f"<title>{SCRIPT}")
+                if page != INDEX:
+                    assert SCRIPT in state["text"] and "bell[31m" in state["text"]
+                    assert "txt.exe" in state["text"], "an override dropped, the text in order"
+                    browser.evaluate("document.querySelector('a[data-v]').click()")
+                    assert XSS in browser.evaluate(VIEWER)["title"]
+                assert not [e for e in browser.events if "Dialog" in e.get("method", "")]
+                assert problems(browser) == []
+        capture(browser, tmp_path / f"gallery-hostile-{layout}.png", whole=True)
+    finally:
+        browser.call("Page.removeScriptToEvaluateOnNewDocument", identifier=script["identifier"])
+
+
+def test_hostile_keys_round_trip_through_s3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hostile gallery uploaded to an S3 prefix (moto): the bucket holds exactly the keys
+    built, all under the prefix, each page's links name objects there, and each object's URL
+    gives back its key."""
+    moto_server = pytest.importorskip("moto.server", reason="pip install 'moto[server]'")
+    import boto3
+
+    from i2i.stages.gallery.upload import upload_site
+    from i2i.targets import target_for
+    from i2i.targets.s3 import clear_s3_clients
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIAI2ITEST",
+        "AWS_SECRET_ACCESS_KEY": "i2i-test-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    clear_s3_clients()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        s3.create_bucket(Bucket="gallery")
+        root = tmp_path / "staging"
+        make_hostile_gallery(root, tmp_path, "site/v1/{album}/{photo}_{style}.webp", "site/v1")
+        files = written_files(root)
+        publish_settings = {"target": "s3://gallery/site/v1", "endpoint_url": url}
+        assert sorted(upload_site(root, files, publish_settings)) == files
+        listed = s3.list_objects_v2(Bucket="gallery")
+        keys = sorted(item["Key"] for item in listed["Contents"])
+        assert keys == files and all(key.startswith("site/v1/") for key in keys)
+        target = target_for(publish_settings["target"], publish_settings)
+        for key in keys:
+            link = urllib.parse.urlsplit(target.link(key))
+            assert urllib.parse.unquote(link.path) == f"/gallery/{key}"
+            if key.endswith(".html"):
+                body = s3.get_object(Bucket="gallery", Key=key)["Body"].read().decode("utf-8")
+                parser = Links()
+                parser.feed(body)
+                for url_ in parser.urls:
+                    if not url_.startswith(("data:", "#")):
+                        linked = posixpath.join(posixpath.dirname(key), urllib.parse.unquote(url_))
+                        assert posixpath.normpath(linked) in keys, (key, url_)
+    finally:
+        clear_s3_clients()
+        server.stop()
+
+
+def test_shown_text_drops_controls_and_overrides_keeps_marks() -> None:
+    assert shown_text("a\x07b\x1b[1m\x9bc\td\ne") == "ab[1mc d e"
+    assert shown_text("\u202egnp.exe\u202c") == "gnp.exe"
+    assert shown_text("\u200f\u05e9\u05dc\u05d5\u05dd \u2067x\u2069") == (
+        "\u200f\u05e9\u05dc\u05d5\u05dd \u2067x\u2069"
+    )
+
+
+def test_a_catalog_cannot_make_the_gallery_write_outside(tmp_path: Path) -> None:
+    """A catalog key that climbs (``..``), is absolute or leaves the target's prefix fails
+    the build before anything is written; a photo name that is no safe name gets a digest."""
+    root = tmp_path / "site"
+    root.mkdir()
+    image = tmp_path / "i.webp"
+    Image.new("RGB", (8, 8)).save(image, "WEBP")
+    for key, prefix in (
+        ("a/../../outside.webp", ""),
+        ("/etc/outside.webp", ""),
+        ("a/\x00.webp", ""),
+        ("other/a.webp", "site/v1"),
+        ("site/v1/../a.webp", "site/v1"),
+    ):
+        entry = {"album": "A", "photo": "p", "styles": {"ink": {"key": key}}, "exif": {}}
+        catalog = {"album": "A", "photos": [entry], "styles": ["ink"]}
+        with pytest.raises(I2IError, match="would be outside"):
+            build_album(catalog, root, {"p": image}, prefix=prefix)
+    assert written_files(tmp_path) == ["i.webp"]
+    assert original_key("A/p_ink.webp", "../../x").startswith("A/_gallery/photo-")
+    assert original_key("A/p_ink.webp", "p q") == "A/_gallery/p q.original.webp"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,9 +36,9 @@ KEPT = [
     # current images, their copies and pages
     *(f"{a}/{p}_{s}.webp" for a, p in CURRENT for s in STYLES),
     "A/_gallery/p1_ink.400.webp",
-    "A/_gallery/p1_ink.original.400.webp",
+    "A/_gallery/p1.original.400.webp",
     "A/_gallery/p1_ink.cover-960.webp",
-    "B/_gallery/q_ink.original.webp",
+    "B/_gallery/q.original.webp",
     "index.html",
     "A/index.html",
     "B/index.html",
@@ -55,6 +55,8 @@ GONE_IMAGES = ["A/p1_watercolour.webp", "A/p3_oil.webp", "C/r_oil.webp"]
 GONE_GALLERY = [
     "A/_gallery/p1_watercolour.400.webp",
     "A/_gallery/p3_ink.cover-480.webp",
+    "A/_gallery/p1_ink.original.webp",  # an original's copy as earlier builds named it
+    "A/_gallery/p3.original.800.webp",
     "A/_gallery/p3_ink.original.webp",
     "A/_gallery/p3_oil.400.webp",
     "C/_gallery/r_oil.800.webp",

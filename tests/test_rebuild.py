@@ -63,8 +63,8 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "ollama.max_length": (60, ()),
     "watermark.brand": ("Jane Doe", ("captions", "watermark", "gallery")),
     "watermark.template": ("{brand} {year}", ("captions",)),
-    "watermark.artist": ("Jane Doe", ("watermark",)),
-    "watermark.copyright": ("© {year} {brand}", ("watermark",)),
+    "watermark.artist": ("Jane Doe", ("watermark", "gallery_album", "gallery")),
+    "watermark.copyright": ("© {year} {brand}", ("watermark", "gallery_album", "gallery")),
     "watermark.font": ("i2i/data/fonts/DejaVuSans.ttf", ("watermark",)),
     "watermark.position": ("top-left", ("watermark",)),
     "watermark.opacity": (0.5, ("watermark",)),
@@ -98,6 +98,8 @@ CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
     "gallery.title": ("Holidays", ("gallery_album", "gallery")),
     "gallery.brand": ("Jane Doe", ("gallery_album", "gallery")),
     "gallery.covers": ({"Space Coast": "falcon9_launch"}, ("gallery_album",)),
+    "gallery.locale": ("fr", ("gallery_album", "gallery")),
+    "gallery.album_locales": ({"Space Coast": "de"}, ("gallery_album",)),
 }
 
 
@@ -280,7 +282,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.targets.breaker": (),
     "i2i.targets.file": (),
     "i2i.targets.s3": (),
-    "i2i.stages.watermark": ("watermark", "contact_sheet"),
+    "i2i.stages.watermark": ("watermark", "contact_sheet", "gallery"),
     "i2i.run.workers": (),
 }
 

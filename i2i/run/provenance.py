@@ -54,8 +54,8 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
     # For an s3:// target the gallery rules upload what they write (pages with
     # page_cache_control, image copies with cache_control).
     "gallery_album": {
-        "gallery": ("title", "brand", "covers"),
-        "watermark": ("brand",),
+        "gallery": ("title", "brand", "covers", "locale", "album_locales"),
+        "watermark": ("brand", "artist", "copyright"),
         "publish": (
             "target",
             "endpoint_url",
@@ -66,8 +66,8 @@ RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "gallery": {
-        "gallery": ("title", "brand"),
-        "watermark": ("brand",),
+        "gallery": ("title", "brand", "locale"),
+        "watermark": ("brand", "artist", "copyright"),
         "publish": (
             "target",
             "key_template",
@@ -252,10 +252,16 @@ def job_config(config: Mapping[str, Any], rule: str) -> dict[str, Any]:
 
 
 def gallery_album_settings(config: Mapping[str, Any], album: str) -> dict[str, dict[str, Any]]:
-    """The output settings of one album's gallery page: of ``gallery.covers`` only the album's
-    own entry counts, so choosing another album's cover reruns that album alone."""
-    covers = {a: c for a, c in config["gallery"]["covers"].items() if a == album}
-    gallery = {**config["gallery"], "covers": covers}
+    """The output settings of one album's gallery page: of ``gallery.covers`` and
+    ``gallery.album_locales`` only the album's own entries count, so choosing another album's
+    cover or locale reruns that album alone."""
+    gallery = {
+        **config["gallery"],
+        **{
+            key: {a: value for a, value in config["gallery"][key].items() if a == album}
+            for key in ("covers", "album_locales")
+        },
+    }
     return output_settings({**config, "gallery": gallery}, "gallery_album")
 
 

@@ -42,6 +42,7 @@ def photo_entry(
         "image": metadata["image"],
         "exif": metadata["exif"],
         "gps": metadata["gps"],
+        "titles": metadata.get("titles") or {},
         "location": places.get("location"),
         "location_formatted": places.get("location_formatted", ""),
         "landmarks": places.get("landmarks", []),

@@ -22,6 +22,8 @@ from i2i.stages.gallery.keys import (
     derived_key,
     derived_suffixes,
     index_key,
+    original_keys,
+    original_suffixes,
     shared_page_key,
 )
 from i2i.stages.publish import object_key, template_of
@@ -168,15 +170,20 @@ def common_start(*texts: str) -> str:
 
 def gallery_shapes(template: str, prefix: str) -> list[tuple[str, re.Pattern[str]]]:
     """``(kind, regex)`` of every gallery file ``template`` under ``prefix`` can give, the index
-    aside: ``copy`` (a smaller copy, an original or a cover in the ``_gallery`` folder beside an
-    image), ``shared`` (``<prefix>/_albums/<name>.html``) and ``folder`` (``index.html`` in a
-    folder the images of one album could share, the album's name one of its parts)."""
+    aside: ``copy`` (a smaller copy or a cover in the ``_gallery`` folder beside an image, or
+    an original's copy named after a style, as earlier builds named it), ``original``
+    (``<photo>.original.webp`` and its sizes there), ``shared``
+    (``<prefix>/_albums/<name>.html``) and ``folder`` (``index.html`` in a folder the images
+    of one album could share, the album's name one of its parts)."""
     folder, name = posixpath.split(key_shape(template, prefix))
     stem = posixpath.splitext(name)[0]
-    suffixes = "|".join(re.escape(suffix) for suffix in derived_suffixes())
-    copy = shape_regex(posixpath.join(folder, DERIVED_DIR, stem)) + f"(?:{suffixes})\\.webp"
+    copies = "|".join(re.escape(s) for s in [*derived_suffixes(), *original_suffixes()])
+    copy = shape_regex(posixpath.join(folder, DERIVED_DIR, stem)) + f"(?:{copies})\\.webp"
+    originals = "|".join(re.escape(suffix) for suffix in original_suffixes())
+    original = shape_regex(posixpath.join(folder, DERIVED_DIR, "\0photo\0"))
     shapes = [
         ("copy", copy),
+        ("original", original + f"(?:{originals})\\.webp"),
         ("shared", re.escape(posixpath.join(prefix, ALBUM_DIR)) + r"/[^/]+\.html"),
     ]
     parts = folder.split("/") if folder else []
@@ -202,8 +209,10 @@ def gallery_key(shapes: Sequence[tuple[str, re.Pattern[str]]], key: str) -> bool
 
 def gallery_files(images: Iterable[Entry], prefix: str) -> set[str]:
     """Every gallery file that the current images and albums may have at the target: the
-    index, each album's page (where it goes, and its ``_albums`` form) and every copy made
-    from a current image (sizes, original, covers)."""
+    index, each album's page (where it goes, and its ``_albums`` form), every copy made from a
+    current image (sizes, covers) and the original's copies of each current photo, beside any
+    of its images (the gallery puts them beside its first style's)."""
+    images = list(images)
     owned = {index_key(prefix)}
     by_album: dict[str, list[str]] = {}
     for entry in images:
@@ -213,4 +222,5 @@ def gallery_files(images: Iterable[Entry], prefix: str) -> set[str]:
         owned.add(album_page_key(album, keys, prefix))
         owned.add(shared_page_key(album, prefix))
         owned.update(derived_key(key, suffix) for key in keys for suffix in suffixes)
+    owned.update(key for entry in images for key in original_keys(entry.key, entry.photo))
     return owned

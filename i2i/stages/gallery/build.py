@@ -25,6 +25,7 @@ from i2i.stages.gallery.keys import (
     ORIGINAL,
     album_keys,
     album_page_key,
+    checked_key,
     gallery_settings,
     index_key,
     original_key,
@@ -64,7 +65,7 @@ def build_album(
     album = catalog["album"]
     photos = page_order(catalog["photos"])
     styles = sorted(catalog["styles"])
-    keys = album_keys(photos)
+    keys = [checked_key(key, prefix) for key in album_keys(photos)]
     written: list[str] = []
     images: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
     cover_entry, cover_style = cover_source(album, photos, settings.get("covers") or {})
@@ -85,7 +86,7 @@ def build_album(
             image = load_rgb(Path(source))
             if max(image.size) > ORIGINAL_LONG_SIDE:
                 image = shrunk(image, ORIGINAL_LONG_SIDE)
-            key = original_key(first)
+            key = original_key(first, entry["photo"])
             write_if_changed(root / key, webp(image, ORIGINAL_QUALITY))
             written.append(key)
             images[entry["photo"], ORIGINAL] = picture_sizes(image, key, root, written)
@@ -113,7 +114,12 @@ def build_index(
     """
     settings = gallery_settings({}) if settings is None else settings
     cards = [
-        (album, count, album_page_key(album, keys, prefix), keys[0] if keys else "")
+        (
+            album,
+            count,
+            album_page_key(album, keys, prefix),
+            checked_key(keys[0], prefix) if keys else "",
+        )
         for album, (count, keys) in sorted(albums.items())
     ]
     index = index_key(prefix)

@@ -1,5 +1,6 @@
 """The gallery-made images: smaller copies for ``srcset``, web copies of the originals and
-album covers, as WebP."""
+album covers, as WebP. Every one is the whole image scaled down, never cropped: the watermark
+caption in a corner stays in every thumbnail and cover."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from i2i.core.files import write_bytes
 from i2i.stages.gallery.keys import COVER_SIZES, SIZES, cover_key, size_key
@@ -37,6 +38,7 @@ def write_if_changed(path: Path, data: bytes) -> None:
 
 
 def shrunk(image: Image.Image, long_side: int) -> Image.Image:
+    """A copy of ``image`` whose long side is at most ``long_side``, its shape kept."""
     copy = image.copy()
     copy.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
     return copy
@@ -88,9 +90,16 @@ def cover_source(
     return (favourite or photos[0]), None
 
 
+def fitted(image: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """``image`` scaled to fit inside ``box`` (up or down), its shape kept: nothing is cut."""
+    scale = min(box[0] / image.width, box[1] / image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 def write_cover(image: Image.Image, anchor: str, root: Path, written: list[str]) -> None:
+    """The album's cover in every :data:`COVER_SIZES` box, the whole image fitted inside."""
     for width, height in COVER_SIZES:
-        crop = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS, centering=(0.5, 0.45))
         target = cover_key(anchor, width)
-        write_if_changed(root / target, webp(crop, QUALITY))
+        write_if_changed(root / target, webp(fitted(image, (width, height)), QUALITY))
         written.append(target)

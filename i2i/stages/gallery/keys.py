@@ -9,6 +9,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from i2i import I2IError
 from i2i.core.files import is_safe_name
 from i2i.stages.publish import object_key, template_of
 from i2i.targets import target_for
@@ -18,8 +19,9 @@ ALBUM_DIR = "_albums"
 INDEX = "index.html"
 
 SIZES = (400, 800)  # long sides of the smaller copies every image gets for srcset
-COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 crops
+COVER_SIZES = ((480, 320), (960, 640))  # album covers: 3:2 boxes, the image fitted inside
 ORIGINAL = "original"
+DEFAULT_LOCALE = "en_GB"  # gallery.locale's default: dates as "21 March 2024, 21:45"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -27,15 +29,35 @@ ORIGINAL = "original"
 
 
 def gallery_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Title, brand and covers from a config (or a rule's ``settings`` params): the brand is
-    ``gallery.brand``, else ``watermark.brand``."""
+    """Title, brand, covers, locales and credits from a config (or a rule's ``settings``
+    params): the brand is ``gallery.brand``, else ``watermark.brand``; ``credits`` holds the
+    watermark's ``brand``, ``artist`` and ``copyright``, from which the published images get
+    theirs."""
     gallery = config.get("gallery") or {}
-    brand = gallery.get("brand") or (config.get("watermark") or {}).get("brand") or ""
+    watermark = config.get("watermark") or {}
     return {
         "title": gallery.get("title") or "Gallery",
-        "brand": brand,
+        "brand": gallery.get("brand") or watermark.get("brand") or "",
         "covers": dict(gallery.get("covers") or {}),
+        "locale": gallery.get("locale") or DEFAULT_LOCALE,
+        "album_locales": dict(gallery.get("album_locales") or {}),
+        "credits": {k: watermark.get(k) or "" for k in ("brand", "artist", "copyright")},
     }
+
+
+def album_locale(settings: Mapping[str, Any], album: str) -> str:
+    """The locale of an album's page: ``gallery.album_locales[album]``, else
+    ``gallery.locale``."""
+    return (
+        (settings.get("album_locales") or {}).get(album)
+        or settings.get("locale")
+        or (DEFAULT_LOCALE)
+    )
+
+
+def language_tag(locale: str) -> str:
+    """The BCP 47 tag of a locale for ``<html lang>``: ``en_GB`` → ``en-GB``."""
+    return locale.replace("_", "-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,14 +76,13 @@ def index_key(prefix: str = "") -> str:
 
 
 def derived_suffixes() -> list[str]:
-    """Every suffix :func:`derived_key` is given: sizes, the original and its sizes, covers."""
-    sizes = [f".{side}" for side in SIZES]
-    return [
-        *sizes,
-        f".{ORIGINAL}",
-        *(f".{ORIGINAL}{size}" for size in sizes),
-        *(f".cover-{width}" for width, _ in COVER_SIZES),
-    ]
+    """Every suffix :func:`derived_key` gives a published image's copies: sizes and covers."""
+    return [*(f".{side}" for side in SIZES), *(f".cover-{width}" for width, _ in COVER_SIZES)]
+
+
+def original_suffixes() -> list[str]:
+    """The suffixes of an original's web copy and of its sizes, after the photo's name."""
+    return [f".{ORIGINAL}", *(f".{ORIGINAL}.{side}" for side in SIZES)]
 
 
 def derived_key(key: str, suffix: str) -> str:
@@ -82,9 +103,38 @@ def size_key(key: str, long_side: int) -> str:
     return derived_key(key, f".{long_side}")
 
 
-def original_key(first_key: str) -> str:
-    """The web copy of a photo's original, named after the key of its first style."""
-    return derived_key(first_key, f".{ORIGINAL}")
+def original_key(first_key: str, photo: str) -> str:
+    """The web copy of a photo's original, named for the photo: ``<photo>.original.webp`` in
+    the ``_gallery`` folder beside the image at ``first_key`` (its first style's); a digest of
+    the name when it is not a safe name."""
+    folder = posixpath.dirname(first_key)
+    name = (
+        photo if is_safe_name(photo) else f"photo-{hashlib.sha256(photo.encode()).hexdigest()[:12]}"
+    )
+    return posixpath.join(folder, DERIVED_DIR, f"{name}.{ORIGINAL}.webp")
+
+
+def checked_key(key: str, prefix: str = "") -> str:
+    """``key`` when it is a relative key under ``prefix`` that cannot climb out of it: no
+    empty, ``.`` or ``..`` part, no backslash, no control character. Else I2IError: a catalog
+    can never make the gallery write outside its folder or the target's prefix."""
+    parts = key.split("/")
+    unsafe = (
+        any(part in {"", ".", ".."} for part in parts)
+        or "\\" in key
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in key)
+        or (bool(prefix) and not key.startswith(f"{prefix.strip('/')}/"))
+    )
+    if unsafe:
+        where = f"the prefix {prefix!r}" if prefix else "the gallery's folder"
+        raise I2IError(f"gallery: key {key!r} would be outside {where}")
+    return key
+
+
+def original_keys(first_key: str, photo: str) -> list[str]:
+    """The web copy of a photo's original (:func:`original_key`) and its smaller copies."""
+    key = original_key(first_key, photo)
+    return [key, *(size_key(key, side) for side in SIZES)]
 
 
 def cover_key(anchor: str, width: int) -> str:

@@ -1,4 +1,4 @@
-"""The words of the gallery pages: titles, dates, camera lines and ids."""
+"""The words of the gallery pages: titles, dates, camera lines, credits and ids."""
 
 from __future__ import annotations
 
@@ -6,40 +6,60 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
 from typing import Any
 
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_interval, format_skeleton, format_time
+
+from i2i import I2IError
+from i2i.stages.gallery.keys import DEFAULT_LOCALE
+from i2i.stages.watermark import credits
+
+IMAGE_SUFFIX = re.compile(r"\.(jpe?g|heic|heif|png|tiff?|webp|gif|dng|avif)$", re.IGNORECASE)
+# What cameras write into ImageDescription when nobody described the photo.
+CAMERA_BOILERPLATE = re.compile(
+    r"(olympus |konica minolta |minolta |kodak |lg |samsung )?digital (still )?camera"
+    r"|sony [dc]sc|exif_jpeg_picture|samsung camera pictures|dcim\S*|default|untitled"
+    r"|image|picture|photo",
+    re.IGNORECASE,
 )
 
 
 def tidy_name(name: str) -> str:
-    """A file stem as a title: ``deep_field`` → ``Deep field``, ``IMG_0042`` → ``IMG 0042``."""
-    text = re.sub(r"[\s_]+", " ", name).strip() or name
+    """A file name as a title: no image extension, underscores as spaces, a lower-case start
+    capitalised, an all-capitals name without digits in sentence case: ``deep_field`` →
+    ``Deep field``, ``IMG_0042.JPG`` → ``IMG 0042``, ``CAPE_CANAVERAL`` → ``Cape canaveral``."""
+    text = " ".join(re.sub(r"_+", " ", IMAGE_SUFFIX.sub("", name)).split()) or name
+    if text.isupper() and not any(ch.isdigit() for ch in text):
+        text = text.lower()
     first = text.split(" ", 1)[0]
     if first.islower():
         text = text[0].upper() + text[1:]
     return text
 
 
+def _text(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def embedded_title(entry: Mapping[str, Any]) -> str:
+    """What the file calls the photo (the metadata stage's ``titles`` and ``exif``): XMP
+    ``dc:title``, else IPTC ObjectName, else EXIF XPTitle, else an EXIF ImageDescription that
+    is not a camera's boilerplate (``OLYMPUS DIGITAL CAMERA``); empty if none."""
+    titles = entry.get("titles") or {}
+    for value in (titles.get("xmp"), titles.get("iptc"), titles.get("xp")):
+        if _text(value):
+            return _text(value)
+    description = _text((entry.get("exif") or {}).get("image_description"))
+    return "" if CAMERA_BOILERPLATE.fullmatch(description) else description
+
+
 def photo_title(entry: Mapping[str, Any]) -> str:
-    """The Photos title when the catalog has one, else the tidied file name."""
-    title = entry.get("title")
-    if isinstance(title, str) and title.strip():
-        return " ".join(title.split())
-    return tidy_name(entry["photo"])
+    """The Photos title, else the file's own title (:func:`embedded_title`), else the tidied
+    file name."""
+    return _text(entry.get("title")) or embedded_title(entry) or tidy_name(entry["photo"])
 
 
 def style_label(style: str) -> str:
@@ -58,24 +78,64 @@ def taken(entry: Mapping[str, Any]) -> dt.datetime | None:
         return None
 
 
-def human_date(moment: dt.datetime | None) -> str:
-    """``21 March 2024, 21:45`` (no seconds, no zone: the time shown on the camera)."""
+@cache
+def locale_of(name: str) -> Locale:
+    """The CLDR locale ``name`` names (``en_GB``, ``fr``, ``pt-BR``); I2IError if none."""
+    try:
+        return Locale.parse(name.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise I2IError(f"gallery locale {name!r}: not a known locale ({exc})") from exc
+
+
+def human_date(moment: dt.datetime | None, locale: str = DEFAULT_LOCALE) -> str:
+    """The day and time in ``locale``'s words, no seconds, no zone (the time shown on the
+    camera): ``21 March 2024, 21:45`` (en_GB), ``21 mars 2024, 21:45`` (fr)."""
     if moment is None:
         return ""
-    return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M}"
+    where = locale_of(locale)
+    naive = _naive(moment)
+    day = format_date(naive, "long", locale=where)
+    time = format_time(naive, "short", locale=where)
+    return str(where.datetime_formats["medium"]).format(time, day)
 
 
-def date_span(moments: Sequence[dt.datetime]) -> str:
-    """``March 2024``, ``January – March 2024`` or ``May 2015 – March 2024``."""
+def date_span(moments: Sequence[dt.datetime], locale: str = DEFAULT_LOCALE) -> str:
+    """The months the photos span in ``locale``'s words: ``March 2024``, ``January – March
+    2024`` or ``May 2015 – March 2024`` (en_GB, CLDR's thin spaces around the dash)."""
     if not moments:
         return ""
-    first, last = min(moments, key=_naive), max(moments, key=_naive)
-    end = f"{MONTHS[last.month - 1]} {last.year}"
+    where = locale_of(locale)
+    first, last = min(map(_naive, moments)), max(map(_naive, moments))
     if (first.year, first.month) == (last.year, last.month):
-        return end
-    if first.year == last.year:
-        return f"{MONTHS[first.month - 1]} – {end}"
-    return f"{MONTHS[first.month - 1]} {first.year} – {end}"
+        return format_skeleton("yMMMM", last, locale=where)
+    return format_interval(first, last, "yMMMM", locale=where)
+
+
+YEAR = re.compile(r"\b\d{4}\b")
+
+
+def merged_notices(notices: Iterable[str]) -> list[str]:
+    """Distinct notices in order, those that differ only in their one year merged into a
+    span: ``© 2015 Ann``, ``© 2024 Ann`` → ``© 2015–2024 Ann``."""
+    years: dict[str, list[str]] = {}
+    for notice in notices:
+        found = YEAR.findall(notice)
+        shape = YEAR.sub("\0", notice) if len(found) == 1 else notice
+        years.setdefault(shape, []).extend(found[:1] if len(found) == 1 else [])
+    lines = []
+    for shape, found in years.items():
+        first, last = min(found, default=""), max(found, default="")
+        lines.append(shape.replace("\0", first if first == last else f"{first}–{last}"))
+    return lines
+
+
+def credit_lines(entries: Sequence[Mapping[str, Any]], watermark: Mapping[str, Any]) -> list[str]:
+    """The copyright notices of the photos' published images, as the watermark stage writes
+    them (``watermark.copyright``, else the photo's own, else ``© {year} {artist}``), merged
+    (:func:`merged_notices`). With no photos (the index), the notice without a year. The
+    brand is the watermark's label, not the author: it is never a notice of its own."""
+    notices = [credits(entry, watermark)[1] for entry in entries or [{}]]
+    return merged_notices(n for n in notices if n)
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:

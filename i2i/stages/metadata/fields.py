@@ -1,4 +1,5 @@
-"""A record's ``exif`` and ``gps`` sections from a photo's EXIF, and its ICC profile's name.
+"""A record's ``exif``, ``gps`` and ``titles`` sections from a photo's EXIF, XMP and IPTC, and
+its ICC profile's name.
 
 A value of a wrong type is dropped and recorded in the problems list. A GPS fix at 0,0 or
 marked void counts as no position.
@@ -9,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from xml.etree import ElementTree
 
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, IptcImagePlugin
 from PIL.ExifTags import GPS, IFD, Base
 
 from i2i.core.images import orientation
@@ -208,3 +210,88 @@ def icc_description(icc: bytes | None) -> str | None:
         return ImageCms.getProfileDescription(profile).strip() or None
     except (OSError, ImageCms.PyCMSError, TypeError, ValueError):
         return None
+
+
+DC_TITLE = "{http://purl.org/dc/elements/1.1/}title"
+RDF_LI = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}li"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+IPTC_OBJECT_NAME = (2, 5)
+IPTC_CHARSET = (1, 90)
+TIFF_XMP = 700
+
+
+def one_line(text: str | None) -> str | None:
+    """``text`` on one line, control characters dropped, spaces collapsed; empty as None."""
+    if text is None:
+        return None
+    kept = "".join(" " if ch.isspace() or ord(ch) < 32 or ord(ch) == 127 else ch for ch in text)
+    return " ".join(kept.split()) or None
+
+
+def xmp_packet(image: Image.Image) -> bytes | str | None:
+    """The XMP packet of an image: JPEG, WebP and HEIC (``xmp``), PNG (iTXt), TIFF (tag 700)."""
+    packet = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+    tags = getattr(image, "tag_v2", None)
+    if packet is None and tags is not None:
+        packet = tags.get(TIFF_XMP)
+    return packet
+
+
+def xmp_title(packet: bytes | str | None, problems: list[str]) -> str | None:
+    """XMP ``dc:title``: its ``x-default`` alternative, else its first. Parsed by expat, which
+    refuses entity expansion attacks; an unreadable packet is a problem, not an error."""
+    if not packet:
+        return None
+    try:
+        root = ElementTree.fromstring(
+            packet.strip(b"\x00 \r\n\t") if isinstance(packet, bytes) else packet.strip()
+        )
+    except (ElementTree.ParseError, ValueError) as exc:
+        problems.append(f"titles.xmp: unreadable XMP: {_short(str(exc))}")
+        return None
+    for title in root.iter(DC_TITLE):
+        items = list(title.iter(RDF_LI))
+        chosen = next((i for i in items if i.get(XML_LANG) == "x-default"), None)
+        for item in [chosen, *items] if items else [title]:
+            text = one_line(item.text if item is not None else None)
+            if text:
+                return text
+    return None
+
+
+def iptc_object_name(image: Image.Image, problems: list[str]) -> str | None:
+    """IPTC ObjectName (2:5), UTF-8 when the record says so or it decodes, else Latin-1."""
+    try:
+        info = IptcImagePlugin.getiptcinfo(image) or {}
+    except Exception as exc:  # Pillow raises many types on corrupt IPTC blocks
+        problems.append(f"titles.iptc: unreadable IPTC: {type(exc).__name__}: {_short(exc)}")
+        return None
+    value = info.get(IPTC_OBJECT_NAME)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not isinstance(value, bytes):
+        return None
+    utf8 = info.get(IPTC_CHARSET) == b"\x1b%G"
+    try:
+        return one_line(value.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None if utf8 else one_line(value.decode("latin-1"))
+
+
+def xp_title(value: Any) -> str | None:
+    """EXIF XPTitle (Windows): UTF-16LE bytes, NUL-terminated."""
+    if isinstance(value, tuple | list):
+        value = bytes(value)
+    if not isinstance(value, bytes):
+        return None
+    return one_line(value.decode("utf-16-le", errors="replace").replace("\x00", ""))
+
+
+def title_fields(image: Image.Image, exif: Image.Exif, problems: list[str]) -> dict[str, Any]:
+    """The ``titles`` section: what the file itself calls the photo, from XMP ``dc:title``,
+    IPTC ObjectName and EXIF XPTitle (EXIF ImageDescription is in ``exif``)."""
+    return {
+        "xmp": xmp_title(xmp_packet(image), problems),
+        "iptc": iptc_object_name(image, problems),
+        "xp": xp_title(exif.get(Base.XPTitle)),
+    }

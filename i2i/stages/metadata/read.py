@@ -10,7 +10,8 @@ whose ``problems`` list says what was wrong (the warnings Pillow emits included)
 not a readable image raises ``I2IError`` naming it once. In Apple Photos mode the record's
 ``apple_photos`` holds what Photos knows about the photo (uuid, title, description, keywords,
 persons, favorite, place) as the export stage gives it; it is None for a photo read from a
-folder.
+folder. ``titles`` holds what the file calls the photo (XMP dc:title, IPTC ObjectName, EXIF
+XPTitle), for the gallery.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from PIL.ExifTags import Base
 from i2i import I2IError
 from i2i.core.files import sha256_file
 from i2i.core.images import image_error, open_image, orientation, upright
-from i2i.stages.metadata.fields import exif_fields, gps_fields, icc_description
+from i2i.stages.metadata.fields import exif_fields, gps_fields, icc_description, title_fields
 from i2i.stages.metadata.problems import image_warnings_as_problems
 
 # The stage's logger, as before it became a package: log lines name the stage, not this module.
 log = logging.getLogger(__package__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _read_exif(image: Image.Image, problems: list[str]) -> Image.Exif:
@@ -103,6 +104,7 @@ def read_metadata(
         exif = _stored_exif(image, exif)
         exif_section = exif_fields(exif, problems)
         gps_section = gps_fields(exif, problems)
+        titles_section = title_fields(image, exif, problems)
         _check_pixels(image, problems)
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -111,6 +113,7 @@ def read_metadata(
         "image": image_section,
         "exif": exif_section,
         "gps": gps_section,
+        "titles": titles_section,
         "problems": problems,
         "apple_photos": None if apple_photos is None else dict(apple_photos),
     }
