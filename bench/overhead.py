@@ -130,8 +130,7 @@ def photo_chain(
             metadata,
             caption["watermark_text"],
             config["watermark"],
-            metadata["source_path"],
-            config["publish"]["keep_gps"],
+            keep_gps=config["publish"]["keep_gps"],
         )
         publish_to_marker(
             final, at(out, paths.PUBLISHED, a, p, name), a, p, name, config["publish"]

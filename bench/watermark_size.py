@@ -23,12 +23,8 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from i2i.core.files import read_json
-from i2i.stages.watermark import (
-    DEFAULTS,
-    achieved_contrast,
-    build_exif,
-    draw_watermark,
-)
+from i2i.stages.tags import exif_block, published_fields
+from i2i.stages.watermark import DEFAULTS, achieved_contrast, draw_watermark
 
 
 @dataclass(frozen=True)
@@ -82,7 +78,7 @@ def measure(styled: Path, results: Path) -> Row:
     with Image.open(styled) as image:
         marked = draw_watermark(image, caption, DEFAULTS)
     reference = np.asarray(marked)
-    exif = build_exif(metadata, caption, DEFAULTS, f"{album}/{photo}", keep_gps=False)
+    exif = exif_block(published_fields(metadata, caption, DEFAULTS), None)
     webp_bytes, webp_pixels = encode(marked, "WEBP", DEFAULTS["quality"], exif)
     webp_ssim = ssim(reference, webp_pixels)
     quality = lowest_quality(

@@ -42,14 +42,15 @@ try:
         if config["photos"]["library"]
         else None
     )
+    if EXPORT:
+        osxphotos_command()  # not installed: say so now, not when the inventory runs
     if EXPORT is not None and not Path(config["albums_dir"]).exists():
         LIBRARY = Library()  # the inventory exports the library into albums_dir first
     else:
         LIBRARY = discover(config["albums_dir"], config["extensions"])
     LIBRARY_DATABASE = database_files(EXPORT.library) if EXPORT else []
-    if EXPORT:
-        osxphotos_command()  # not installed: say so now, not when the inventory runs
     TARGET = target_for(config["publish"]["target"], config["publish"])
+    TARGET.check()  # e.g. no S3 credentials: say so now, not in every publish job
 except I2IError as error:
     raise WorkflowError(str(error)) from None
 

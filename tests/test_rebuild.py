@@ -263,6 +263,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.stages.places.photon": ("places",),
     "i2i.stages.places.photos": ("places",),
     "i2i.stages.preprocess": ("preprocess",),
+    "i2i.stages.tags": ("watermark", "contact_sheet"),
     "i2i.stages.report": ("progress_report",),
     "i2i.run.provenance": (),
     "i2i.stages.publish": ("publish", "gallery"),

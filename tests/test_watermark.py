@@ -5,25 +5,26 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import piexif
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from i2i import I2IError
 from i2i.config import load_yaml, validate_config
 from i2i.stages.captions import make_caption
 from i2i.stages.metadata.read import read_metadata
+from i2i.stages.tags import GPS_TAGS, PUBLISHED_FIELDS, ascii_safe, credits
 from i2i.stages.watermark import (
     CORNERS,
     DEFAULTS,
     achieved_contrast,
     bundled_font,
     coverage,
-    credits,
     draw_watermark,
     font_chain,
     font_dir,
@@ -143,56 +144,174 @@ def test_empty_caption_leaves_the_image_alone() -> None:
     assert np.array_equal(np.asarray(draw_watermark(image, "  ", settings())), np.asarray(image))
 
 
-def _final(tmp_path: Path, keep_gps: bool) -> Path:
+SOURCE_REF = "Côte d'Azur & Paris/café_crème.jpg"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+DC = "{http://purl.org/dc/elements/1.1/}"
+# exiftool groups that describe the file or the container, not tags i2i writes.
+NOT_WRITTEN = ("SourceFile", "File:", "System:", "ExifTool:", "RIFF:", "Composite:")
+
+
+def _final(tmp_path: Path, keep_gps: bool, metadata: dict[str, Any] = METADATA) -> Path:
     styled = tmp_path / "styled.webp"
     Image.new("RGB", (640, 480), (30, 90, 160)).save(styled, "WEBP")
     target = tmp_path / "out" / "final.webp"
     config = settings(brand="Studio Ünï", artist="Zoë Doe")
-    watermark(styled, target, METADATA, CAPTION, config, "Côte d'Azur/nice.jpg", keep_gps)
+    watermark(styled, target, metadata, CAPTION, config, keep_gps=keep_gps)
     return target
 
 
-def test_final_webp_exif_roundtrip(tmp_path: Path) -> None:
+def pillow_tags(path: Path) -> dict[str, Any]:
+    """What Pillow reads from a WebP: EXIF tags by name (XP tags decoded) and XMP dc fields."""
+    with Image.open(path) as image:
+        exif = image.getexif()
+        xmp = image.info.get("xmp")
+    tags: dict[str, Any] = {ExifTags.TAGS.get(k, k): v for k, v in exif.items()}
+    tags.update({ExifTags.TAGS[k]: v for k, v in exif.get_ifd(ExifTags.IFD.Exif).items()})
+    for name in ("XPTitle", "XPAuthor", "XPComment"):
+        if name in tags:
+            tags[name] = bytes(tags[name]).decode("utf-16-le").rstrip("\0")
+    if xmp:
+        for node in ET.fromstring(xmp).iter():
+            if node.tag.startswith(DC):
+                tags[f"dc:{node.tag[len(DC) :]}"] = next(node.iter(f"{RDF}li")).text
+    return tags
+
+
+def test_final_webp_roundtrip_in_pillow(tmp_path: Path) -> None:
     target = _final(tmp_path, keep_gps=False)
     with Image.open(target) as image:
         assert image.format == "WEBP" and image.size == (640, 480)
-        exif = piexif.load(image.info["exif"])
-    assert exif["0th"][piexif.ImageIFD.ImageDescription].decode() == CAPTION
-    assert exif["0th"][piexif.ImageIFD.Artist] == "Zoë Doe".encode()
-    assert exif["Exif"][piexif.ExifIFD.DateTimeOriginal] == b"2019:07:14 21:30:00"
-    assert not exif["GPS"]
+        assert not image.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    tags = pillow_tags(target)
+    assert tags["dc:description"] == tags["XPComment"] == CAPTION
+    assert "ImageDescription" not in tags, "CJK has no ASCII form: XMP and XPComment carry it"
+    assert tags["dc:creator"] == tags["XPAuthor"] == "Zoë Doe"
+    assert tags["Artist"] == "Zoe Doe"
+    assert tags["dc:rights"] == "© 2019 Zoë Doe"
+    assert tags["Copyright"] == "(c) 2019 Zoe Doe", "no UTF-8 bytes in an ASCII tag (Â©)"
+    assert tags["DateTimeOriginal"] == "2019:07:14 21:30:00"
 
 
-def exiftool(path: Path) -> dict[str, Any]:
-    """exiftool's JSON for one file (numeric values)."""
+def exiftool(path: Path, *options: str) -> dict[str, Any]:
+    """exiftool's JSON for one file, every tag (-a) with its group (-G1)."""
     out = subprocess.run(
-        [EXIFTOOL, "-j", "-n", "-G1", str(path)], capture_output=True, text=True, check=True
+        [EXIFTOOL, "-j", "-G1", "-a", *options, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)[0]
 
 
+def written(tags: dict[str, Any]) -> set[str]:
+    """The tags of an exiftool listing that the file carries (not file or container facts)."""
+    return {key for key in tags if not key.startswith(NOT_WRITTEN)}
+
+
 @needs_exiftool
 def test_exiftool_reads_the_tags_without_gps(tmp_path: Path) -> None:
-    tags = exiftool(_final(tmp_path, keep_gps=False))
-    assert tags["IFD0:Copyright"] == "© 2019 Zoë Doe", "the artist's, not the brand's"
-    assert tags["IFD0:Artist"] == "Zoë Doe"
-    assert tags["IFD0:ImageDescription"] == CAPTION
+    tags = exiftool(_final(tmp_path, keep_gps=False), "-n")
+    assert tags["XMP-dc:Rights"] == "© 2019 Zoë Doe", "the artist's, not the brand's"
+    assert tags["IFD0:Copyright"] == "(c) 2019 Zoe Doe"
+    assert tags["XMP-dc:Creator"] == tags["IFD0:XPAuthor"] == "Zoë Doe"
+    assert tags["XMP-dc:Description"] == tags["IFD0:XPComment"] == CAPTION
     assert tags["ExifIFD:DateTimeOriginal"] == "2019:07:14 21:30:00"
     assert tags["ExifIFD:OffsetTimeOriginal"] == "+02:00"
     assert tags["ExifIFD:SubSecTimeOriginal"] == 25
+    assert tags["XMP-photoshop:DateCreated"] == "2019:07:14 21:30:00.250+02:00"
+    assert tags["IFD0:Make"] == "FUJIFILM" and tags["IFD0:Model"] == "X-T3"
     assert tags["IFD0:Software"].startswith("i2i ")
-    assert tags["IFD0:DocumentName"] == "Côte d'Azur/nice.jpg"
-    assert tags["ExifIFD:ImageUniqueID"] == "ab" * 16
     assert not [key for key in tags if "GPS" in key]
 
 
 @needs_exiftool
 def test_exiftool_reads_gps_when_kept(tmp_path: Path) -> None:
-    tags = exiftool(_final(tmp_path, keep_gps=True))
+    tags = exiftool(_final(tmp_path, keep_gps=True), "-n")
     assert tags["GPS:GPSLatitude"] == pytest.approx(43.6952, abs=1e-6)
     assert tags["GPS:GPSLongitude"] == pytest.approx(7.2656, abs=1e-6)
     assert tags["GPS:GPSAltitude"] == pytest.approx(12.0)
     assert tags["GPS:GPSImgDirection"] == pytest.approx(180.0)
+    allowed = {tag for tags in PUBLISHED_FIELDS.values() for tag in tags} | set(GPS_TAGS)
+    assert written(tags) <= allowed
+
+
+RICH_METADATA: dict[str, Any] = {
+    "source_path": SOURCE_REF,
+    "file": {"name": "café_crème.jpg", "sha256": "5e" * 32},
+    "exif": {
+        **METADATA["exif"],
+        "artist": "Zoë Doe",
+        "lens_make": "FUJIFILM",
+        "lens_model": "XF23mmF2 R WR",
+        "exposure_time": 0.004,
+        "f_number": 2.8,
+        "iso": 400,
+        "focal_length": 23.0,
+        "focal_length_35mm": 35,
+        "body_serial_number": "5CA12345",
+        "lens_serial_number": "8AB00042",
+        "camera_owner": "Zoé D.",
+        "software": "Digital Camera X-T3 Ver4.10",
+        "image_description": "OLYMPUS DIGITAL CAMERA",
+    },
+    "gps": METADATA["gps"],
+    "apple_photos": {
+        "uuid": "3DD2C897-1F1B-4A5B",
+        "title": "Café crème",
+        "description": "Terrasse à Nice, «matin»",
+        "keywords": ["Zoë", "secret"],
+        "persons": ["Zoë Doe"],
+    },
+}
+
+
+@needs_exiftool
+def test_published_tags_are_the_allowlist(tmp_path: Path) -> None:
+    target = _final(tmp_path, keep_gps=False, metadata=RICH_METADATA)
+    tags = exiftool(target, "-n")
+    allowed = {tag for tags in PUBLISHED_FIELDS.values() for tag in tags}
+    assert written(tags) == allowed
+    assert tags["ExifIFD:ExposureTime"] == pytest.approx(0.004)
+    assert tags["ExifIFD:FNumber"] == 2.8 and tags["ExifIFD:ISO"] == 400
+    assert tags["ExifIFD:FocalLength"] == 23 and tags["ExifIFD:FocalLengthIn35mmFormat"] == 35
+    assert tags["ExifIFD:LensModel"] == "XF23mmF2 R WR"
+    assert tags["XMP-dc:Title"] == tags["IFD0:XPTitle"] == "Café crème"
+    assert tags["XMP-dc:Description"] == "Terrasse à Nice, «matin»", "the owner's, not the caption"
+    data = target.read_bytes()
+    for secret in ("café_crème", "cafe", "Côte", "5CA12345", "8AB00042", "Zoé D.", "secret"):
+        for encoding in ("utf-8", "utf-16-le", "latin-1"):
+            assert secret.encode(encoding, "ignore") not in data, (secret, encoding)
+    assert b"5e5e5e5e" not in data and b"3DD2C897" not in data
+
+
+@needs_exiftool
+def test_unicode_text_reads_the_same_in_exiftool_and_pillow(tmp_path: Path) -> None:
+    metadata = {**RICH_METADATA, "apple_photos": {"title": "Ærøskøbing © Zoë", "description": ""}}
+    target = _final(tmp_path, keep_gps=False, metadata=metadata)
+    tool, pil = exiftool(target), pillow_tags(target)
+    assert tool["XMP-dc:Title"] == pil["dc:title"] == pil["XPTitle"] == "Ærøskøbing © Zoë"
+    assert tool["XMP-dc:Rights"] == pil["dc:rights"] == "© 2019 Zoë Doe"
+    assert tool["XMP-dc:Creator"] == pil["dc:creator"] == "Zoë Doe"
+    assert tool["IFD0:Artist"] == pil["Artist"] == "Zoe Doe"
+    assert tool["IFD0:Copyright"] == pil["Copyright"] == "(c) 2019 Zoe Doe"
+    ascii_tags = [v for v in pil.values() if isinstance(v, str)]
+    assert not [v for v in ascii_tags if "Ã" in v or "Â" in v], "no UTF-8 read as Latin-1"
+
+
+def test_ascii_safe() -> None:
+    assert ascii_safe("© 2019 Zoë Doe") == "(c) 2019 Zoe Doe"
+    assert ascii_safe("Ærøskøbing “Straße” – …") == 'AEroskobing "Strasse" - ...'
+    assert ascii_safe("Nice 東京") is None
+    assert ascii_safe("") is None
+
+
+def test_no_xmp_without_text(tmp_path: Path) -> None:
+    styled = tmp_path / "styled.webp"
+    Image.new("RGB", (64, 64)).save(styled, "WEBP")
+    watermark(styled, tmp_path / "final.webp", {"exif": {}}, "", settings())
+    with Image.open(tmp_path / "final.webp") as image:
+        assert "xmp" not in image.info
+        assert dict(image.getexif()) == {ExifTags.Base.Software: image.getexif()[305]}
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,15 +329,14 @@ def source_photo(path: Path, **tags: str) -> Path:
     return path
 
 
-def publish_credits(tmp_path: Path, config: dict[str, Any], **tags: str) -> dict[int, Any]:
-    """The 0th IFD of the final image made from a source photo with ``tags``."""
+def publish_credits(tmp_path: Path, config: dict[str, Any], **tags: str) -> dict[str, Any]:
+    """What Pillow reads from the final image made from a source photo with ``tags``."""
     metadata = read_metadata(source_photo(tmp_path / "source.jpg", **tags))
     styled = tmp_path / "styled.webp"
     Image.new("RGB", (320, 240), (200, 180, 160)).save(styled, "WEBP")
     final = tmp_path / "final.webp"
-    watermark(styled, final, metadata, "i2i © 2024", config["watermark"], "album/source.jpg")
-    with Image.open(final) as image:
-        return piexif.load(image.info["exif"])["0th"]
+    watermark(styled, final, metadata, "i2i © 2024", config["watermark"])
+    return pillow_tags(final)
 
 
 def test_the_metadata_record_holds_the_source_credits(tmp_path: Path) -> None:
@@ -232,19 +350,20 @@ def test_the_metadata_record_holds_the_source_credits(tmp_path: Path) -> None:
 )
 def test_default_config_keeps_the_source_artist(tmp_path: Path, config_file: str | None) -> None:
     config = validate_config(load_yaml(ROOT / config_file) if config_file else {})
-    zeroth = publish_credits(tmp_path, config, artist="Jane Doe")
-    assert zeroth[piexif.ImageIFD.Artist] == b"Jane Doe"
-    assert zeroth[piexif.ImageIFD.Copyright].decode() == "© 2024 Jane Doe"
-    assert b"i2i" not in zeroth[piexif.ImageIFD.Artist] + zeroth[piexif.ImageIFD.Copyright]
+    tags = publish_credits(tmp_path, config, artist="Jane Doe")
+    assert tags["Artist"] == tags["dc:creator"] == "Jane Doe"
+    assert tags["dc:rights"] == "© 2024 Jane Doe" and tags["Copyright"] == "(c) 2024 Jane Doe"
+    assert "i2i" not in tags["Artist"] + tags["Copyright"]
 
 
 def test_the_source_copyright_is_kept_as_written(tmp_path: Path) -> None:
     config = validate_config({})
-    zeroth = publish_credits(
+    tags = publish_credits(
         tmp_path, config, artist="Zoë Doe", copyright="Copyright 2023 Zoë Doe Studio, CC BY 4.0"
     )
-    assert zeroth[piexif.ImageIFD.Artist].decode() == "Zoë Doe"
-    assert zeroth[piexif.ImageIFD.Copyright].decode() == "Copyright 2023 Zoë Doe Studio, CC BY 4.0"
+    assert tags["dc:creator"] == "Zoë Doe"
+    assert tags["dc:rights"] == "Copyright 2023 Zoë Doe Studio, CC BY 4.0"
+    assert tags["Copyright"] == "Copyright 2023 Zoe Doe Studio, CC BY 4.0"
 
 
 def test_config_credits_win_over_the_source(tmp_path: Path) -> None:
@@ -257,18 +376,18 @@ def test_config_credits_win_over_the_source(tmp_path: Path) -> None:
             }
         }
     )
-    zeroth = publish_credits(tmp_path, config, artist="Jane Doe", copyright="© 2024 Jane Doe")
-    assert zeroth[piexif.ImageIFD.Artist] == b"Ann Other"
-    assert zeroth[piexif.ImageIFD.Copyright] == "© 2024 Doe Studio".encode()
+    tags = publish_credits(tmp_path, config, artist="Jane Doe", copyright="© 2024 Jane Doe")
+    assert tags["Artist"] == "Ann Other"
+    assert tags["dc:rights"] == "© 2024 Doe Studio"
     config["watermark"]["copyright"] = "© {year} {artist}. All rights reserved."
-    zeroth = publish_credits(tmp_path, config, artist="Jane Doe")
-    assert zeroth[piexif.ImageIFD.Copyright] == "© 2024 Ann Other. All rights reserved.".encode()
+    tags = publish_credits(tmp_path, config, artist="Jane Doe")
+    assert tags["dc:rights"] == "© 2024 Ann Other. All rights reserved."
 
 
 def test_no_artist_anywhere_writes_no_credits(tmp_path: Path) -> None:
-    zeroth = publish_credits(tmp_path, validate_config({}))
-    assert piexif.ImageIFD.Artist not in zeroth and piexif.ImageIFD.Copyright not in zeroth
-    assert zeroth[piexif.ImageIFD.Software].startswith(b"i2i ")
+    tags = publish_credits(tmp_path, validate_config({}))
+    assert not {"Artist", "Copyright", "XPAuthor", "dc:creator", "dc:rights"} & set(tags)
+    assert tags["Software"].startswith("i2i ")
 
 
 def test_credits_without_a_date_or_an_artist() -> None:
@@ -288,11 +407,10 @@ def test_exiftool_reads_the_source_artist(tmp_path: Path) -> None:
     styled = tmp_path / "styled.webp"
     Image.new("RGB", (320, 240), (200, 180, 160)).save(styled, "WEBP")
     final = tmp_path / "final.webp"
-    settings = validate_config({})["watermark"]
-    watermark(styled, final, metadata, "i2i © 2024", settings, "album/source.jpg")
+    watermark(styled, final, metadata, "i2i © 2024", validate_config({})["watermark"])
     tags = exiftool(final)
-    assert tags["IFD0:Artist"] == "Jane Doe"
-    assert tags["IFD0:Copyright"] == "© 2024 Jane Doe"
+    assert tags["IFD0:Artist"] == tags["XMP-dc:Creator"] == "Jane Doe"
+    assert tags["XMP-dc:Rights"] == "© 2024 Jane Doe"
 
 
 def test_the_photos_title_reaches_the_published_image(tmp_path: Path) -> None:
@@ -304,8 +422,8 @@ def test_the_photos_title_reaches_the_published_image(tmp_path: Path) -> None:
     styled = tmp_path / "styled.webp"
     Image.new("RGB", (320, 240), (200, 180, 160)).save(styled, "WEBP")
     final = tmp_path / "final.webp"
-    watermark(styled, final, metadata, caption, settings(), metadata["source_path"])
-    with Image.open(final) as image:
-        zeroth = piexif.load(image.info["exif"])["0th"]
-    assert zeroth[piexif.ImageIFD.ImageDescription].decode() == caption
-    assert zeroth[piexif.ImageIFD.DocumentName] == b"album/source.jpg"
+    watermark(styled, final, metadata, caption, settings())
+    tags = pillow_tags(final)
+    assert tags["dc:title"] == tags["XPTitle"] == "Elder Park"
+    assert tags["dc:description"] == tags["ImageDescription"] == "Adelaide at dusk"
+    assert b"album/source.jpg" not in final.read_bytes()

@@ -73,21 +73,15 @@ def stylize_pool(
 def watermark(
     inputs: Files, output: str, params: Values, wildcards: Values, config: Config
 ) -> None:
-    """rule watermark: the final image from the styled image, metadata and caption.
-
-    The source reference for the EXIF comes from the metadata record, not a per-job param:
-    every param function costs Snakemake time per job when it builds the DAG.
-    """
+    """rule watermark: the final image from the styled image, metadata and caption."""
     caption = read_json(inputs["caption"])["watermark_text"]
-    metadata_record = read_json(inputs["metadata"])
     draw_and_tag(
         inputs["styled"],
         output,
-        metadata_record,
+        read_json(inputs["metadata"]),
         caption,
         config["watermark"],
-        metadata_record["source_path"],
-        config["publish"]["keep_gps"],
+        keep_gps=config["publish"]["keep_gps"],
     )
 
 

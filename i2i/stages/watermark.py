@@ -1,4 +1,4 @@
-"""The watermark stage: visible caption text and copyright EXIF on a styled image.
+"""The watermark stage: visible caption text on a styled image, and its published metadata.
 
 The text height is a fraction of the image's short side. Each character is drawn with the first
 font of a chain that has a glyph for it (the configured or bundled DejaVu Sans, then bundled Noto
@@ -6,20 +6,15 @@ Sans for Arabic, Hebrew, Indic and other scripts, then a CJK subset of Droid San
 accents, ©, zodiac signs and non-Latin place names never come out as boxes. The text colour
 (light or dark) is the one with the higher WCAG contrast against the area under the text, and a
 blurred halo in the opposite colour keeps it readable on busy areas; ``position: auto`` puts it
-in the calmest corner. EXIF is written with piexif; GPS is removed unless ``publish.keep_gps``.
+in the calmest corner.
 
-Credits (:func:`credits`): Artist is ``watermark.artist``, else the source photo's Artist;
-Copyright is the ``watermark.copyright`` template, else the source photo's Copyright, else
-``© {year} {artist}`` when an artist is known. A tag with nothing to say is left out: the
-brand is the watermark's label, not the author.
+What the published file says about itself (EXIF, XMP) is built in :mod:`i2i.stages.tags`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import piexif
 from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from i2i import I2IError, __version__
+from i2i import I2IError
 from i2i.core.files import atomic_path
+from i2i.stages.tags import exif_block, published_fields, xmp_packet
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +61,6 @@ DEFAULTS: dict[str, Any] = {
     "quality": 88,
 }
 _NEUTRAL = ("Z", "P", "N", "S", "M")
-COPYRIGHT_FIELDS = frozenset({"year", "brand", "artist"})
-SOURCE_COPYRIGHT = "© {year} {artist}"
 MIN_SIZE = 8
 
 
@@ -327,148 +320,23 @@ def draw_watermark(image: Image.Image, text: str, settings: Mapping[str, Any]) -
     )
 
 
-def _exif_date(iso: str | None) -> tuple[bytes | None, bytes | None, bytes | None]:
-    """ISO 8601 back to EXIF ``YYYY:MM:DD HH:MM:SS``, sub-seconds and ``+HH:MM`` offset."""
-    if not iso:
-        return None, None, None
-    try:
-        moment = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        log.warning("date_taken %r is not ISO 8601: not written to EXIF", iso)
-        return None, None, None
-    offset = moment.isoformat()[-6:].encode() if moment.utcoffset() is not None else None
-    subsec = f"{moment.microsecond:06d}".rstrip("0").encode() if moment.microsecond else None
-    return moment.strftime("%Y:%m:%d %H:%M:%S").encode(), subsec, offset
-
-
-def _rational(value: float, scale: int = 1_000_000) -> tuple[int, int]:
-    return round(abs(value) * scale), scale
-
-
-def _gps_ifd(gps: Mapping[str, Any]) -> dict[int, Any]:
-    lat, lon = gps.get("lat"), gps.get("lon")
-    if lat is None or lon is None:
-        return {}
-    ifd: dict[int, Any] = {
-        piexif.GPSIFD.GPSVersionID: (2, 3, 0, 0),
-        piexif.GPSIFD.GPSLatitudeRef: b"N" if lat >= 0 else b"S",
-        piexif.GPSIFD.GPSLatitude: (_rational(lat), (0, 1), (0, 1)),
-        piexif.GPSIFD.GPSLongitudeRef: b"E" if lon >= 0 else b"W",
-        piexif.GPSIFD.GPSLongitude: (_rational(lon), (0, 1), (0, 1)),
-    }
-    if gps.get("altitude") is not None:
-        ifd[piexif.GPSIFD.GPSAltitudeRef] = 1 if gps["altitude"] < 0 else 0
-        ifd[piexif.GPSIFD.GPSAltitude] = _rational(gps["altitude"], 1000)
-    if gps.get("heading") is not None:
-        ifd[piexif.GPSIFD.GPSImgDirectionRef] = (gps.get("heading_ref") or "T").encode()
-        ifd[piexif.GPSIFD.GPSImgDirection] = _rational(gps["heading"], 100)
-    return ifd
-
-
-def _text(value: Any) -> str:
-    return " ".join(str(value or "").split())
-
-
-def _copyright(template: str, year: str, brand: str, artist: str) -> str | None:
-    """A copyright template filled in and tidied; None when only a © would be left."""
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as exc:
-        raise I2IError(f"watermark.copyright {template!r}: {exc}") from exc
-    unknown = names - COPYRIGHT_FIELDS
-    if unknown:
-        raise I2IError(
-            f"watermark.copyright: unknown field(s) {', '.join(sorted(unknown))}; "
-            f"use {', '.join(sorted(COPYRIGHT_FIELDS))}"
-        )
-    text = _text(template.format(year=year, brand=brand, artist=artist))
-    return text if text.strip("©.,;:- ") else None
-
-
-def credits(
-    metadata: Mapping[str, Any], settings: Mapping[str, Any]
-) -> tuple[str | None, str | None]:
-    """(Artist, Copyright) of a published image; None leaves the tag out.
-
-    Artist: ``watermark.artist``, else the source photo's Artist. Copyright: the
-    ``watermark.copyright`` template (fields ``year``, ``brand``, ``artist``), else the source
-    photo's own Copyright unchanged, else ``© {year} {artist}`` when an artist is known.
-    """
-    settings = {**DEFAULTS, **settings}
-    exif_in = metadata.get("exif") or {}
-    date_taken = exif_in.get("date_taken")
-    year = str(date_taken)[:4] if date_taken else ""
-    artist = _text(settings.get("artist")) or _text(exif_in.get("artist")) or None
-    template = _text(settings.get("copyright"))
-    if template:
-        notice = _copyright(template, year, _text(settings["brand"]), artist or "")
-    elif _text(exif_in.get("copyright")):
-        notice = _text(exif_in["copyright"])
-    elif artist:
-        notice = _copyright(SOURCE_COPYRIGHT, year, "", artist)
-    else:
-        notice = None
-    return artist, notice
-
-
-def build_exif(
-    metadata: Mapping[str, Any],
-    caption: str,
-    settings: Mapping[str, Any],
-    source_ref: str,
-    keep_gps: bool,
-) -> bytes:
-    """The EXIF block of a published image: credits (:func:`credits`), caption, date, source,
-    GPS.
-
-    Text tags are UTF-8 (as exiftool and most viewers read them); the source photo is named in
-    DocumentName and identified by its sha256 in ImageUniqueID.
-    """
-    settings = {**DEFAULTS, **settings}
-    exif_in = metadata.get("exif") or {}
-    date_taken = exif_in.get("date_taken")
-    zeroth: dict[int, Any] = {
-        piexif.ImageIFD.ImageDescription: caption.encode(),
-        piexif.ImageIFD.Software: f"i2i {__version__}".encode(),
-        piexif.ImageIFD.DocumentName: source_ref.encode(),
-    }
-    artist, notice = credits(metadata, settings)
-    if artist:
-        zeroth[piexif.ImageIFD.Artist] = artist.encode()
-    if notice:
-        zeroth[piexif.ImageIFD.Copyright] = notice.encode()
-    exif: dict[int, Any] = {}
-    sha256 = (metadata.get("file") or {}).get("sha256")
-    if sha256:
-        exif[piexif.ExifIFD.ImageUniqueID] = sha256[:32].encode()
-    original, subsec, offset = _exif_date(date_taken)
-    if original:
-        exif[piexif.ExifIFD.DateTimeOriginal] = original
-        zeroth[piexif.ImageIFD.DateTime] = original
-    if subsec:
-        exif[piexif.ExifIFD.SubSecTimeOriginal] = subsec
-    if offset:
-        exif[piexif.ExifIFD.OffsetTimeOriginal] = offset
-    for key, tag in (("make", piexif.ImageIFD.Make), ("model", piexif.ImageIFD.Model)):
-        if exif_in.get(key):
-            zeroth[tag] = str(exif_in[key]).encode()
-    gps = _gps_ifd(metadata.get("gps") or {}) if keep_gps else {}
-    return piexif.dump({"0th": zeroth, "Exif": exif, "GPS": gps})
-
-
 def watermark(
     styled: str | os.PathLike[str],
     target: str | os.PathLike[str],
     metadata: Mapping[str, Any],
     caption: str,
     settings: Mapping[str, Any],
-    source_ref: str,
+    *,
     keep_gps: bool = False,
 ) -> None:
-    """Write the final WebP: ``styled`` with the visible watermark and the EXIF block."""
+    """Write the final WebP: ``styled`` with the visible watermark, and the allowlisted EXIF
+    and XMP (:mod:`i2i.stages.tags`); GPS only with ``keep_gps``."""
     settings = {**DEFAULTS, **settings}
     with Image.open(styled) as image:
         marked = draw_watermark(image, caption, settings)
-    exif = build_exif(metadata, caption, settings, source_ref, keep_gps)
+    fields = published_fields(metadata, caption, settings)
+    exif = exif_block(fields, (metadata.get("gps") or {}) if keep_gps else None)
+    xmp = xmp_packet(fields)
+    extra = {"xmp": xmp} if xmp else {}
     with atomic_path(target) as tmp:
-        marked.save(tmp, "WEBP", quality=settings["quality"], method=4, exif=exif)
+        marked.save(tmp, "WEBP", quality=settings["quality"], method=4, exif=exif, **extra)

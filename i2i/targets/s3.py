@@ -49,6 +49,8 @@ AWS_CHAIN = (
     "(and AWS_SESSION_TOKEN), AWS_PROFILE with ~/.aws/credentials or ~/.aws/config (SSO too), "
     "or a container/instance role; credentials are never read from config.yaml"
 )
+# The one line a run, `i2i check` and `i2i publish` give when the chain has no credentials.
+NO_CREDENTIALS = f"no S3 credentials: set them through {AWS_CHAIN}"
 MISSING_KEY_CODES = {"404", "NoSuchKey", "NotFound"}
 DENIED_CODES = {"403", "AccessDenied", "Forbidden"}
 BAD_CREDENTIAL_CODES = {
@@ -121,13 +123,8 @@ def new_s3_client(options: S3Options) -> Any:
     import boto3  # about 0.2 s to import: only once a client is needed
     import botocore.config
 
-    try:
-        session = boto3.session.Session(region_name=options.region)
-        credentials = session.get_credentials()
-    except BotoCoreError as exc:
-        raise I2IError(f"AWS credentials could not be loaded ({exc}); check {AWS_CHAIN}") from exc
-    if credentials is None:
-        raise I2IError(f"no AWS credentials found; provide them through {AWS_CHAIN}")
+    session = boto3.session.Session(region_name=options.region)
+    aws_credentials(session)
     config = botocore.config.Config(
         retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
         connect_timeout=options.connect_timeout,
@@ -136,6 +133,19 @@ def new_s3_client(options: S3Options) -> Any:
         user_agent_extra=f"i2i/{__version__}",
     )
     return session.client("s3", endpoint_url=options.endpoint_url, config=config)
+
+
+def aws_credentials(session: Any) -> Any:
+    """The credentials the AWS chain finds for ``session``; :data:`NO_CREDENTIALS` when none."""
+    try:
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:
+        raise I2IError(
+            f"AWS credentials could not be loaded ({one_line(exc)}); check {AWS_CHAIN}"
+        ) from exc
+    if credentials is None:
+        raise I2IError(NO_CREDENTIALS)
+    return credentials
 
 
 def s3_client(options: S3Options) -> Any:
@@ -167,7 +177,7 @@ def explain(exc: Exception, bucket: str, key: str, endpoint: str, options: S3Opt
     """A one-line, plain-words :class:`I2IError` for a boto3/botocore failure; no secrets."""
     where = f"s3://{bucket}/{key} at {endpoint}"
     if isinstance(exc, NoCredentialsError):
-        return I2IError(f"no AWS credentials found; provide them through {AWS_CHAIN}")
+        return I2IError(NO_CREDENTIALS)
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
         return Unreachable(
             f"S3 request for {where} got no answer in {options.max_attempts} attempt(s) "
@@ -322,10 +332,9 @@ class S3Target(Target):
         }
 
     def check(self) -> str:
-        """Whether the AWS chain has credentials (never printed)."""
+        """Whether the AWS chain has credentials (never printed); :data:`NO_CREDENTIALS` when
+        it has none. Also run at the start of a run, before any job."""
         import boto3
 
-        credentials = boto3.Session().get_credentials()
-        if credentials is None:
-            raise I2IError("no AWS credentials (environment, ~/.aws, or a role)")
+        credentials = aws_credentials(boto3.session.Session(region_name=self.options.region))
         return f"{self.url}: AWS credentials found ({credentials.method})"
