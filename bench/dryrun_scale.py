@@ -83,8 +83,9 @@ def one_rule_workflow(root: Path) -> Path:
     return root
 
 
-def dry_run(workdir: Path, extra: list[str], timeout: float) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one ``snakemake -n`` in a fresh child process."""
+def dry_run(workdir: Path, extra: list[str], timeout: float) -> tuple[float, float, float]:
+    """Seconds, CPU seconds (user + system, steadier than wall time on a busy machine) and peak
+    RSS (MiB) of one ``snakemake -n`` in a fresh child process."""
     command = [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", *extra]
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
@@ -101,7 +102,7 @@ def dry_run(workdir: Path, extra: list[str], timeout: float) -> tuple[float, flo
         if os.waitstatus_to_exitcode(status) != 0:
             errors.seek(0)
             raise RuntimeError(errors.read().decode(errors="replace")[-3000:])
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -112,7 +113,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     sys.stdout.write(
-        "| photos | styles | jobs | dry run s | peak RSS MiB |\n|---|---|---|---|---|\n"
+        "| photos | styles | jobs | dry run s | CPU s | peak RSS MiB |\n|---|---|---|---|---|---|\n"
     )
     for count in args.photos:
         with tempfile.TemporaryDirectory(prefix="i2i-scale-") as tmp:
@@ -128,8 +129,8 @@ def main() -> None:
         sys.stdout.write(f"| {count} | {len(args.styles)} | {jobs} | {row} |\n")
         sys.stdout.flush()
     if args.floor:
-        sys.stdout.write("\n| one-rule workflow: jobs | dry run s | peak RSS MiB |\n")
-        sys.stdout.write("|---|---|---|\n")
+        sys.stdout.write("\n| one-rule workflow: jobs | dry run s | CPU s | peak RSS MiB |\n")
+        sys.stdout.write("|---|---|---|---|\n")
     for jobs in args.floor:
         with tempfile.TemporaryDirectory(prefix="i2i-floor-") as tmp:
             workdir = one_rule_workflow(Path(tmp) / "workflow")
@@ -140,12 +141,12 @@ def main() -> None:
 
 
 def timed_row(workdir: Path, extra: list[str], timeout: float) -> str:
-    """``seconds | MiB`` of a dry run, or a note that it ran past ``timeout``."""
+    """``seconds | CPU seconds | MiB`` of a dry run, or a note that it ran past ``timeout``."""
     try:
-        seconds, peak = dry_run(workdir, extra, timeout)
+        seconds, cpu, peak = dry_run(workdir, extra, timeout)
     except subprocess.TimeoutExpired:
-        return f"> {timeout:.0f} (stopped) | -"
-    return f"{seconds:.1f} | {peak:.0f}"
+        return f"> {timeout:.0f} (stopped) | - | -"
+    return f"{seconds:.1f} | {cpu:.1f} | {peak:.0f}"
 
 
 if __name__ == "__main__":

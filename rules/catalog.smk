@@ -48,7 +48,6 @@ rule catalog:
         albums=lambda wc: [
             paths.path(paths.ALBUM_CATALOG, a) for a in accepted_albums()
         ],
-        inventory=ancient(INVENTORY),
     output:
         paths.MASTER_CATALOG,
     log:

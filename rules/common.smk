@@ -21,6 +21,7 @@ from i2i.stages.library.inventory import CACHE as INVENTORY_CACHE
 from i2i.stages.library.inventory import RECORD as INVENTORY
 from i2i.stages.library.inventory import source_ref as inventory_source_ref
 from i2i.stages.library.inventory import inventory_job, split_present, summary, taken
+from i2i.stages.library.inventory import is_current, made_from
 from i2i.run.logs import job_log, warnings_to_console
 from i2i.targets import breaker, target_for
 
@@ -75,6 +76,15 @@ POOL_BACKENDS = sorted(
 RESIDENT_BACKENDS = sorted(
     (b for b in BACKENDS.values() if b.resident), key=lambda b: b.name
 )
+# What the inventory checkpoint is made from: its input files and params.
+INVENTORY_INPUTS = LIBRARY_DATABASE if EXPORT else [str(p.path) for p in PRESENT]
+INVENTORY_PARAMS = {
+    "unusable": (
+        [] if EXPORT else [[v.album, v.photo, v.file, v.reason] for v in UNUSABLE]
+    ),
+    "photos": config["photos"] if EXPORT else None,
+    "code": provenance.rule_code("inventory"),
+}
 
 
 def _alternatives(names):
@@ -143,16 +153,54 @@ STYLE_OUTPUTS = tuple(paths.STYLE_STAGES.values())
 
 
 _inventory = {}
+_current = {}
+
+
+def inventory_basis():
+    """Digest of what the inventory record is made from (inventory.made_from)."""
+    if "basis" not in _current:
+        run_block = snakemake_internals.run_block(workflow, "inventory")
+        _current["basis"] = made_from(
+            INVENTORY_INPUTS, INVENTORY_PARAMS, run_block.encode()
+        )
+    return _current["basis"]
+
+
+def inventory_is_current():
+    """True when the inventory on disk is what the checkpoint would write again: same photo
+    files, none modified since, same params and code, and this run does not force it. Then
+    the rules read it without waiting for the checkpoint (which stays out of the DAG), so
+    Snakemake builds the DAG in one pass. A photo added, removed or edited, during a run or
+    after it, makes it not current: the next run takes the inventory again first.
+
+    Decided once, at the first input function that asks: the run's DAG settings (``-R``,
+    ``-F``) are not known while the Snakefile is parsed.
+    """
+    if "current" not in _current:
+        forced = snakemake_internals.forces_rerun(workflow, "inventory", INVENTORY)
+        _current["current"] = not forced and is_current(
+            INVENTORY,
+            INVENTORY_INPUTS,
+            inventory_basis(),
+            lambda path: snakemake_internals.same_as_recorded(
+                workflow, INVENTORY, path
+            ),
+        )
+    return _current["current"]
 
 
 def inventory_view():
     """The inventory as the rules use it, read once per version of its file (path and
-    modification time), not once per job. Calling it makes the caller wait for the checkpoint.
+    modification time), not once per job. Unless the inventory is current, calling it makes
+    the caller wait for the checkpoint.
 
     With a Photos library, an exported file deleted since the export is left out with a
     warning (a missing input would stop the whole run); the next export writes it again.
     """
-    path = checkpoints.inventory.get().output[0]
+    if inventory_is_current():
+        path = INVENTORY
+    else:
+        path = checkpoints.inventory.get().output[0]
     stamp = (path, Path(path).stat().st_mtime_ns)
     if _inventory.get("stamp") != stamp:
         record = read_json(path)
@@ -192,9 +240,10 @@ def accepted_photos(album=None):
 def inventory_digest(*parts):
     """The param of a reader of ``parts`` of the inventory file (their digest).
 
-    The rule's input is ``ancient(INVENTORY)``: the inventory file is rewritten whenever the
-    inventory runs (with a Photos library, whenever the library changes), and its readers
-    rerun only when what they read from it changed.
+    The inventory file is rewritten whenever the inventory runs (with a Photos library,
+    whenever the library changes); its readers rerun only when what they read from it
+    changed. It is not their input: the param waits for the checkpoint when the inventory is
+    not current (inventory_view), and when it is current nothing in the DAG need wait for it.
     """
 
     def digest(wildcards):

@@ -56,7 +56,6 @@ rule gallery:
     the inventory took, so it never waits for an album that failed (each album's own rule
     writes its cover)."""
     input:
-        inventory=ancient(INVENTORY),
         templates=GALLERY_TEMPLATES,
     output:
         paths.GALLERY,
@@ -87,7 +86,6 @@ if config["publish"]["prune"]:
     rule prune:
         """Remove from the target what no longer belongs to the library; list it in the marker."""
         input:
-            inventory=ancient(INVENTORY),
             markers=lambda wc: per_style(paths.PUBLISHED),
             albums=lambda wc: [
                 paths.path(paths.GALLERY_ALBUM, album) for album in accepted_albums()

@@ -30,7 +30,6 @@ rule progress_report:
     """Images done and pending per stage and style, seconds per image and the ETA."""
     input:
         catalog=paths.MASTER_CATALOG,
-        inventory=ancient(INVENTORY),
     output:
         report(
             paths.PROGRESS_REPORT,

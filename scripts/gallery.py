@@ -3,6 +3,7 @@ local folder."""
 
 from pathlib import Path
 
+from i2i.core import paths
 from i2i.core.files import read_json, write_json
 from i2i.run.logs import job
 from i2i.run.provenance import job_config
@@ -12,7 +13,7 @@ from i2i.stages.gallery.upload import site_files, upload_site
 
 with job(snakemake.log, snakemake.params.root):
     root = Path(snakemake.params.root)
-    photos = read_json(snakemake.input.inventory)["photos"]
+    photos = read_json(paths.INVENTORY)["photos"]
     albums = planned_keys(photos, snakemake.params.styles, snakemake.params.settings["publish"])
     page = build_index(
         albums, root, gallery_settings(snakemake.params.settings), snakemake.params.prefix

@@ -3,6 +3,7 @@ photo, style or album maps to, one log line per object, and list it in the marke
 
 from pathlib import Path
 
+from i2i.core import paths
 from i2i.core.files import read_json, write_json
 from i2i.run.logs import job
 from i2i.run.provenance import job_config
@@ -12,7 +13,7 @@ from i2i.stages.library.inventory import accepted
 
 with job(snakemake.log, "prune"):
     settings = job_config(snakemake.config, "prune")["publish"]
-    photos = sorted(accepted(read_json(snakemake.input.inventory)))
+    photos = sorted(accepted(read_json(paths.INVENTORY)))
     images = entries(Path.cwd(), photos, snakemake.params.styles, settings)
     removed = prune(Path.cwd(), images, settings)
     write_json(snakemake.output[0], {"target": settings["target"], "removed": removed})

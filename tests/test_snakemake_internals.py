@@ -4,7 +4,9 @@ scheduler's graceful stop."""
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,80 @@ def test_a_run_holds_the_lock_and_counts_its_failed_jobs(workdir: Path) -> None:
     assert "lock held: True" in seen and "stop callable: True" in seen
     assert (workdir / "failed.txt").read_text(encoding="utf-8") == "1"
     assert (workdir / "good.txt").exists()
+
+
+FORCES_SNAKEFILE = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from i2i.run import snakemake_internals
+
+    def seen(wildcards):
+        forced = snakemake_internals.forces_rerun(workflow, "make", "made.txt")
+        block = snakemake_internals.run_block(workflow, "make")
+        same = snakemake_internals.same_as_recorded(workflow, "made.txt", "in.txt")
+        open("seen.txt", "w").write(f"{{forced}}\\n{{block.strip()}}\\n{{same}}\\n")
+        return []
+
+    rule all:
+        input: "made.txt", seen
+
+    rule make:
+        input: "in.txt"
+        output: "made.txt"
+        run:
+            open(output[0], "w").write("made")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "forced"),
+    [
+        ((), False),
+        (("-R", "make"), True),
+        (("--forcerun", "made.txt"), True),
+        (("-F",), True),
+        (("-f", "all", "made.txt"), True),
+        (("-f",), False),
+    ],
+)
+def test_forces_rerun_reads_the_runs_force_options(
+    tmp_path: Path, options: tuple[str, ...], forced: bool
+) -> None:
+    """What rules/common.smk asks before it trusts the inventory on disk: the run's force
+    options (set after the Snakefile is parsed) and the rule's run block as Snakemake has it."""
+    (tmp_path / "Snakefile").write_text(FORCES_SNAKEFILE.format(repo=str(REPO)), encoding="utf-8")
+    (tmp_path / "in.txt").write_text("one", encoding="utf-8")
+    snakemake(tmp_path)
+    (tmp_path / "seen.txt").unlink()
+    snakemake(tmp_path, "-n", *options)
+    flag, block, _ = (tmp_path / "seen.txt").read_text(encoding="utf-8").splitlines()
+    assert flag == str(forced)
+    assert block == 'open(output[0], "w").write("made")'
+
+
+def test_forces_rerun_sees_snakemakes_incomplete_marker(tmp_path: Path) -> None:
+    (tmp_path / "Snakefile").write_text(FORCES_SNAKEFILE.format(repo=str(REPO)), encoding="utf-8")
+    (tmp_path / "in.txt").write_text("one", encoding="utf-8")
+    snakemake(tmp_path)
+    marker = tmp_path / ".snakemake" / "incomplete" / "bWFkZS50eHQ="
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    (tmp_path / "seen.txt").unlink()
+    snakemake(tmp_path, "-n", "--rerun-incomplete")
+    assert (tmp_path / "seen.txt").read_text(encoding="utf-8").startswith("True")
+
+
+def test_same_as_recorded_is_snakemakes_checksum_of_an_input(tmp_path: Path) -> None:
+    """A touched input keeps the content Snakemake recorded; an edited one does not."""
+    (tmp_path / "Snakefile").write_text(FORCES_SNAKEFILE.format(repo=str(REPO)), encoding="utf-8")
+    source = tmp_path / "in.txt"
+    source.write_text("one", encoding="utf-8")
+    snakemake(tmp_path)
+    os.utime(source, ns=(0, time.time_ns() + 10**9))
+    snakemake(tmp_path, "-n")
+    assert (tmp_path / "seen.txt").read_text(encoding="utf-8").splitlines()[2] == "True"
+    source.write_text("two", encoding="utf-8")
+    snakemake(tmp_path, "-n")
+    assert (tmp_path / "seen.txt").read_text(encoding="utf-8").splitlines()[2] == "False"

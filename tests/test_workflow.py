@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from i2i.core.files import sha256_file
 from i2i.stages.library.albums import discover
 from i2i.stages.report import summarise
 
-from conftest import copy_workflow, job_counts, snakemake
+from conftest import copy_workflow, job_counts, planned, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -88,6 +90,29 @@ def test_orientation_and_captions(finished_run: Path) -> None:
 def test_second_dry_run_has_nothing_to_do(finished_run: Path) -> None:
     result = snakemake(finished_run, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_current_inventory_is_trusted_and_a_changed_library_is_not(finished_run: Path) -> None:
+    """After a run the inventory is current: the dry run plans nothing and Snakemake builds the
+    DAG in one pass (no checkpoint update), a touched photo included (Snakemake's checksum says
+    it is unchanged). Forced, or with a photo edited since, the inventory runs first again."""
+    plain = snakemake(finished_run, "-n")
+    assert "Nothing to be done" in plain.stdout + plain.stderr
+    assert "Updating checkpoint dependencies" not in plain.stdout + plain.stderr
+    assert planned(finished_run, "-R", "inventory") == {"inventory": 1}
+    photo = next((finished_run / "sample" / "albums").rglob("*.jpg"))
+    content, before = photo.read_bytes(), photo.stat()
+    try:
+        os.utime(photo, ns=(before.st_atime_ns, time.time_ns() + 10**9))
+        touched = snakemake(finished_run, "-n")
+        assert "Updating checkpoint dependencies" not in touched.stdout + touched.stderr
+        assert job_counts(touched.stdout + touched.stderr) == {}
+        photo.write_bytes(content + b"\0")
+        assert planned(finished_run).get("inventory") == 1
+    finally:
+        photo.write_bytes(content)
+        os.utime(photo, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert planned(finished_run) == {}
 
 
 def test_one_style_is_rebuilt_alone_and_identically(finished_run: Path) -> None:

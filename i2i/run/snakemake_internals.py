@@ -15,14 +15,22 @@ These do not, and ``tests/test_snakemake_internals.py`` checks each on the insta
   (jobs in flight finish, nothing new starts); no hook lets a workflow ask for it.
 - ``workflow.scheduler.failed`` (:func:`failed_jobs`): ``onerror`` is not told how many jobs
   failed, and a graceful stop on request must exit 0 only when none did.
+- ``workflow.dag_settings`` and ``.snakemake/incomplete`` (:func:`forces_rerun`),
+  ``Rule.run_func_src`` (:func:`run_block`) and ``workflow.persistence.metadata``
+  (:func:`same_as_recorded`): whether the inventory checkpoint would run again this run,
+  decided before the DAG is built (rules/common.smk, ``inventory_is_current``), so that the
+  rules that read the inventory need not wait for the checkpoint when it is current.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from i2i.core.files import sha256_file
 from i2i.run.runcontrol import holding_run_lock
 
 
@@ -64,3 +72,40 @@ def graceful_stop(workflow: Any) -> Callable[[], None]:
 def failed_jobs(workflow: Any) -> int:
     """How many jobs of this run failed."""
     return len(workflow.scheduler.failed)
+
+
+def forces_rerun(workflow: Any, rule: str, output: str) -> bool:
+    """True when this run reruns ``rule`` (whose output is ``output``) whatever its triggers:
+    ``--forceall``, ``--forcerun``/``-R`` naming the rule or file, ``--force`` with it as a
+    target, or Snakemake's incomplete marker on ``output`` (a job of it was cut short).
+
+    Snakemake sets the DAG settings after it has parsed the Snakefile: call this from an input
+    function, not at parse time (without settings it answers True).
+    """
+    settings = getattr(workflow, "dag_settings", None)
+    if settings is None:
+        return True
+    if settings.forceall or {rule, output} & set(settings.forcerun):
+        return True
+    if settings.forcetargets and {rule, output} & set(settings.targets):
+        return True
+    marker = base64.urlsafe_b64encode(output.encode()).decode()
+    return (Path(".snakemake") / "incomplete" / marker).exists()
+
+
+def run_block(workflow: Any, rule: str) -> str:
+    """The source text of ``rule``'s ``run:`` block, as Snakemake compares it (code trigger)."""
+    return workflow.get_rule(rule).run_func_src or ""
+
+
+def same_as_recorded(workflow: Any, output: str, input_file: str) -> bool:
+    """True when ``input_file`` has the content Snakemake recorded (its checksum) when it last
+    made ``output``: Snakemake then ignores the input being newer (a ``touch``, a copy)."""
+    from snakemake.io import IOFile
+
+    record = workflow.persistence.metadata(IOFile(output))
+    recorded = (record.input_checksums or {}).get(input_file) if record else None
+    if not recorded:
+        return False
+    algorithm, _, digest = recorded.rpartition(":")
+    return algorithm in ("", "sha256") and sha256_file(input_file) == digest

@@ -8,9 +8,11 @@ and a photo fixed or replaced later is vetted again and taken.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,8 +223,43 @@ def summary(record: Mapping[str, Any]) -> str:
     return text + (" (see results/inventory.json)" if rejected or missing or errors else "")
 
 
-def write_inventory(record: dict[str, Any], vetted: int, output: str | os.PathLike[str]) -> None:
-    """Log what the inventory set aside (one line each) and write its record."""
+def made_from(inputs: Iterable[str], params: Mapping[str, Any], rule: bytes) -> str:
+    """Digest of what an inventory record is made from: the checkpoint's input files, its
+    params and its rule's code (the rerun triggers Snakemake applies to it, mtime aside)."""
+    basis = {"inputs": sorted(inputs), "params": params, "rule": hashlib.sha256(rule).hexdigest()}
+    text = json.dumps(basis, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def is_current(
+    record_file: str | os.PathLike[str],
+    inputs: Iterable[str],
+    basis: str,
+    same_content: Callable[[str], bool] = lambda path: False,
+) -> bool:
+    """True when the record at ``record_file`` was made from ``basis`` (see made_from) and no
+    input changed after it was written: taking the inventory again would give the same
+    record. A photo added, removed or edited since changes one or the other. An input
+    modified later is unchanged when ``same_content`` says so (Snakemake's recorded checksum).
+    """
+    try:
+        written = Path(record_file).stat().st_mtime_ns
+        if read_json(record_file).get("made_from") != basis:
+            return False
+        return all(
+            Path(path).stat().st_mtime_ns <= written or same_content(path) for path in inputs
+        )
+    except (OSError, ValueError, I2IError):
+        return False
+
+
+def write_inventory(
+    record: dict[str, Any], vetted: int, output: str | os.PathLike[str], basis: str | None = None
+) -> None:
+    """Log what the inventory set aside (one line each) and write its record, with the digest
+    of what it was made from (``made_from``) when given."""
+    if basis is not None:
+        record["made_from"] = basis
     for rejected in record["rejected"]:
         log.warning("set aside %s: %s", rejected["file"], rejected["reason"])
     log.info("%s; %d photo(s) decoded, the rest from the cache", summary(record), vetted)
@@ -236,12 +273,14 @@ def inventory_job(
     output: str | os.PathLike[str],
     cache_file: str | os.PathLike[str],
     workers: int = 1,
+    basis: str | None = None,
 ) -> None:
     """checkpoint inventory: vet ``photos`` and write the record; with a Photos library, export
-    it into albums_dir first and vet what the export left there instead."""
+    it into albums_dir first and vet what the export left there instead. ``basis`` is what the
+    record is made from (see made_from)."""
     if export is None:
         record, vetted = vet_library(photos, Path(cache_file), workers)
     else:
         albums_dir, extensions = Path(config["albums_dir"]), config["extensions"]
         record, vetted = export_and_vet(export, albums_dir, extensions, Path(cache_file), workers)
-    write_inventory(record, vetted, output)
+    write_inventory(record, vetted, output, basis)
