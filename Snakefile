@@ -9,11 +9,14 @@ min_version("9.0")
 # worker through PYTHONPATH. (`pip install -e .` adds the `i2i` command and the dependencies.)
 sys.path.insert(0, workflow.basedir)
 
-from i2i.run import snakemake_internals
+from i2i.run import signals, snakemake_internals
 
 # A real run holds .i2i/run.lock from before Snakemake checks its own locks: a second run in
 # this folder stops at once, and a run after a crash clears the stale locks and temp files.
+# From then on SIGTERM and Ctrl-C are graceful stops, decided by this process alone: script
+# jobs start in a shell that ignores both (i2i/run/signals.py).
 snakemake_internals.lock_real_runs(workflow)
+shell.prefix(signals.SHELL_PREFIX)
 
 
 configfile: "config.yaml"
@@ -37,7 +40,8 @@ include: "rules/report.smk"
 
 onstart:
     dag_gc.resume_after_dag()
-    runcontrol.install(snakemake_internals.graceful_stop(workflow))
+    snakemake_internals.hide_abandoned_jobs(abandoned_renders, ABANDONED)
+    runcontrol.install(snakemake_internals.graceful_stop(workflow), abandon_renders)
 
 
 onsuccess:
@@ -47,7 +51,9 @@ onsuccess:
 
 onerror:
     stop_workers()
-    runcontrol.exit_if_stopped_on_request(snakemake_internals.failed_jobs(workflow))
+    runcontrol.exit_if_stopped_on_request(
+        snakemake_internals.failed_jobs(workflow), len(abandoned_renders())
+    )
 
 
 rule all:

@@ -16,12 +16,18 @@ from i2i.stages.library.apple_photos import (
 )
 from i2i.stages.library.albums import Library, discover
 from i2i.core.files import read_json
-from i2i.run.resident_client import RUN_DIR, stop, worker_dir
+from i2i.run.resident_client import (
+    RUN_DIR,
+    abandon,
+    abandoned_renders,
+    stop,
+    worker_dir,
+)
 from i2i.stages.library.inventory import CACHE as INVENTORY_CACHE
 from i2i.stages.library.inventory import RECORD as INVENTORY
 from i2i.stages.library.inventory import source_ref as inventory_source_ref
 from i2i.stages.library.inventory import inventory_job, split_present, summary, taken
-from i2i.run.logs import job_log, warnings_to_console
+from i2i.run.logs import ABANDONED, job_log, warnings_to_console
 from i2i.targets import target_for
 
 warnings_to_console()
@@ -303,3 +309,10 @@ def stop_workers():
     for style_backend in RESIDENT_BACKENDS:
         if stop(worker_dir(RUN_DIR, style_backend.name)):
             logger.info(f"stopped the {style_backend.name} worker")
+
+
+def abandon_renders():
+    """The run stops on a signal: end the renders in flight of the resident workers (their jobs
+    fail as abandoned and are redone by the next run)."""
+    for style_backend in RESIDENT_BACKENDS:
+        abandon(worker_dir(RUN_DIR, style_backend.name))

@@ -1,6 +1,6 @@
 """Each Snakemake internal i2i uses (i2i/run/snakemake_internals.py), exercised on the installed
-Snakemake by a tiny workflow: the run lock around ``execute``, the failed-job count and the
-scheduler's graceful stop."""
+Snakemake by a tiny workflow: the run lock around ``execute``, the failed-job count, the
+scheduler's graceful stop and the hidden error reports of abandoned jobs."""
 
 from __future__ import annotations
 
@@ -63,3 +63,38 @@ def test_a_run_holds_the_lock_and_counts_its_failed_jobs(workdir: Path) -> None:
     assert "lock held: True" in seen and "stop callable: True" in seen
     assert (workdir / "failed.txt").read_text(encoding="utf-8") == "1"
     assert (workdir / "good.txt").exists()
+
+
+HIDING = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from i2i.run import snakemake_internals
+
+    onstart:
+        snakemake_internals.hide_abandoned_jobs(lambda: {{"abandoned.txt"}}, "ABANDONED-MARK")
+
+    rule all:
+        input: "abandoned.txt", "failed.txt"
+
+    rule abandoned:
+        output: "abandoned.txt"
+        run:
+            raise RuntimeError("ABANDONED-MARK: left for the next run")
+
+    rule failed:
+        output: "failed.txt"
+        run:
+            raise RuntimeError("a real failure")
+    """
+)
+
+
+def test_error_reports_of_abandoned_jobs_are_hidden(tmp_path: Path) -> None:
+    """In-process jobs (``force-use-threads``, as the default profile runs ``run:`` blocks)."""
+    (tmp_path / "Snakefile").write_text(HIDING.format(repo=str(REPO)), encoding="utf-8")
+    result = snakemake(tmp_path, "--keep-going", "--force-use-threads", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule failed" in output and "a real failure" in output, output[-3000:]
+    assert "Error in rule abandoned" not in output and "ABANDONED-MARK" not in output
