@@ -52,7 +52,9 @@ onsuccess:
 onerror:
     stop_workers()
     runcontrol.exit_if_stopped_on_request(
-        snakemake_internals.failed_jobs(workflow), len(abandoned_renders())
+        snakemake_internals.failed_jobs(workflow),
+        len(abandoned_renders()),
+        snakemake_internals.stop_asked(workflow),
     )
 
 

@@ -74,9 +74,11 @@ def main() -> int:
                 )
                 trials.append(trial)
                 verdict = "ok" if trial.ok else "FAILED: " + "; ".join(trial.errors)
+                late = "" if trial.sent else " (after the run's end)"
                 say(
-                    f"  {kind} #{number}: signal at {trial.delay:5.1f} s, exit {trial.status}, "
-                    f"{trial.finals_at_stop} finals, {trial.abandoned} abandoned: {verdict}"
+                    f"  {kind} #{number}: signal at {trial.delay:5.1f} s{late}, exit "
+                    f"{trial.status}, {trial.finals_at_stop} finals, {trial.abandoned} "
+                    f"abandoned: {verdict}"
                 )
                 if args.keep:
                     say(f"    in {workdir}")
@@ -84,17 +86,18 @@ def main() -> int:
             rows.append((kind, trials))
         say("")
         say(
-            "| kind | passed | exit statuses | resumed identical | renders abandoned "
-            "| finals at stop (median) | signal to exit s (median, max) |"
+            "| kind | passed | signals after the end | exit statuses | resumed identical "
+            "| renders abandoned | finals at stop (median) | signal to exit s (median, max) |"
         )
-        say("|---|---|---|---|---|---|---|")
+        say("|---|---|---|---|---|---|---|---|")
         for kind, trials in rows:
             statuses = ", ".join(
                 f"{s}: {n}" for s, n in sorted(Counter(t.status for t in trials).items())
             )
             seconds = [t.stop_seconds for t in trials]
             say(
-                f"| {kind} | {sum(t.ok for t in trials)}/{len(trials)} | {statuses} "
+                f"| {kind} | {sum(t.ok for t in trials)}/{len(trials)} "
+                f"| {sum(not t.sent for t in trials)} | {statuses} "
                 f"| {sum(t.identical for t in trials)}/{len(trials)} "
                 f"| {sum(t.abandoned for t in trials)} "
                 f"| {statistics.median(t.finals_at_stop for t in trials):g} "

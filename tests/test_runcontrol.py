@@ -150,6 +150,16 @@ def test_a_stop_signal_is_a_requested_stop(
     runcontrol.exit_if_stopped_on_request(1)  # a failed job: Snakemake's own exit status stands
 
 
+def test_a_stop_only_the_scheduler_knew_of_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM that Snakemake's own handler took, in place a moment before ``onstart``."""
+    for name in ("_requested", "_interrupted"):
+        monkeypatch.setattr(runcontrol, name, threading.Event())
+    runcontrol.exit_if_stopped_on_request(0)  # no stop asked for: Snakemake's status stands
+    with pytest.raises(SystemExit) as exit_:
+        runcontrol.exit_if_stopped_on_request(0, scheduler_stopped=True)
+    assert exit_.value.code == 0
+
+
 @pytest.mark.workflow
 def test_only_real_runs_take_the_lock(tmp_path: Path) -> None:
     workdir = copy_workflow(tmp_path / "work")

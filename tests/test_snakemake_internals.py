@@ -98,3 +98,34 @@ def test_error_reports_of_abandoned_jobs_are_hidden(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Error in rule failed" in output and "a real failure" in output, output[-3000:]
     assert "Error in rule abandoned" not in output and "ABANDONED-MARK" not in output
+
+
+STOPPING = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from i2i.run import snakemake_internals
+
+    onstart:
+        open("before.txt", "w").write(str(snakemake_internals.stop_asked(workflow)))
+        snakemake_internals.graceful_stop(workflow)()
+
+    onerror:
+        open("asked.txt", "w").write(str(snakemake_internals.stop_asked(workflow)))
+
+    rule all:
+        input: "never.txt"
+
+    rule never:
+        output: "never.txt"
+        shell: "touch {{output}}"
+    """
+)
+
+
+def test_a_graceful_stop_is_known_to_onerror(tmp_path: Path) -> None:
+    (tmp_path / "Snakefile").write_text(STOPPING.format(repo=str(REPO)), encoding="utf-8")
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode != 0 and not (tmp_path / "never.txt").exists()
+    assert (tmp_path / "before.txt").read_text(encoding="utf-8") == "False"
+    assert (tmp_path / "asked.txt").read_text(encoding="utf-8") == "True"

@@ -330,15 +330,18 @@ def install(
     return watch_stop_file(stop, workdir)
 
 
-def exit_if_stopped_on_request(failed_jobs: int, abandoned: int = 0) -> None:
+def exit_if_stopped_on_request(
+    failed_jobs: int, abandoned: int = 0, scheduler_stopped: bool = False
+) -> None:
     """From ``onerror``: a run stopped on request, with no failed job, exits 0 (130: Ctrl-C).
 
     Snakemake treats a graceful stop as an unfinished run (exit status 1); when it was asked
-    for and nothing failed but the ``abandoned`` jobs (renders a signal gave up, counted as
-    failed by Snakemake), this ends the process with status 0 instead, or 130 after Ctrl-C, as
-    a shell expects of an interrupted command.
+    for (``scheduler_stopped``: by Snakemake's own SIGTERM handler, in place for a moment
+    before ``onstart``) and nothing failed but the ``abandoned`` jobs (renders a signal gave
+    up, counted as failed by Snakemake), this ends the process with status 0 instead, or 130
+    after Ctrl-C, as a shell expects of an interrupted command.
     """
-    if not _requested.is_set() or failed_jobs > abandoned:
+    if not (_requested.is_set() or scheduler_stopped) or failed_jobs > abandoned:
         return
     left = f" ({abandoned} image(s) in flight left for it)" if abandoned else ""
     if _interrupted.is_set():

@@ -13,6 +13,9 @@ not, and ``tests/test_snakemake_internals.py`` checks each on the installed Snak
   ``--nolock``.
 - ``workflow.scheduler.exit_gracefully`` (:func:`graceful_stop`): the stop that Ctrl-C asks for
   (jobs in flight finish, nothing new starts); no hook lets a workflow ask for it.
+- ``workflow.scheduler._user_kill`` (:func:`stop_asked`): Snakemake's scheduler installs its
+  own SIGTERM handler when it is created, a moment before ``onstart`` replaces it; a SIGTERM
+  in between is a graceful stop that only the scheduler knows of.
 - ``workflow.scheduler.failed`` (:func:`failed_jobs`): ``onerror`` is not told how many jobs
   failed, and a graceful stop on request must exit 0 only when none did.
 - The records of Snakemake's logger ``snakemake.logging`` (:func:`hide_abandoned_jobs`): a job
@@ -65,6 +68,12 @@ def lock_real_runs(workflow: Any) -> None:
 def graceful_stop(workflow: Any) -> Callable[[], None]:
     """The scheduler's graceful stop, for the stop file, SIGTERM and Ctrl-C."""
     return workflow.scheduler.exit_gracefully
+
+
+def stop_asked(workflow: Any) -> bool:
+    """True when the scheduler was asked for a graceful stop (by i2i, or by its own SIGTERM
+    handler)."""
+    return getattr(workflow.scheduler, "_user_kill", None) == "graceful"
 
 
 def failed_jobs(workflow: Any) -> int:
