@@ -246,9 +246,18 @@ def run_trial(
     return trial
 
 
+def reference_run(destination: Path) -> tuple[dict[str, str], float]:
+    """The finals of an uninterrupted run, and its seconds from the run lock to its end."""
+    workdir = workflow(destination)
+    log = workdir / "reference.log"
+    process = start(workdir, log)
+    wait_for_run_lock(process, workdir, log)
+    locked = time.monotonic()
+    status = process.wait(timeout=RUN_TIMEOUT)
+    assert status == 0, log.read_text()[-3000:]
+    return finals(workdir), time.monotonic() - locked
+
+
 def reference_finals(destination: Path) -> dict[str, str]:
     """The finals of an uninterrupted run."""
-    workdir = workflow(destination)
-    status = run_to_end(workdir, workdir / "reference.log")
-    assert status == 0, (workdir / "reference.log").read_text()[-3000:]
-    return finals(workdir)
+    return reference_run(destination)[0]
