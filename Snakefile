@@ -14,11 +14,14 @@ sys.path.insert(
     0, str(WORKFLOW_DIR if (WORKFLOW_DIR / "i2i").is_dir() else WORKFLOW_DIR.parents[1])
 )
 
-from i2i.run import snakemake_internals
+from i2i.run import signals, snakemake_internals
 
 # A real run holds .i2i/run.lock from before Snakemake checks its own locks: a second run in
 # this folder stops at once, and a run after a crash clears the stale locks and temp files.
+# From then on SIGTERM and Ctrl-C are graceful stops, decided by this process alone: script
+# jobs start in a shell that ignores both (i2i/run/signals.py).
 snakemake_internals.lock_real_runs(workflow)
+shell.prefix(signals.SHELL_PREFIX)
 
 
 # The working folder's config.yaml, when it has one (`i2i init` writes it); every key has a

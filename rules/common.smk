@@ -16,13 +16,19 @@ from i2i.stages.library.apple_photos import (
 )
 from i2i.stages.library.albums import Library, discover
 from i2i.core.files import read_json
-from i2i.run.resident_client import RUN_DIR, stop, worker_dir
+from i2i.run.resident_client import (
+    RUN_DIR,
+    abandon,
+    abandoned_renders,
+    stop,
+    worker_dir,
+)
 from i2i.stages.library.inventory import CACHE as INVENTORY_CACHE
 from i2i.stages.library.inventory import RECORD as INVENTORY
 from i2i.stages.library.inventory import source_ref as inventory_source_ref
 from i2i.stages.library.inventory import inventory_job, split_present, summary, taken
 from i2i.stages.library.inventory import is_current, made_from
-from i2i.run.logs import job_log, warnings_to_console
+from i2i.run.logs import ABANDONED, job_log, warnings_to_console
 from i2i.targets import breaker, target_for
 
 warnings_to_console()
@@ -364,10 +370,11 @@ def stop_workers():
 
 def on_start():
     """Resume garbage collection after the DAG; close the publish breaker (each run tries
-    the target again); stop gracefully on request."""
+    the target again); stop gracefully on request or signal, abandoning renders in flight."""
     dag_gc.resume_after_dag()
     breaker.reset(BREAKER_DIR)
-    runcontrol.install(snakemake_internals.graceful_stop(workflow))
+    snakemake_internals.hide_abandoned_jobs(abandoned_renders, ABANDONED)
+    runcontrol.install(snakemake_internals.graceful_stop(workflow), abandon_renders)
 
 
 def on_success():
@@ -377,9 +384,14 @@ def on_success():
 
 
 def on_error():
-    """End the workers; exit 0 after a stop on request with no failed job."""
+    """End the workers; exit 0 (130 after Ctrl-C) after a stop on request or signal with no
+    failed job."""
     stop_workers()
-    runcontrol.exit_if_stopped_on_request(snakemake_internals.failed_jobs(workflow))
+    runcontrol.exit_if_stopped_on_request(
+        snakemake_internals.failed_jobs(workflow),
+        len(abandoned_renders()),
+        snakemake_internals.stop_asked(workflow),
+    )
 
 
 hooks.register(onstart=on_start, onsuccess=on_success, onerror=on_error)

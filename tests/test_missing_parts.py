@@ -17,7 +17,9 @@ from i2i.targets.s3 import NO_CREDENTIALS, clear_s3_clients
 
 from conftest import copy_workflow
 
-PHOTOS_LINE = "photos.library is set but osxphotos is not installed: pip install 'i2i-workflow[photos]'"
+PHOTOS_LINE = (
+    "photos.library is set but osxphotos is not installed: pip install 'i2i-workflow[photos]'"
+)
 # Snakemake with a module hidden: `import osxphotos` fails, find_spec finds nothing.
 HIDDEN = (
     "import sys; sys.modules[{name!r}] = None; sys.argv[0] = 'snakemake'; "

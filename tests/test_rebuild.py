@@ -277,6 +277,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.core.retry": (),
     "i2i.run.runcontrol": (),
     "i2i.run.snakemake_internals": (),
+    "i2i.run.signals": (),
     "i2i.stages.stylize": ("stylize_classic",),
     "i2i.targets": (),
     "i2i.targets.base": (),

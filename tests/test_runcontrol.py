@@ -26,7 +26,6 @@ from i2i.run.runcontrol import (
     clean_up_after,
     is_temp_name,
     release_run_lock,
-    sigterm_in_thread,
     sweep_temp_files,
 )
 
@@ -127,15 +126,38 @@ def test_clean_up_after_a_crash_warns_once(
     assert caplog.records == [], "nothing stale, nothing said"
 
 
-def test_sigterm_is_a_requested_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runcontrol, "_requested", threading.Event())
-    stopped = threading.Event()
-    sigterm_in_thread(stopped.set)(signal.SIGTERM, None)
-    assert stopped.wait(5)
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_a_stop_signal_is_a_requested_stop(
+    monkeypatch: pytest.MonkeyPatch, signum: int, status: int
+) -> None:
+    for name in ("_requested", "_interrupted", "_signalled"):
+        monkeypatch.setattr(runcontrol, name, threading.Event())
+    monkeypatch.setattr(runcontrol, "_on_signal_stop", [])
+    runcontrol.on_stop_signal(signum, None)  # before onstart: recorded, nothing to ask yet
+    stopped, abandoned = threading.Event(), threading.Event()
+    monkeypatch.setattr(runcontrol, "watch_stop_file", lambda stop, workdir: threading.Event())
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        runcontrol.install(stopped.set, abandoned.set)
+        assert signal.getsignal(signal.SIGINT) is runcontrol.on_stop_signal
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert stopped.wait(5) and abandoned.wait(5), "the early signal's stop, once onstart came"
     with pytest.raises(SystemExit) as exit_:
         runcontrol.exit_if_stopped_on_request(0)
-    assert exit_.value.code == 0
+    assert exit_.value.code == status
     runcontrol.exit_if_stopped_on_request(1)  # a failed job: Snakemake's own exit status stands
+
+
+def test_a_stop_only_the_scheduler_knew_of_exits_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM that Snakemake's own handler took, in place a moment before ``onstart``."""
+    for name in ("_requested", "_interrupted"):
+        monkeypatch.setattr(runcontrol, name, threading.Event())
+    runcontrol.exit_if_stopped_on_request(0)  # no stop asked for: Snakemake's status stands
+    with pytest.raises(SystemExit) as exit_:
+        runcontrol.exit_if_stopped_on_request(0, scheduler_stopped=True)
+    assert exit_.value.code == 0
 
 
 @pytest.mark.workflow

@@ -1,6 +1,6 @@
 """Each Snakemake internal i2i uses (i2i/run/snakemake_internals.py), exercised on the installed
-Snakemake by a tiny workflow: the run lock around ``execute``, the failed-job count and the
-scheduler's graceful stop."""
+Snakemake by a tiny workflow: the run lock around ``execute``, the failed-job count, the
+scheduler's graceful stop and the hidden error reports of abandoned jobs."""
 
 from __future__ import annotations
 
@@ -142,3 +142,69 @@ def test_same_as_recorded_is_snakemakes_checksum_of_an_input(tmp_path: Path) -> 
     source.write_text("two", encoding="utf-8")
     snakemake(tmp_path, "-n")
     assert (tmp_path / "seen.txt").read_text(encoding="utf-8").splitlines()[2] == "False"
+
+
+HIDING = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from i2i.run import snakemake_internals
+
+    onstart:
+        snakemake_internals.hide_abandoned_jobs(lambda: {{"abandoned.txt"}}, "ABANDONED-MARK")
+
+    rule all:
+        input: "abandoned.txt", "failed.txt"
+
+    rule abandoned:
+        output: "abandoned.txt"
+        run:
+            raise RuntimeError("ABANDONED-MARK: left for the next run")
+
+    rule failed:
+        output: "failed.txt"
+        run:
+            raise RuntimeError("a real failure")
+    """
+)
+
+
+def test_error_reports_of_abandoned_jobs_are_hidden(tmp_path: Path) -> None:
+    """In-process jobs (``force-use-threads``, as the default profile runs ``run:`` blocks)."""
+    (tmp_path / "Snakefile").write_text(HIDING.format(repo=str(REPO)), encoding="utf-8")
+    result = snakemake(tmp_path, "--keep-going", "--force-use-threads", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule failed" in output and "a real failure" in output, output[-3000:]
+    assert "Error in rule abandoned" not in output and "ABANDONED-MARK" not in output
+
+
+STOPPING = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {repo!r})
+    from i2i.run import snakemake_internals
+
+    onstart:
+        open("before.txt", "w").write(str(snakemake_internals.stop_asked(workflow)))
+        snakemake_internals.graceful_stop(workflow)()
+
+    onerror:
+        open("asked.txt", "w").write(str(snakemake_internals.stop_asked(workflow)))
+
+    rule all:
+        input: "never.txt"
+
+    rule never:
+        output: "never.txt"
+        shell: "touch {{output}}"
+    """
+)
+
+
+def test_a_graceful_stop_is_known_to_onerror(tmp_path: Path) -> None:
+    (tmp_path / "Snakefile").write_text(STOPPING.format(repo=str(REPO)), encoding="utf-8")
+    result = snakemake(tmp_path, check=False)
+    assert result.returncode != 0 and not (tmp_path / "never.txt").exists()
+    assert (tmp_path / "before.txt").read_text(encoding="utf-8") == "False"
+    assert (tmp_path / "asked.txt").read_text(encoding="utf-8") == "True"

@@ -2,7 +2,8 @@
 
 Its "model" (the colour levels) is loaded once per worker process by :func:`load_model`, in
 the resident worker host (:mod:`i2i.run.resident`), which knows nothing of FLUX; the workflow
-gets a rule ``stylize_toy_resident`` for its styles.
+gets a rule ``stylize_toy_resident`` for its styles. ``I2I_TOY_RENDER_SECONDS`` makes each
+render take that long (a FLUX image takes minutes), writing through a temp file as FLUX does.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from i2i.backends import StyleBackend, register
+from i2i.core.files import atomic_path
 
 
 class Posteriser:
@@ -36,9 +37,9 @@ class Posteriser:
             rgb = np.asarray(image.convert("RGB"))
         step = 256 // self.levels
         out = Image.fromarray(((rgb // step) * step).astype(np.uint8))
-        partial = Path(target).with_name(f".{Path(target).name}.{os.getpid()}.tmp")
-        out.save(partial, format="WEBP", lossless=True)
-        partial.replace(target)
+        with atomic_path(target) as partial:
+            out.save(partial, format="WEBP", lossless=True)
+            time.sleep(float(os.environ.get("I2I_TOY_RENDER_SECONDS", "0")))
         return {"seconds": round(time.perf_counter() - started, 3)}
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from i2i import I2IError
 from i2i.core.failures import failure_reason
 from i2i.core.joblog import FINISHED
 
@@ -77,6 +78,14 @@ class JobFailed(Exception):
     """An in-process job (a rule's ``run:`` block) failed with a message a user can act on."""
 
 
+ABANDONED = "abandoned: the run is stopping"
+
+
+class Abandoned(I2IError):
+    """A job given up because the run stops on a signal; the next run redoes it. Its message
+    contains :data:`ABANDONED` and goes to the job's log only: not an error of the job."""
+
+
 @contextlib.contextmanager
 def job_log(log_file: str, what: str = "") -> Iterator[None]:
     """Log one in-process job's records to its log file; ``I2IError`` becomes ``JobFailed``.
@@ -99,6 +108,10 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
     try:
         yield
         log.info("%s %.3f s", FINISHED, time.perf_counter() - started)
+    except Abandoned as exc:
+        line = error_line(exc, what) or str(exc)
+        log.info("%s", line)
+        raise JobFailed(line) from None
     except Exception as exc:
         line = error_line(exc, what)
         if line is None:

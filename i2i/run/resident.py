@@ -7,7 +7,10 @@ answers on the socket at once and loads the model in the background (the backend
 the settings it was started with); renders wait for the load and run one at a time. It stops
 after ``idle_timeout`` seconds without requests (0: never), on a ``stop`` request, or after a
 failed model load (so the next job retries). A failed image is reported to its job only; the
-worker keeps serving. Nothing here knows a backend: FLUX is one loader among any.
+worker keeps serving. Nothing here knows a backend: FLUX is one loader among any. Started by a
+job, it leaves SIGINT and SIGTERM to the run (it starts with both blocked,
+:mod:`i2i.run.signals`), even when Slurm or systemd signal every process of the job: the run
+stops it (``stop``), or kills it to abandon a render when the run stops on a signal.
 
 Counters (model loads, images, failures) are kept per process and summed over every worker of
 the folder in ``stats.json``.

@@ -15,12 +15,19 @@ answers ``status`` within seconds even while it renders, so one that accepts a c
 not answer is killed and replaced; a render that takes longer than the section's
 ``request_timeout`` (``flux.request_timeout``) fails its job with one line and the worker is
 killed, so the next job starts a fresh one.
+
+A worker leaves SIGINT and SIGTERM to the run that started it (it starts with both blocked,
+:mod:`i2i.run.signals`), even when Slurm or systemd signal every process of the job. When
+that run stops on a signal it does not wait minutes for a render: :func:`abandon` kills the
+worker, and the job in flight fails with :class:`Abandoned` (its output was never written: the
+backend writes through a temp file, removed here) and is redone by the next run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -30,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,6 +45,9 @@ from typing import Any
 
 from i2i import I2IError, backends
 from i2i.backends import StyleBackend
+from i2i.run import signals
+from i2i.run.logs import ABANDONED, Abandoned
+from i2i.run.runcontrol import is_temp_name
 
 log = logging.getLogger("i2i.resident")
 
@@ -49,6 +60,11 @@ READY_POLL = 5.0
 KILL_WAIT = 10.0
 MAX_SOCKET_PATH = 100
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+_abandoning = threading.Event()
+_abandoned: set[str] = set()
+_rendering = 0
+_counts_lock = threading.Lock()
 
 
 def socket_path(run_dir: str | os.PathLike[str]) -> Path:
@@ -242,7 +258,7 @@ def spawn(
         "--idle-timeout",
         str(idle_timeout),
     ]
-    with (run_dir / "worker.log").open("ab") as output:
+    with (run_dir / "worker.log").open("ab") as output, signals.blocked():
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -408,32 +424,46 @@ def render(
         "style": dict(style),
     }
     idle_timeout = float(section.get("idle_timeout", 600))
-    for attempt in (1, 2):
-        worker = ensure_worker(
-            folder, backend, settings, idle_timeout, probe=probe, cache_dir=cache_dir
-        )
-        pid = worker.get("pid")
-        ready = wait_ready(folder, worker, probe)
-        reply = None
-        started = time.perf_counter()
-        if ready is not None:
-            try:
-                reply = request(folder, message, timeout)
-            except TimeoutError:
-                kill(folder, pid)
-                option = f"{backend.section}.request_timeout" if backend.section else "timeout"
-                raise I2IError(
-                    f"{name} (pid {pid}) did not finish {Path(source).name} in {style_name} "
-                    f"within {timeout:g} s ({option}): it was killed, the next job starts a "
-                    "new one"
-                ) from None
-            except OSError as exc:
-                log.warning("%s %s: %s", name, pid, exc)
-        if reply is not None:
-            break
-        log.warning("%s %s stopped without a reply (attempt %d)", name, pid, attempt)
-    else:
-        raise I2IError(f"{name} stopped twice while rendering {source}:\n" + _log_tail(folder))
+    global _rendering
+    with _counts_lock:
+        _rendering += 1
+    try:
+        for attempt in (1, 2):
+            _check_abandoning(name)
+            worker = ensure_worker(
+                folder, backend, settings, idle_timeout, probe=probe, cache_dir=cache_dir
+            )
+            pid = worker.get("pid")
+            ready = wait_ready(folder, worker, probe)
+            reply = None
+            started = time.perf_counter()
+            if ready is not None:
+                try:
+                    reply = request(folder, message, timeout)
+                except TimeoutError:
+                    kill(folder, pid)
+                    option = f"{backend.section}.request_timeout" if backend.section else "timeout"
+                    raise I2IError(
+                        f"{name} (pid {pid}) did not finish {Path(source).name} in {style_name} "
+                        f"within {timeout:g} s ({option}): it was killed, the next job starts a "
+                        "new one"
+                    ) from None
+                except OSError as exc:
+                    _check_abandoning(name)
+                    log.warning("%s %s: %s", name, pid, exc)
+            if reply is not None:
+                break
+            _check_abandoning(name)
+            log.warning("%s %s stopped without a reply (attempt %d)", name, pid, attempt)
+        else:
+            raise I2IError(f"{name} stopped twice while rendering {source}:\n" + _log_tail(folder))
+    except I2IError:
+        if _abandoning.is_set():
+            raise _abandoned_render(target, name) from None
+        raise
+    finally:
+        with _counts_lock:
+            _rendering -= 1
     if not reply.get("ok"):
         raise I2IError(reply.get("error", f"{name} failed without a message"))
     if reply.get("warning"):
@@ -447,6 +477,42 @@ def render(
         time.perf_counter() - started,
     )
     return reply
+
+
+def abandon(run_dir: str | os.PathLike[str]) -> bool:
+    """From a run stopping on a signal: end the renders in flight now. When jobs of this
+    process are rendering, the worker of ``run_dir`` is killed and they fail with
+    :class:`Abandoned` (no job starts a new one); True if it was killed."""
+    _abandoning.set()
+    pid = _recorded_pid(Path(run_dir))
+    if pid is None or _rendering == 0:
+        return False
+    kill(run_dir, pid)
+    return True
+
+
+def abandoned_renders() -> frozenset[str]:
+    """The targets of the jobs of this process that failed with :class:`Abandoned`."""
+    with _counts_lock:
+        return frozenset(_abandoned)
+
+
+def _check_abandoning(name: str) -> None:
+    if _abandoning.is_set():
+        raise Abandoned(f"{ABANDONED}: {name} was stopped")
+
+
+def _abandoned_render(target: str | os.PathLike[str], name: str) -> Abandoned:
+    """Record an abandoned render and remove the temp files the killed worker left beside
+    ``target`` (:func:`i2i.core.files.atomic_path` names them ``.<stem>.<random>.tmp<suffix>``)."""
+    with _counts_lock:
+        _abandoned.add(str(target))
+    target = Path(target)
+    prefix = f".{target.stem[:40]}."
+    for path in target.parent.glob(f"{glob.escape(prefix)}*"):
+        if is_temp_name(path.name):
+            path.unlink(missing_ok=True)
+    return Abandoned(f"{ABANDONED} ({name} was stopped); the next run renders {target}")
 
 
 def render_once(

@@ -13,10 +13,20 @@ own locks).
 **Graceful stop.** ``i2i stop`` creates the stop file. A thread that the Snakefile's
 ``onstart`` handler starts sees it and asks Snakemake's scheduler for a graceful stop: the jobs
 in flight finish, nothing new starts, and the run exits 0. The next run removes a stale stop
-file and resumes. SIGTERM does the same. Snakemake's own SIGTERM handler takes the scheduler's
-lock (a plain, non-reentrant ``threading.Lock``) in the main thread; when the signal lands
-while the scheduler loop holds that lock, the process deadlocks (seen here: one run in a few).
-:func:`install` replaces that handler with one that asks for the stop from a helper thread.
+file and resumes.
+
+**Signals.** SIGTERM and SIGINT (Ctrl-C) stop the run the same way, whoever sends them: to the
+Snakemake process alone (a container runtime), to its process group (``timeout``,
+``kill -- -PGID``, a terminal's Ctrl-C) or to every process of the run (Slurm, systemd). The
+processes the run starts leave both to it (:mod:`i2i.run.signals`). A signal also abandons
+the renders of resident workers in flight (minutes of GPU each: a batch system kills the job
+well before; the next run redoes them). SIGTERM exits 0; Ctrl-C exits 130 with one line and no
+traceback. Snakemake's own SIGTERM handler takes the scheduler's lock (a plain, non-reentrant
+``threading.Lock``) in the main thread; when the signal lands while the scheduler loop holds
+that lock, the process deadlocks (seen here: one run in a few), and its Ctrl-C raises
+``KeyboardInterrupt`` wherever the main thread is. :func:`catch_stop_signals` replaces both
+handlers, from the moment the run lock is taken, with one that only records the signal and
+asks for the stop from a helper thread; until ``onstart`` (:func:`install`) the stop waits.
 """
 
 from __future__ import annotations
@@ -57,7 +67,12 @@ HOLDER_WAIT_S = 2.0
 # part is 8 characters of [a-z0-9_].
 TEMP_NAME = re.compile(r"^\..*\.[a-z0-9_]{8}\.tmp(\.[^.]+)?$")
 
+CTRL_C_EXIT = 130
+
 _requested = threading.Event()
+_interrupted = threading.Event()
+_signalled = threading.Event()
+_on_signal_stop: list[Callable[[], None]] = []
 
 
 @dataclass(frozen=True)
@@ -277,38 +292,62 @@ def watch_stop_file(
     return ended
 
 
-def _stop_on_signal(stop: Callable[[], None]) -> None:
-    log.warning("SIGTERM: finishing the jobs in flight, starting no new ones")
-    stop()
+def _stop_on_signal(signum: int, first: bool) -> None:
+    if first and signum == signal.SIGTERM:
+        log.warning("SIGTERM: finishing the jobs in flight, starting no new ones")
+    for action in list(_on_signal_stop):
+        action()
 
 
-def sigterm_in_thread(stop: Callable[[], None]) -> Callable[[int, FrameType | None], None]:
-    """A SIGTERM handler that runs ``stop`` in a new thread instead of the interrupted one.
-
-    It marks the stop as requested, so that the run exits 0 when no job failed.
-    """
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        _requested.set()
-        threading.Thread(
-            target=_stop_on_signal, args=(stop,), name="i2i-sigterm", daemon=True
-        ).start()
-
-    return handler
+def on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    """The handler of SIGTERM and SIGINT: record the stop, then ask for it in a new thread
+    (not in the interrupted one); before :func:`install` there is nothing to ask yet."""
+    first = not _signalled.is_set()
+    _signalled.set()
+    _requested.set()
+    if signum == signal.SIGINT:
+        _interrupted.set()
+    threading.Thread(
+        target=_stop_on_signal, args=(signum, first), name="i2i-stop-signal", daemon=True
+    ).start()
 
 
-def install(stop: Callable[[], None], workdir: str | os.PathLike[str] = ".") -> threading.Event:
-    """From ``onstart``: graceful stop on SIGTERM (deadlock-free) and on the stop file."""
-    signal.signal(signal.SIGTERM, sigterm_in_thread(stop))
+def catch_stop_signals() -> None:
+    """Make SIGTERM and SIGINT graceful stops (from the main thread, once the run lock is held)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_stop_signal)
+
+
+def install(
+    stop: Callable[[], None],
+    abandon: Callable[[], None] = lambda: None,
+    workdir: str | os.PathLike[str] = ".",
+) -> threading.Event:
+    """From ``onstart``: ``stop`` on the stop file; ``stop`` then ``abandon`` on a signal,
+    now if one came while the run started."""
+    _on_signal_stop[:] = [stop, abandon]
+    catch_stop_signals()
+    if _signalled.is_set():
+        threading.Thread(target=_stop_on_signal, args=(0, False), daemon=True).start()
     return watch_stop_file(stop, workdir)
 
 
-def exit_if_stopped_on_request(failed_jobs: int) -> None:
-    """From ``onerror``: a run stopped by the stop file or SIGTERM, with no failed job, exits 0.
+def exit_if_stopped_on_request(
+    failed_jobs: int, abandoned: int = 0, scheduler_stopped: bool = False
+) -> None:
+    """From ``onerror``: a run stopped on request, with no failed job, exits 0 (130: Ctrl-C).
 
     Snakemake treats a graceful stop as an unfinished run (exit status 1); when it was asked
-    for and nothing failed, this ends the process with status 0 instead.
+    for (``scheduler_stopped``: by Snakemake's own SIGTERM handler, in place for a moment
+    before ``onstart``) and nothing failed but the ``abandoned`` jobs (renders a signal gave
+    up, counted as failed by Snakemake), this ends the process with status 0 instead, or 130
+    after Ctrl-C, as a shell expects of an interrupted command.
     """
-    if _requested.is_set() and failed_jobs == 0:
-        log.warning("stopped on request: the jobs in flight finished; run again to resume")
-        sys.exit(0)
+    if not (_requested.is_set() or scheduler_stopped) or failed_jobs > abandoned:
+        return
+    left = f" ({abandoned} image(s) in flight left for it)" if abandoned else ""
+    if _interrupted.is_set():
+        log.warning("stopped by Ctrl-C; run snakemake again to resume%s", left)
+        sys.exit(CTRL_C_EXIT)
+    log.warning("stopped on request: the jobs in flight finished; run again to resume%s", left)
+    sys.exit(0)

@@ -13,6 +13,9 @@ These do not, and ``tests/test_snakemake_internals.py`` checks each on the insta
   ``--nolock``.
 - ``workflow.scheduler.exit_gracefully`` (:func:`graceful_stop`): the stop that Ctrl-C asks for
   (jobs in flight finish, nothing new starts); no hook lets a workflow ask for it.
+- ``workflow.scheduler._user_kill`` (:func:`stop_asked`): Snakemake's scheduler installs its
+  own SIGTERM handler when it is created, a moment before ``onstart`` replaces it; a SIGTERM
+  in between is a graceful stop that only the scheduler knows of.
 - ``workflow.scheduler.failed`` (:func:`failed_jobs`): ``onerror`` is not told how many jobs
   failed, and a graceful stop on request must exit 0 only when none did.
 - ``workflow.dag_settings`` and ``.snakemake/incomplete`` (:func:`forces_rerun`),
@@ -20,18 +23,22 @@ These do not, and ``tests/test_snakemake_internals.py`` checks each on the insta
   (:func:`same_as_recorded`): whether the inventory checkpoint would run again this run,
   decided before the DAG is built (rules/common.smk, ``inventory_is_current``), so that the
   rules that read the inventory need not wait for the checkpoint when it is current.
+- The records of Snakemake's logger ``snakemake.logging`` (:func:`hide_abandoned_jobs`): a job
+  that a stop abandons on purpose ends as a failed job (the only other end is success with its
+  outputs), and no hook keeps its error report off the console.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from i2i.core.files import sha256_file
-from i2i.run.runcontrol import holding_run_lock
+from i2i.run.runcontrol import catch_stop_signals, holding_run_lock
 
 
 def is_real_run(workflow: Any, executor_plugin: Any) -> bool:
@@ -50,7 +57,8 @@ def is_real_run(workflow: Any, executor_plugin: Any) -> bool:
 
 
 def lock_real_runs(workflow: Any) -> None:
-    """From the top of the Snakefile: every real run of ``workflow`` holds the run lock."""
+    """From the top of the Snakefile: every real run of ``workflow`` holds the run lock, and
+    from then on SIGTERM and SIGINT are graceful stops (:mod:`i2i.run.runcontrol`)."""
     execute = workflow.execute
 
     @functools.wraps(execute)
@@ -59,14 +67,21 @@ def lock_real_runs(workflow: Any) -> None:
         if not is_real_run(workflow, plugin):
             return execute(*args, **kwargs)
         with holding_run_lock():
+            catch_stop_signals()
             return execute(*args, **kwargs)
 
     workflow.execute = execute_holding_lock
 
 
 def graceful_stop(workflow: Any) -> Callable[[], None]:
-    """The scheduler's graceful stop (as for Ctrl-C), for the stop file and SIGTERM."""
+    """The scheduler's graceful stop, for the stop file, SIGTERM and Ctrl-C."""
     return workflow.scheduler.exit_gracefully
+
+
+def stop_asked(workflow: Any) -> bool:
+    """True when the scheduler was asked for a graceful stop (by i2i, or by its own SIGTERM
+    handler)."""
+    return getattr(workflow.scheduler, "_user_kill", None) == "graceful"
 
 
 def failed_jobs(workflow: Any) -> int:
@@ -109,3 +124,24 @@ def same_as_recorded(workflow: Any, output: str, input_file: str) -> bool:
         return False
     algorithm, _, digest = recorded.rpartition(":")
     return algorithm in ("", "sha256") and sha256_file(input_file) == digest
+
+
+class _AbandonedJobs(logging.Filter):
+    def __init__(self, outputs: Callable[[], Collection[str]], marker: str) -> None:
+        super().__init__()
+        self.outputs, self.marker = outputs, marker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from snakemake_interface_logger_plugins.common import LogEvent
+
+        event = getattr(record, "event", None)
+        if event == LogEvent.JOB_ERROR:
+            return not set(map(str, getattr(record, "output", []))) & set(self.outputs())
+        return not (event == LogEvent.ERROR and self.marker in record.getMessage())
+
+
+def hide_abandoned_jobs(outputs: Callable[[], Collection[str]], marker: str) -> None:
+    """Keep off Snakemake's console and log the error reports of jobs abandoned by a stop: the
+    job's ("Error in rule") when it names one of ``outputs()``, the exception's when its text
+    contains ``marker``. The job's own log says why it stopped."""
+    logging.getLogger("snakemake.logging").addFilter(_AbandonedJobs(outputs, marker))

@@ -7,14 +7,17 @@ core. Each job therefore only hands its paths and settings to a pool of worker p
 per core given to Snakemake, and waits. The workers import the stage modules once, write the
 job's log, and are replaced when one dies: a crash fails only the job it was running.
 
-Workers ignore SIGINT and SIGTERM: a graceful stop (the stop file, SIGTERM) lets the images in
-flight finish, and Ctrl-C stops the run from the Snakemake process, which ends the pool.
+The forkserver and the workers never act on SIGINT or SIGTERM (started with both blocked,
+:mod:`i2i.run.signals`; the workers ignore them too): whoever sends them (Ctrl-C, ``timeout``,
+Slurm), the Snakemake process decides how the run stops, and the images in flight finish.
 """
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -23,6 +26,7 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from i2i.run import signals
 from i2i.run.logs import JobFailed, job_log, warnings_to_console
 
 PRELOAD = ["i2i.run.jobs"]
@@ -41,12 +45,16 @@ def _start_worker() -> None:
 
 def pool(size: int) -> ProcessPool:
     """The run's pool of ``size`` workers, started on first use (forkserver: never a fork of
-    the threaded Snakemake process)."""
+    the threaded Snakemake process; the forkserver starts with SIGINT and SIGTERM blocked)."""
     global _pool
     with _lock:
         if _pool is None or not _pool.active:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
+            # The tracker unblocks both signals after starting itself (bpo-33613): first.
+            multiprocessing.resource_tracker.ensure_running()
+            with signals.blocked():
+                multiprocessing.forkserver.ensure_running()
             _pool = ProcessPool(max_workers=size, initializer=_start_worker, context=context)
         return _pool
 

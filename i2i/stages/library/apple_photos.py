@@ -127,7 +127,8 @@ def osxphotos_command() -> list[str]:
     """How to start osxphotos: the interpreter running i2i has it, or a clear error."""
     if importlib.util.find_spec("osxphotos") is None:
         raise I2IError(
-            "photos.library is set but osxphotos is not installed: pip install 'i2i-workflow[photos]'"
+            "photos.library is set but osxphotos is not installed: "
+            "pip install 'i2i-workflow[photos]'"
         )
     return [sys.executable, "-m", "osxphotos"]
 
