@@ -368,6 +368,13 @@ def stop_workers():
             logger.info(f"stopped the {style_backend.name} worker")
 
 
+def abandon_renders():
+    """The run stops on a signal: end the renders in flight of the resident workers (their jobs
+    fail as abandoned and are redone by the next run)."""
+    for style_backend in RESIDENT_BACKENDS:
+        abandon(worker_dir(RUN_DIR, style_backend.name))
+
+
 def on_start():
     """Resume garbage collection after the DAG; close the publish breaker (each run tries
     the target again); stop gracefully on request or signal, abandoning renders in flight."""

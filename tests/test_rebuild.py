@@ -263,7 +263,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.stages.places.photon": ("places",),
     "i2i.stages.places.photos": ("places",),
     "i2i.stages.preprocess": ("preprocess",),
-    "i2i.stages.tags": ("watermark", "contact_sheet"),
+    "i2i.stages.tags": ("watermark", "contact_sheet", "gallery"),
     "i2i.stages.report": ("progress_report",),
     "i2i.run.provenance": (),
     "i2i.stages.publish": ("publish", "gallery"),
@@ -284,7 +284,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.targets.breaker": (),
     "i2i.targets.file": (),
     "i2i.targets.s3": (),
-    "i2i.stages.watermark": ("watermark", "contact_sheet", "gallery"),
+    "i2i.stages.watermark": ("watermark", "contact_sheet"),
     "i2i.run.workers": (),
 }
 

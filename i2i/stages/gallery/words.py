@@ -15,7 +15,7 @@ from babel.dates import format_date, format_interval, format_skeleton, format_ti
 
 from i2i import I2IError
 from i2i.stages.gallery.keys import DEFAULT_LOCALE
-from i2i.stages.watermark import credits
+from i2i.stages.tags import credits
 
 IMAGE_SUFFIX = re.compile(r"\.(jpe?g|heic|heif|png|tiff?|webp|gif|dng|avif)$", re.IGNORECASE)
 # What cameras write into ImageDescription when nobody described the photo.
