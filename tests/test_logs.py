@@ -20,9 +20,9 @@ from test_preprocess import BAD, GOOD
 
 from i2i import I2IError
 from i2i.core.images import NOT_AN_IMAGE
-from i2i.run import dag_gc
+from i2i.run import dag_gc, runcontrol
 from i2i.run.logs import JobFailed, job_log
-from i2i.run.runcontrol import STOP_FILE, request_stop, sigterm_in_thread, watch_stop_file
+from i2i.run.runcontrol import STOP_FILE, request_stop, watch_stop_file
 from i2i.stages.metadata.read import read_metadata
 from i2i.stages.preprocess import preprocess
 
@@ -191,7 +191,9 @@ def test_stop_file_asks_for_a_graceful_stop_once(tmp_path: Path) -> None:
     ended.set()
 
 
-def test_sigterm_stops_from_another_thread_while_a_lock_is_held() -> None:
+def test_sigterm_stops_from_another_thread_while_a_lock_is_held(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     lock = threading.Lock()
     stopped = threading.Event()
 
@@ -199,7 +201,10 @@ def test_sigterm_stops_from_another_thread_while_a_lock_is_held() -> None:
         with lock:
             stopped.set()
 
-    previous = signal.signal(signal.SIGTERM, sigterm_in_thread(exit_gracefully))
+    for name in ("_requested", "_interrupted", "_signalled"):
+        monkeypatch.setattr(runcontrol, name, threading.Event())
+    monkeypatch.setattr(runcontrol, "_on_signal_stop", [exit_gracefully])
+    previous = signal.signal(signal.SIGTERM, runcontrol.on_stop_signal)
     try:
         with lock:
             signal.raise_signal(signal.SIGTERM)
