@@ -76,7 +76,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/snakefmt Snakefile rules/
 
 dag: $(VENV)/.installed
-	$(BIN)/snakemake --dag | dot -Tsvg > dag.svg
+	$(BIN)/snakemake --rulegraph | dot -Tsvg > rules.svg
 
 report: $(VENV)/.installed
 	$(BIN)/snakemake --report report.html

@@ -44,6 +44,8 @@ CHATTER = re.compile(
     r"|Job rate limit reached"
     r"|DAG of jobs will be updated after completion"
     r"|Updating checkpoint dependencies"
+    r"|Will exit after finishing currently running jobs"
+    r"|Shutting down, this might take some time"
     r"|None$)"
 )
 FAILURES = {LogEvent.JOB_ERROR, LogEvent.GROUP_ERROR, LogEvent.ERROR}
