@@ -251,7 +251,9 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
     try:
         if exported:
             raise I2IError(f"{config['albums_dir']}: not exported from Photos yet")
-        library = discover(workdir / config["albums_dir"], config["extensions"])
+        library = discover(
+            workdir / config["albums_dir"], config["extensions"], config["links_outside"]
+        )
         status = "OK" if library.photos else "WARN"
         checks.append(
             Check(
@@ -312,7 +314,7 @@ def inventory_photos(
     albums_dir = workdir / config["albums_dir"]
     if config["photos"]["library"] and not albums_dir.exists():
         return [], []
-    library = discover(albums_dir, config["extensions"])
+    library = discover(albums_dir, config["extensions"], config["links_outside"])
     if not (workdir / RECORD).exists():
         return library.photos, []
     record = read_json(workdir / RECORD)

@@ -54,7 +54,9 @@ try:
     if EXPORT is not None and not Path(config["albums_dir"]).exists():
         LIBRARY = Library()  # the inventory exports the library into albums_dir first
     else:
-        LIBRARY = discover(config["albums_dir"], config["extensions"])
+        LIBRARY = discover(
+            config["albums_dir"], config["extensions"], config["links_outside"]
+        )
     LIBRARY_DATABASE = database_files(EXPORT.library) if EXPORT else []
     TARGET = target_for(config["publish"]["target"], config["publish"])
     TARGET.check()  # e.g. no S3 credentials: say so now, not in every publish job
@@ -377,7 +379,8 @@ def abandon_renders():
 
 def on_start():
     """Resume garbage collection after the DAG; close the publish breaker (each run tries
-    the target again); stop gracefully on request or signal, abandoning renders in flight."""
+    the target again); stop gracefully on request or signal, abandoning renders in flight.
+    """
     dag_gc.resume_after_dag()
     breaker.reset(BREAKER_DIR)
     snakemake_internals.hide_abandoned_jobs(abandoned_renders, ABANDONED)

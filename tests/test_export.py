@@ -90,6 +90,31 @@ def test_hidden_folders_are_listed_as_skipped(tmp_path: Path) -> None:
     }
 
 
+def test_links_outside_the_library_are_skipped_unless_allowed(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "albums", tmp_path / "elsewhere"
+    touch(root / "Trip" / "a.jpg")
+    touch(elsewhere / "Far" / "far.jpg")
+    touch(elsewhere / "loose.jpg")
+    (root / "Trip" / "inside.jpg").symlink_to(root / "Trip" / "a.jpg")
+    (root / "Trip" / "outside.jpg").symlink_to(elsewhere / "loose.jpg")
+    (root / "Trip" / "gone.jpg").symlink_to(elsewhere / "missing.jpg")
+    (root / "Far").symlink_to(elsewhere / "Far")
+    library = discover(root, EXTENSIONS)
+    assert sorted((p.album, p.photo) for p in library.photos) == [
+        ("Trip", "a"),
+        ("Trip", "gone"),  # dangling: the inventory sets it aside and names it
+        ("Trip", "inside"),
+    ]
+    reasons = {path.name: reason for path, reason in library.skipped}
+    assert reasons == {
+        "Far": "a link to a folder outside albums_dir (links_outside: true takes it)",
+        "outside.jpg": "a link to a file outside albums_dir (links_outside: true takes it)",
+    }
+    allowed = discover(root, EXTENSIONS, links_outside=True)
+    assert {("Far", "far"), ("Trip", "outside")} <= {(p.album, p.photo) for p in allowed.photos}
+    assert allowed.skipped == []
+
+
 def test_control_characters_in_names_are_set_aside(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -122,6 +122,7 @@ OPERATIONAL: frozenset[str] = frozenset(
 LIBRARY_KEYS: frozenset[str] = frozenset(
     {
         "albums_dir",
+        "links_outside",
         "extensions",
         "styles_file",
         "styles",

@@ -74,15 +74,32 @@ def _printable(path: Path) -> str:
     )
 
 
-def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> Library:
-    """Scan ``albums_dir`` for ``album/photo.ext`` files with one of ``extensions``."""
+OUTSIDE = "a link to {} outside albums_dir (links_outside: true takes it)"
+
+
+def _outside(path: Path, root: Path) -> bool:
+    """True for a symbolic link whose (existing) target lies outside ``root``; a dangling link
+    is left to the inventory, which names it."""
+    return path.is_symlink() and path.exists() and not path.resolve().is_relative_to(root)
+
+
+def discover(
+    albums_dir: str | os.PathLike[str], extensions: Iterable[str], links_outside: bool = False
+) -> Library:
+    """Scan ``albums_dir`` for ``album/photo.ext`` files with one of ``extensions``. A link (to
+    an album folder or a photo) that leads outside ``albums_dir`` is skipped unless
+    ``links_outside``."""
     root = Path(albums_dir)
     if not root.is_dir():
         raise I2IError(f"albums_dir {root}: not a folder (set albums_dir in the config)")
     wanted = {e.lower().lstrip(".") for e in extensions}
     library = Library()
+    inside = root.resolve()
     for album_dir in sorted(root.iterdir()):
         if _hidden(album_dir, library):
+            continue
+        if not links_outside and _outside(album_dir, inside):
+            library.skipped.append((album_dir, OUTSIDE.format("a folder")))
             continue
         if not album_dir.is_dir():
             library.skipped.append((album_dir, "not inside an album folder"))
@@ -95,7 +112,9 @@ def discover(albums_dir: str | os.PathLike[str], extensions: Iterable[str]) -> L
         candidates = []
         for f in files:
             ext = f.suffix.lower().lstrip(".")
-            if f.is_dir():
+            if not links_outside and _outside(f, inside) and not album_dir.is_symlink():
+                library.skipped.append((f, OUTSIDE.format("a file")))
+            elif f.is_dir():
                 library.skipped.append((f, "nested folder (albums are one level deep)"))
             elif ext not in wanted:
                 library.skipped.append((f, f"unsupported extension .{ext or '(none)'}"))
