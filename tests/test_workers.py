@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -76,3 +77,18 @@ def test_inline_runs_in_this_process(tmp_path: Path) -> None:
     target = tmp_path / "inline.txt"
     workers.run(write_pid, str(tmp_path / "i.log"), "i", str(target), workers=4, inline=True)
     assert int(target.read_text(encoding="utf-8")) == os.getpid()
+
+
+def warn_truncated(target: str) -> None:
+    warnings.warn("Truncated File Read", UserWarning, stacklevel=1)
+
+
+def test_a_workers_warnings_name_the_jobs_photo(tmp_path: Path) -> None:
+    """What a worker runs: each job's warnings start with its photo, every time."""
+    with warnings.catch_warnings(record=True) as caught:
+        for photo in ("Trip/a.jpg", "Trip/b.jpg"):
+            workers._in_worker(warn_truncated, str(tmp_path / "w.log"), photo, (photo,))
+    assert [str(w.message) for w in caught] == [
+        "Trip/a.jpg: Truncated File Read",
+        "Trip/b.jpg: Truncated File Read",
+    ]

@@ -15,12 +15,14 @@ Slurm), the Snakemake process decides how the run stops, and the images in fligh
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import signal
 import threading
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +74,34 @@ def stop() -> None:
 atexit.register(stop)
 
 
+@contextlib.contextmanager
+def warnings_naming(what: str) -> Iterator[None]:
+    """Meanwhile every warning shown (Pillow's ``Truncated File Read``, say) starts with
+    ``what``, the job's photo, and a repeated one is shown again for each job. For a worker
+    process, which runs one job at a time: the warnings hook is per process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UserWarning)
+        shown = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: Any = None,
+            line: str | None = None,
+        ) -> None:
+            shown(f"{what}: {message}", category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def _in_worker(
     function: Callable[..., Any], log_file: str, what: str, args: tuple[Any, ...]
 ) -> None:
-    """Run one job's work in a worker, logging to the job's log file."""
-    with job_log(log_file, what):
+    """Run one job's work in a worker, logging to the job's log file; its warnings name it."""
+    with job_log(log_file, what), warnings_naming(what):
         function(*args)
 
 
