@@ -312,9 +312,18 @@ def on_stop_signal(signum: int, frame: FrameType | None) -> None:
     ).start()
 
 
-def catch_stop_signals() -> None:
-    """Make SIGTERM and SIGINT graceful stops (from the main thread, once the run lock is held)."""
-    for signum in (signal.SIGTERM, signal.SIGINT):
+_caught = [signal.SIGTERM, signal.SIGINT]
+
+
+def catch_stop_signals(ctrl_c: bool | None = None) -> None:
+    """Make SIGTERM and SIGINT graceful stops (from the main thread, once the run lock is held).
+
+    ``ctrl_c=False`` (a run on a cluster executor) leaves SIGINT to Snakemake, which cancels
+    the run's queued and running cluster jobs; the choice holds for later calls (``install``).
+    """
+    if ctrl_c is not None:
+        _caught[:] = [signal.SIGTERM, signal.SIGINT] if ctrl_c else [signal.SIGTERM]
+    for signum in _caught:
         signal.signal(signum, on_stop_signal)
 
 

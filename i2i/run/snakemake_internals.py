@@ -58,7 +58,8 @@ def is_real_run(workflow: Any, executor_plugin: Any) -> bool:
 
 def lock_real_runs(workflow: Any) -> None:
     """From the top of the Snakefile: every real run of ``workflow`` holds the run lock, and
-    from then on SIGTERM and SIGINT are graceful stops (:mod:`i2i.run.runcontrol`)."""
+    from then on SIGTERM and SIGINT are graceful stops (:mod:`i2i.run.runcontrol`); on a
+    cluster executor SIGINT stays Snakemake's, which cancels the run's cluster jobs."""
     execute = workflow.execute
 
     @functools.wraps(execute)
@@ -67,7 +68,7 @@ def lock_real_runs(workflow: Any) -> None:
         if not is_real_run(workflow, plugin):
             return execute(*args, **kwargs)
         with holding_run_lock():
-            catch_stop_signals()
+            catch_stop_signals(ctrl_c=not plugin.common_settings.non_local_exec)
             return execute(*args, **kwargs)
 
     workflow.execute = execute_holding_lock
