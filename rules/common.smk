@@ -174,6 +174,20 @@ def inventory_basis():
     return _current["basis"]
 
 
+def take_inventory(output, threads):
+    """The inventory checkpoint's work: vet the library (with a Photos library, export it
+    first) and write the record with what it was made from."""
+    inventory_job(
+        LIBRARY.photos,
+        EXPORT,
+        config,
+        output,
+        INVENTORY_CACHE,
+        threads,
+        inventory_basis(),
+    )
+
+
 def inventory_is_current():
     """True when the inventory on disk is what the checkpoint would write again: same photo
     files, none modified since, same params and code, and this run does not force it. Then

@@ -16,12 +16,4 @@ checkpoint inventory:
         **INVENTORY_PARAMS,
     run:
         with job_log(log[0], "inventory"):
-            inventory_job(
-                LIBRARY.photos,
-                EXPORT,
-                config,
-                output[0],
-                INVENTORY_CACHE,
-                threads,
-                inventory_basis(),
-            )
+            take_inventory(output[0], threads)
