@@ -55,6 +55,17 @@ def copy_workflow(destination: Path) -> Path:
     return destination
 
 
+def add_copies(workdir: Path, copies: int) -> Path:
+    """An album ``Extra`` in ``workdir``'s sample library: ``copies`` copies of each photo."""
+    albums = workdir / "sample" / "albums"
+    extra = albums / "Extra"
+    extra.mkdir()
+    for number in range(copies):
+        for photo in sorted(p for p in albums.glob("*/*") if p.parent != extra):
+            shutil.copyfile(photo, extra / f"{photo.stem}_{number}{photo.suffix}")
+    return workdir
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake in ``workdir`` with the default profile; output captured as text."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}

@@ -27,7 +27,7 @@ from i2i.core.files import sha256_file
 from i2i.run.logs import ABANDONED
 from i2i.run.runcontrol import RUN_LOCK, is_temp_name
 
-from conftest import REPO, copy_workflow
+from conftest import REPO, add_copies, copy_workflow
 
 TESTS = REPO / "tests"
 STYLES = ["cartoon", "poster"]
@@ -46,13 +46,7 @@ KINDS = {
 def workflow(destination: Path) -> Path:
     """A workflow copy: sample album plus ``EXTRA_COPIES`` copies of its photos, a classic and
     a toy resident style."""
-    workdir = copy_workflow(destination)
-    albums = workdir / "sample" / "albums"
-    extra = albums / "Extra"
-    extra.mkdir()
-    for number in range(EXTRA_COPIES):
-        for photo in sorted(p for p in albums.glob("*/*") if p.parent != extra):
-            shutil.copyfile(photo, extra / f"{photo.stem}_{number}{photo.suffix}")
+    workdir = add_copies(copy_workflow(destination), EXTRA_COPIES)
     registry = yaml.safe_load((workdir / "styles.yaml").read_text(encoding="utf-8"))
     registry["styles"]["poster"] = {"backend": "toy-resident", "description": "4 levels"}
     (workdir / "styles-toy.yaml").write_text(yaml.safe_dump(registry), encoding="utf-8")

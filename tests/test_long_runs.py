@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from PIL import Image
 from i2i.core.files import sha256_file
 from i2i.run.runcontrol import RUN_LOCK, is_temp_name
 
-from conftest import copy_workflow, snakemake
+from conftest import add_copies, copy_workflow, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -34,13 +33,7 @@ PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "fin
 def long_workflow(destination: Path) -> Path:
     """A workflow copy whose library is the sample album plus an album of copies of its
     photos (30 photos), so a run lasts long enough to be interrupted at random moments."""
-    workdir = copy_workflow(destination)
-    albums = workdir / "sample" / "albums"
-    extra = albums / "Extra"
-    extra.mkdir()
-    for number in range(EXTRA_COPIES):
-        for photo in sorted(p for p in albums.glob("*/*") if p.parent != extra):
-            shutil.copyfile(photo, extra / f"{photo.stem}_{number}{photo.suffix}")
+    workdir = add_copies(copy_workflow(destination), EXTRA_COPIES)
     return workdir
 
 
