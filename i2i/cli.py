@@ -191,6 +191,19 @@ def check_ollama(config: Mapping[str, Any]) -> Iterator[Check]:
         yield Check("FAIL", "ollama", f"model {wanted} missing: run `ollama pull {wanted}`")
 
 
+def check_maker_notes(config: Mapping[str, Any]) -> Iterator[Check]:
+    """Which reader fills lens, ISO and exposure time from maker notes."""
+    from i2i.stages.metadata import makernotes
+
+    try:
+        reader = makernotes.choose(config["metadata"]["maker_notes"])
+    except I2IError as exc:
+        yield Check("FAIL", "maker notes", str(exc))
+        return
+    hints = {"exifread": " (install exiftool for more cameras)", "none": " (standard EXIF only)"}
+    yield Check("OK", "maker notes", reader.label + hints.get(reader.name, ""))
+
+
 def check_publish(workdir: Path, config: Mapping[str, Any]) -> Iterator[Check]:
     """Whether the publish target can be used (an S3 target's credentials, never printed)."""
     try:
@@ -268,6 +281,7 @@ def run_checks(workdir: Path, configfiles: Sequence[str]) -> list[Check]:
         checks.append(Check("WARN" if exported else "FAIL", "library", str(exc)))
     flux = {n: s for n, s in styles.items() if s["backend"] == flux_kontext.NAME}
     checks += check_folders(workdir, config)
+    checks += check_maker_notes(config)
     checks += check_accelerator(list(flux))
     checks += check_memory(config, flux)
     checks += check_weights(config, flux)

@@ -15,6 +15,7 @@ from i2i.stages.library.apple_photos import (
     osxphotos_command,
 )
 from i2i.stages.library.albums import Library, discover
+from i2i.stages.metadata import makernotes
 from i2i.core.files import read_json
 from i2i.run.resident_client import (
     RUN_DIR,
@@ -40,6 +41,7 @@ try:
     )
     BACKENDS = provenance.register_backends(config["style_backends"])
     STYLES = select_styles(REGISTRY, config["styles"])
+    MAKER_NOTES = makernotes.choose(config["metadata"]["maker_notes"]).label
     for style_backend in BACKENDS.values():
         chosen = {n: s for n, s in STYLES.items() if s["backend"] == style_backend.name}
         if chosen and style_backend.prepare:
@@ -66,6 +68,7 @@ except I2IError as error:
 # Every upload of this run's jobs goes through the target's breaker (closed again at the start
 # of each run, in onstart): after a few connection failures in a row the rest fail at once.
 BREAKER_DIR = str(runcontrol.BREAKER_DIR.resolve())
+MAKER_NOTES_STAMP = runcontrol.BREAKER_DIR.parent / "maker-notes"
 config["publish"][breaker.SETTING] = BREAKER_DIR
 
 PHOTOS = LIBRARY.by_key()
@@ -393,10 +396,14 @@ def abandon_renders():
 
 def on_start():
     """Resume garbage collection after the DAG; close the publish breaker (each run tries
-    the target again); stop gracefully on request or signal, abandoning renders in flight.
+    the target again); say when the maker-note reader changed; stop gracefully on request or
+    signal, abandoning renders in flight.
     """
     dag_gc.resume_after_dag()
     breaker.reset(BREAKER_DIR)
+    changed = makernotes.announce_change(MAKER_NOTES, MAKER_NOTES_STAMP)
+    if changed:
+        logger.warning(changed)
     snakemake_internals.hide_abandoned_jobs(abandoned_renders, ABANDONED)
     runcontrol.install(snakemake_internals.graceful_stop(workflow), abandon_renders)
 

@@ -9,6 +9,8 @@ rule metadata:
     params:
         source_ref=source_ref,
         apple_photos=apple_photos,
+        settings=output_settings("metadata"),
+        maker_notes=MAKER_NOTES,
         code=rule_code("metadata"),
     run:
         image_job(jobs.metadata, log, input, output, params, wildcards)

@@ -39,6 +39,7 @@ READERS: dict[str, tuple[str, ...]] = {
 # Every key of the config schema: a new value, and the rules whose own params it changes
 # (their readers rerun too). The README's "What a config change rebuilds" shows this table.
 CONFIG_CHANGES: dict[str, tuple[object, tuple[str, ...]]] = {
+    "metadata.maker_notes": ("none", ("metadata",)),
     "preprocess.long_side": (512, ("preprocess",)),
     "preprocess.quality": (90, ("preprocess",)),
     "places.providers": (["offline", "photon"], ("places",)),

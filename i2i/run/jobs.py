@@ -18,6 +18,7 @@ from i2i import backends
 from i2i.core.files import read_json, write_json
 from i2i.run.resident_client import render
 from i2i.stages.captions import make_caption
+from i2i.stages.metadata import makernotes
 from i2i.stages.metadata.read import read_metadata
 from i2i.stages.places import locate
 from i2i.stages.preprocess import preprocess as prepare
@@ -35,7 +36,10 @@ log = logging.getLogger(__name__)
 
 def metadata(inputs: Files, output: str, params: Values, wildcards: Values, config: Config) -> None:
     """rule metadata: the photo's metadata record, with what Apple Photos knows in Photos mode."""
-    record = read_metadata(inputs["photo"], params["source_ref"], params.get("apple_photos"))
+    reader = makernotes.reader_named(params.get("maker_notes", "none"))
+    record = read_metadata(
+        inputs["photo"], params["source_ref"], params.get("apple_photos"), reader
+    )
     write_json(output, record)
 
 

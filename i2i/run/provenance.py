@@ -27,6 +27,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # config schema is either here, in OPERATIONAL, or in LIBRARY_KEYS (tests/test_rebuild.py
 # checks that, and that a dry run after changing each key reruns exactly these rules).
 RULE_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
+    # The reader it names is in the rule's params too, with its version (rules/metadata.smk).
+    "metadata": {"metadata": ("maker_notes",)},
     "places": {"places": ("providers", "precision", "landmarks_radius_m")},
     "captions": {
         "watermark": ("brand", "template"),

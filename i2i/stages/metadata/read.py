@@ -11,7 +11,8 @@ not a readable image raises ``I2IError`` naming it once. In Apple Photos mode th
 ``apple_photos`` holds what Photos knows about the photo (uuid, title, description, keywords,
 persons, favorite, place) as the export stage gives it; it is None for a photo read from a
 folder. ``titles`` holds what the file calls the photo (XMP dc:title, IPTC ObjectName, EXIF
-XPTitle), for the gallery.
+XPTitle), for the gallery. ``maker_notes`` names the maker-note reader and the ``exif`` fields
+it filled (:mod:`i2i.stages.metadata.makernotes`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from PIL.ExifTags import Base
 from i2i import I2IError
 from i2i.core.files import sha256_file
 from i2i.core.images import image_error, open_image, orientation, upright
+from i2i.stages.metadata import makernotes
 from i2i.stages.metadata.fields import exif_fields, gps_fields, icc_description, title_fields
 from i2i.stages.metadata.problems import image_warnings_as_problems
+from i2i.stages.metadata.values import shutter_text
 
 # The stage's logger, as before it became a package: log lines name the stage, not this module.
 log = logging.getLogger(__package__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _read_exif(image: Image.Image, problems: list[str]) -> Image.Exif:
@@ -82,10 +85,12 @@ def read_metadata(
     path: str | os.PathLike[str],
     source_path: str | None = None,
     apple_photos: Mapping[str, Any] | None = None,
+    maker_notes: makernotes.Reader | None = None,
 ) -> dict[str, Any]:
     """Everything the later stages and the catalog need to know about one photo.
 
-    ``apple_photos`` is what Apple Photos knows about it (None in folder mode), kept as given.
+    ``apple_photos`` is what Apple Photos knows about it (None in folder mode), kept as given;
+    ``maker_notes`` fills lens, ISO and exposure time where EXIF lacks them (None: EXIF only).
     """
     path = Path(path)
     problems: list[str] = []
@@ -106,6 +111,10 @@ def read_metadata(
         gps_section = gps_fields(exif, problems)
         titles_section = title_fields(image, exif, problems)
         _check_pixels(image, problems)
+    reader = maker_notes or makernotes.choose("none")
+    filled = makernotes.fill(exif_section, path, reader, problems)
+    if "exposure_time" in filled:
+        exif_section["shutter_speed"] = shutter_text(exif_section["exposure_time"])
     record = {
         "schema_version": SCHEMA_VERSION,
         "source_path": source_path if source_path is not None else str(path),
@@ -114,6 +123,7 @@ def read_metadata(
         "exif": exif_section,
         "gps": gps_section,
         "titles": titles_section,
+        "maker_notes": {"reader": reader.label, "fields": filled},
         "problems": problems,
         "apple_photos": None if apple_photos is None else dict(apple_photos),
     }
