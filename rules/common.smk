@@ -68,7 +68,6 @@ except I2IError as error:
 # Every upload of this run's jobs goes through the target's breaker (closed again at the start
 # of each run, in onstart): after a few connection failures in a row the rest fail at once.
 BREAKER_DIR = str(runcontrol.BREAKER_DIR.resolve())
-MAKER_NOTES_STAMP = runcontrol.BREAKER_DIR.parent / "maker-notes"
 config["publish"][breaker.SETTING] = BREAKER_DIR
 
 PHOTOS = LIBRARY.by_key()
@@ -401,7 +400,7 @@ def on_start():
     """
     dag_gc.resume_after_dag()
     breaker.reset(BREAKER_DIR)
-    changed = makernotes.announce_change(MAKER_NOTES, MAKER_NOTES_STAMP)
+    changed = makernotes.announce_change(MAKER_NOTES, makernotes.STAMP)
     if changed:
         logger.warning(changed)
     snakemake_internals.hide_abandoned_jobs(abandoned_renders, ABANDONED)

@@ -37,8 +37,8 @@ from typing import Any
 from i2i import I2IError
 from i2i.core.files import write_bytes
 
-log = logging.getLogger(__package__)
-
+# The reader of the last real run, so that a run can say the reader changed.
+STAMP = Path(".i2i") / "maker-notes"
 # The fields a maker-note reader may fill: the metadata record's ``exif`` keys.
 FIELDS = ("lens_model", "iso", "exposure_time")
 CHOICES = ("auto", "exiftool", "exifread", "none")
