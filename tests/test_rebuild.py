@@ -249,6 +249,7 @@ CODE_EDITS: dict[str, tuple[str, ...]] = {
     "i2i.backends.memory_plan": (),
     "i2i.stages.metadata": ("metadata", "places", "captions"),
     "i2i.stages.metadata.fields": ("metadata",),
+    "i2i.stages.metadata.makernotes": ("metadata",),
     "i2i.stages.metadata.problems": ("metadata",),
     "i2i.stages.metadata.read": ("metadata",),
     "i2i.stages.metadata.record": ("places", "captions"),
