@@ -60,6 +60,10 @@ try:
             config["albums_dir"], config["extensions"], config["links_outside"]
         )
     LIBRARY_DATABASE = database_files(EXPORT.library) if EXPORT else []
+    ALBUMS_ROOT = Path(config["albums_dir"]).resolve()
+    snakemake_internals.let_jobs_of_vanished_originals_start(
+        lambda path: Path(path).resolve().is_relative_to(ALBUMS_ROOT), logger.warning
+    )
     TARGET = target_for(config["publish"]["target"], config["publish"])
     TARGET.check()  # e.g. no S3 credentials: say so now, not in every publish job
 except I2IError as error:
@@ -218,8 +222,10 @@ def inventory_view():
     modification time), not once per job. Unless the inventory is current, calling it makes
     the caller wait for the checkpoint.
 
-    With a Photos library, an exported file deleted since the export is left out with a
-    warning (a missing input would stop the whole run); the next export writes it again.
+    A photo whose file went away since the inventory listed it (deleted from its album
+    during the run, or an exported file deleted since the export) is left out with a warning:
+    a missing input would stop the whole run. The next run's inventory drops it, or exports
+    it again.
     """
     if inventory_is_current():
         path = INVENTORY
@@ -230,13 +236,15 @@ def inventory_view():
         record = read_json(path)
         root = config["albums_dir"] if EXPORT is not None else None
         photos = taken(LIBRARY.photos, record, root)
-        if EXPORT is not None:
-            photos, gone = split_present(photos)
-            for verdict in gone:
-                logger.warning(
-                    f"i2i: exported file {verdict.file} is {verdict.reason}: left out of this "
-                    "run; `snakemake --forcerun inventory` exports it again"
-                )
+        photos, gone = split_present(photos)
+        for verdict in gone:
+            logger.warning(
+                f"i2i: exported file {verdict.file} is {verdict.reason}: left out of this "
+                "run; `snakemake --forcerun inventory` exports it again"
+                if EXPORT is not None
+                else f"i2i: {verdict.file} is {verdict.reason}: left out of this run "
+                "(changed during the run); the next run takes the album as it is then"
+            )
         by_album = {}
         for p in photos:
             by_album.setdefault(p.album, []).append(p)

@@ -23,6 +23,10 @@ These do not, and ``tests/test_snakemake_internals.py`` checks each on the insta
   (:func:`same_as_recorded`): whether the inventory checkpoint would run again this run,
   decided before the DAG is built (rules/common.smk, ``inventory_is_current``), so that the
   rules that read the inventory need not wait for the checkpoint when it is current.
+- ``snakemake.jobs.Job.prepare`` (:func:`let_jobs_of_vanished_originals_start`): Snakemake
+  checks a job's input files there, in the scheduler's thread, and a missing one ends the whole
+  run (jobs of other photos included); a photo removed from its album after the DAG was built
+  must fail its own jobs only (``tests/test_live_library.py``).
 - The records of Snakemake's logger ``snakemake.logging`` (:func:`hide_abandoned_jobs`): a job
   that a stop abandons on purpose ends as a failed job (the only other end is success with its
   outputs), and no hook keeps its error report off the console.
@@ -146,3 +150,32 @@ def hide_abandoned_jobs(outputs: Callable[[], Collection[str]], marker: str) -> 
     job's ("Error in rule") when it names one of ``outputs()``, the exception's when its text
     contains ``marker``. The job's own log says why it stopped."""
     logging.getLogger("snakemake.logging").addFilter(_AbandonedJobs(outputs, marker))
+
+
+def let_jobs_of_vanished_originals_start(
+    is_original: Callable[[str], bool], warn: Callable[[str], None]
+) -> None:
+    """A job whose only missing inputs are originals (``is_original``) starts instead of ending
+    the run: its own code then fails with one line naming the file, ``--keep-going`` runs the
+    rest, and the next run's inventory drops the photo. Any other missing input stays
+    Snakemake's error. Installed once per process."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.jobs import Job
+
+    prepare = Job.prepare
+    if getattr(prepare, "i2i_originals", False):
+        return
+
+    @functools.wraps(prepare)
+    async def prepare_without_vanished_originals(self: Any) -> Any:
+        try:
+            return await prepare(self)
+        except WorkflowError:
+            missing = [str(f) for f in self.input if not Path(f).exists()]
+            if self.is_shadow or not missing or not all(map(is_original, missing)):
+                raise
+            warn(f"{', '.join(missing)}: removed from its album during the run")
+            return None
+
+    prepare_without_vanished_originals.i2i_originals = True  # type: ignore[attr-defined]
+    Job.prepare = prepare_without_vanished_originals
