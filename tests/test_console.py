@@ -7,11 +7,13 @@ dry runs exactly as Snakemake prints them (the tests read their ``Job stats`` ta
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -121,7 +123,10 @@ def test_progress_counts_and_eta() -> None:
     assert progress.eta() == "done in 1h01m" and progress.count() == "200/200 100%"
 
 
-def test_not_a_terminal_one_line_per_finished_job(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_not_a_terminal_one_line_per_finished_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the run's job durations go to .i2i/durations.json there
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     handler = plugin.LogHandler(settings(), None)
@@ -135,7 +140,10 @@ def test_not_a_terminal_one_line_per_finished_job(monkeypatch: pytest.MonkeyPatc
     assert warning == "set aside Trip/x.jpg: empty file"
 
 
-def test_a_terminal_gets_a_status_line_redrawn_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_terminal_gets_a_status_line_redrawn_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     stream = Terminal()
     monkeypatch.setattr(sys, "stderr", stream)
     monkeypatch.setenv("TERM", "xterm")
@@ -259,3 +267,167 @@ def test_the_workflow_console(tmp_path: Path) -> None:
     assert exception in console and report in console
     assert complete[complete.index("Exiting because a job execution failed") :] in console
     assert len(console.splitlines()) <= len((exception + report).splitlines()) + FEW
+
+
+# The ETA weighted by rule (snakemake_logger_plugin_i2i.durations): synthetic runs on 2 cores.
+FAST, SLOW = ("metadata", 0.15), ("stylize_flux", 100.0)  # true seconds a job; priors 0.1, 120
+
+
+def replay(
+    handler: plugin.LogHandler, jobs: list[tuple[str, float]], at: int, cores: int = 2
+) -> tuple[float | None, float | None, float]:
+    """Run ``jobs`` in order on ``cores`` (a ``stylize_flux`` job on the GPU, one at a time)
+    through the handler's records; when ``at`` jobs are done, take the weighted and the
+    unweighted seconds left; return them and the true seconds left."""
+    now = [0.0]
+    progress = handler.progress
+    progress.clock = lambda: now[0]
+    stats = {**Counter(rule for rule, _ in jobs), "total": len(jobs)}
+    handler.handle(record("Job stats: ...", event=LogEvent.RUN_INFO, stats=stats))
+    handler.handle(record("Provided cores: 2", event=LogEvent.RESOURCES_INFO, cores=cores))
+    queue, running, done = list(enumerate(jobs)), {}, 0
+    estimates: tuple[float | None, float | None] = (None, None)
+    taken_at = 0.0
+    while queue or running:
+        for item in list(queue):
+            jobid, (rule, seconds) = item
+            gpu = rule == SLOW[0]
+            busy = any(jobs[j][0] == SLOW[0] for j in running)
+            if len(running) < cores and not (gpu and busy):
+                queue.remove(item)
+                running[jobid] = now[0] + seconds
+                info = dict(jobid=jobid, rule_name=rule, wildcards={"n": jobid})
+                handler.handle(
+                    record("", event=LogEvent.JOB_INFO, resources={"gpu": int(gpu)}, **info)
+                )
+        jobid = min(running, key=running.__getitem__)
+        now[0] = running.pop(jobid)
+        done += 1
+        handler.handle(record("Finished", event=LogEvent.JOB_FINISHED, job_id=jobid))
+        handler.handle(record(None, event=LogEvent.PROGRESS, done=done, total=len(jobs)))
+        if done == at:
+            estimates, taken_at = (progress.left(), progress.rate_left()), now[0]
+    return (*estimates, now[0] - taken_at)
+
+
+def console(monkeypatch: pytest.MonkeyPatch) -> plugin.LogHandler:
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    return plugin.LogHandler(settings(), None)
+
+
+def test_eta_weighted_by_rule_priors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No history: 200 quick jobs then 4 of minutes; at 10 % the rate so far says seconds."""
+    monkeypatch.chdir(tmp_path)
+    handler = console(monkeypatch)
+    weighted, unweighted, real = replay(handler, [FAST] * 200 + [SLOW] * 4, at=20)
+    assert weighted is not None and unweighted is not None
+    assert 0.5 < weighted / real < 2, (weighted, real)
+    assert unweighted / real < 0.1, (unweighted, real)
+    assert handler.progress.eta() == "done in 6m55s"
+
+
+def test_eta_uses_and_updates_the_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    history = tmp_path / ".i2i" / "durations.json"
+    history.parent.mkdir()
+    rules = {
+        "stylize_flux": {"jobs": 80, "seconds": 30.0},
+        "places": {"jobs": 3, "seconds": 2},
+        "stylize_gpu_plugin": {"jobs": 2, "seconds": 50, "serial": True},
+    }
+    history.write_text(json.dumps({"version": 1, "rules": rules}), encoding="utf-8")
+    handler = console(monkeypatch)
+    # The earlier run's 30 s a FLUX job, not the 120 s prior: the ETA is 4 x 30 s.
+    weighted, _, real = replay(handler, [FAST] * 200 + [SLOW] * 4, at=20)
+    assert weighted == pytest.approx(120) and real == pytest.approx(413.5)
+    renames: list[tuple[Path, Path]] = []
+    replace = Path.replace
+
+    def watched(source: Path, target: Path) -> Path:
+        assert source.parent == history.parent and json.loads(source.read_text("utf-8"))
+        renames.append((source, target))
+        return replace(source, target)
+
+    monkeypatch.setattr(Path, "replace", watched)
+    handler.close()
+    assert len(renames) == 1 and Path(renames[0][1]) == history
+    assert [p.name for p in history.parent.iterdir()] == ["durations.json"], "no temp file left"
+    kept = json.loads(history.read_text(encoding="utf-8"))["rules"]
+    # 4 jobs of 100 s on a history capped at 50 jobs of 30 s; places untouched; metadata new.
+    flux = {"jobs": 54, "seconds": pytest.approx(35.185, abs=1e-3), "serial": True, "last_run": 4}
+    assert kept["stylize_flux"] == flux
+    assert kept["places"] == {"jobs": 3, "seconds": 2, "last_run": 0}
+    assert kept["stylize_gpu_plugin"] == {"jobs": 2, "seconds": 50, "serial": True, "last_run": 0}
+    assert kept["metadata"] == {"jobs": 200, "seconds": pytest.approx(0.15), "last_run": 200}
+    # The next run starts from these.
+    following = plugin.durations.Durations.load(history)
+    assert following.expected("stylize_flux") == pytest.approx(35.185, abs=1e-3)
+    assert {"stylize_flux", "stylize_gpu_plugin"} <= following.serial
+
+
+def test_eta_history_not_written_over_when_the_rename_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    history = tmp_path / ".i2i" / "durations.json"
+    history.parent.mkdir()
+    history.write_text('{"version": 1, "rules": {}}', encoding="utf-8")
+    handler = console(monkeypatch)
+    replay(handler, [FAST] * 4, at=2)
+
+    def fails(source: Path, target: Path) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "replace", fails)
+    handler.close()
+    assert history.read_text(encoding="utf-8") == '{"version": 1, "rules": {}}'
+    assert [p.name for p in history.parent.iterdir()] == ["durations.json"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        '{"rules": {"stylize_flux": {"jobs": "many", "seconds": 1}}}',
+        '{"rules": {"stylize_flux": {"jobs": 3, "seconds": NaN}}}',
+        '{"rules": {"stylize_flux": [1, 2]}}',
+        "\udcff",
+    ],
+    ids=["not JSON", "a list", "jobs not a number", "NaN seconds", "entry a list", "not UTF-8"],
+)
+def test_eta_a_corrupt_history_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    history = tmp_path / ".i2i" / "durations.json"
+    history.parent.mkdir()
+    history.write_bytes(text.encode("utf-8", "surrogateescape"))
+    handler = console(monkeypatch)
+    weighted, _, _ = replay(handler, [FAST] * 200 + [SLOW] * 4, at=20)
+    assert weighted == pytest.approx(480), "the 120 s prior a FLUX job"
+    handler.close()
+    kept = json.loads(history.read_text(encoding="utf-8"))["rules"]
+    assert set(kept) == {"metadata", "stylize_flux"}
+
+
+def test_eta_jobs_after_a_checkpoint_at_the_last_runs_mix(tmp_path: Path) -> None:
+    """Jobs the first job stats did not count (added after the inventory checkpoint) are
+    taken at the mix of rules of the last run: 100 quick jobs and 10 FLUX ones (on the GPU)."""
+    history = tmp_path / "durations.json"
+    rules = {
+        "metadata": {"jobs": 100, "seconds": 0.1, "last_run": 100},
+        "stylize_flux": {"jobs": 10, "seconds": 60, "last_run": 10, "serial": True},
+        "inventory": {"jobs": 1, "seconds": 5, "last_run": 1},
+    }
+    history.write_text(json.dumps({"version": 1, "rules": rules}), encoding="utf-8")
+    now = [0.0]
+    progress = plugin.Progress(clock=lambda: now[0], cores=2)
+    progress.durations = plugin.durations.Durations.load(history)
+    progress.run_info({"inventory": 1, "total": 1})
+    progress.job_info(1, "inventory", None)
+    assert progress.eta() == "ETA 5s", "an estimate before the first job ends"
+    now[0] = 5.0
+    progress.job_finished(1)
+    progress.progress(1, 111)
+    assert progress.left() == pytest.approx(600), "10 FLUX jobs of 60 s, one at a time"

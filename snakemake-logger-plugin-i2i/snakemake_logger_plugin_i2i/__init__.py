@@ -5,7 +5,8 @@ resources, "Shell command: None", "Finished jobid", "N of M steps"). With this l
 prints, instead:
 
 * not on a terminal (a pipe, a CI log, ``nohup``): one line per finished job, with the
-  count done of the total, the percentage and the time left at the rate so far;
+  count done of the total, the percentage and the time left (``durations``: the jobs left of
+  each rule at that rule's seconds per job, over the cores; the GPU lane one job at a time);
 * on a terminal: one status line, redrawn in place, with the same numbers and the jobs running;
 * in both: warnings, errors and failed jobs (with their log files, ``--show-failed-logs``) in
   full, exactly as Snakemake formats them, and any other message Snakemake prints once per run
@@ -24,12 +25,17 @@ import re
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
+
+from snakemake_logger_plugin_i2i import durations
+from snakemake_logger_plugin_i2i.durations import Durations
 
 # Messages without an event that only describe the set-up or the scheduler's inner loop; they
 # are all in the complete log. Anything not listed here reaches the console.
@@ -71,9 +77,11 @@ def describe(rule: str, wildcards: Mapping[str, Any] | None) -> str:
 
 @dataclass
 class Progress:
-    """Jobs started, finished and failed; the done/total count; the time left at the rate so far.
+    """Jobs started, finished and failed; the done/total count; the time left.
 
-    ``clock`` is ``time.monotonic`` (tests pass their own).
+    ``clock`` is ``time.monotonic`` (tests pass their own). ``counts`` (jobs per rule, from the
+    run's job stats) and ``durations`` weight the time left by rule; without counts it is the
+    mean rate so far.
     """
 
     clock: Callable[[], float] = time.monotonic
@@ -85,22 +93,51 @@ class Progress:
     running: set[int] = field(default_factory=set)
     finished: list[str] = field(default_factory=list)
     last: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    ended: Counter[str] = field(default_factory=Counter)
+    starts: dict[int, tuple[str, float]] = field(default_factory=dict)
+    durations: Durations = field(default_factory=Durations)
+    cores: int | None = None
+    peak: int = 0
 
-    def job_info(self, jobid: int, rule: str, wildcards: Mapping[str, Any] | None) -> None:
+    def run_info(self, stats: Mapping[str, Any]) -> None:
+        """Snakemake's job stats: ``{rule: jobs, ..., "total": jobs}``."""
+        self.total = int(stats.get("total", 0))
+        self.counts = {str(r): int(n) for r, n in stats.items() if r != "total"}
+
+    def job_info(
+        self,
+        jobid: int,
+        rule: str,
+        wildcards: Mapping[str, Any] | None,
+        resources: Any = None,
+    ) -> None:
+        now = self.clock()
         if self.started_at is None:
-            self.started_at = self.clock()
+            self.started_at = now
         self.jobs[jobid] = describe(rule, wildcards)
+        self.starts[jobid] = (rule, now)
         self.running.add(jobid)
+        self.peak = max(self.peak, len(self.running))
+        get = getattr(resources, "get", None)
+        if get is not None and (get("gpu", 0) or 0) > 0:
+            self.durations.serial.add(rule)
 
     def job_finished(self, jobid: int) -> None:
         self.running.discard(jobid)
         self.finished.append(self.jobs.pop(jobid, f"job {jobid}"))
+        if jobid in self.starts:
+            rule, start = self.starts.pop(jobid)
+            self.ended[rule] += 1
+            self.durations.finished(rule, self.clock() - start)
 
     def job_failed(self, jobid: int | None) -> None:
         self.failed += 1
         if jobid is not None:
             self.running.discard(jobid)
             self.jobs.pop(jobid, None)
+            if jobid in self.starts:
+                self.ended[self.starts.pop(jobid)[0]] += 1
 
     def progress(self, done: int, total: int) -> str:
         """Take Snakemake's count; return what finished since the last count."""
@@ -113,14 +150,45 @@ class Progress:
     def elapsed(self) -> float:
         return 0.0 if self.started_at is None else self.clock() - self.started_at
 
-    def eta(self) -> str:
-        """``ETA 1m05s`` at the mean rate since the first job started; at the end ``done in``."""
+    def rate_left(self) -> float | None:
+        """Seconds left at the mean rate since the first job started (every job alike)."""
         elapsed = self.elapsed()
-        if self.total and self.done >= self.total:
-            return f"done in {duration(elapsed)}"
         if self.done == 0 or elapsed <= 0:
-            return "ETA -"
-        return f"ETA {duration(elapsed / self.done * (self.total - self.done))}"
+            return None
+        return elapsed / self.done * max(self.total - self.done, 0)
+
+    def left(self) -> float | None:
+        """Seconds left: each rule's jobs not yet ended at its expected seconds (less what a
+        running job has already run), jobs beyond the counts (added after a checkpoint) at
+        ``Durations.per_job``; over the run's cores (else as many as ran at once, at most one
+        a job left), the serial (GPU) lane alone."""
+        if not self.counts:
+            return self.rate_left()
+        expected = {rule: self.durations.expected(rule) for rule in self.counts}
+        work = {True: 0.0, False: 0.0}  # seconds of work, serial lane or not
+        pending = 0
+        for rule, jobs in self.counts.items():
+            left = max(jobs - self.ended[rule], 0)
+            pending += left
+            work[rule in self.durations.serial] += left * expected[rule]
+        now = self.clock()
+        for rule, start in self.starts.values():
+            if rule in expected:
+                work[rule in self.durations.serial] -= min(now - start, expected[rule])
+        unknown = max(self.total - self.done - pending, 0)
+        if unknown:
+            for lane, seconds in self.durations.per_job(self.counts).items():
+                work[lane] += unknown * seconds
+        serial, parallel = max(work[True], 0.0), max(work[False], 0.0)
+        cores = min(self.cores or self.peak, pending + unknown)
+        return max(serial, (serial + parallel) / max(cores, 1))
+
+    def eta(self) -> str:
+        """``ETA 1m05s`` (see ``left``); at the end ``done in``."""
+        if self.total and self.done >= self.total:
+            return f"done in {duration(self.elapsed())}"
+        left = self.left()
+        return "ETA -" if left is None else f"ETA {duration(left)}"
 
     def count(self) -> str:
         """``  37/187  19%``: percent rounded down, so 100% means all done."""
@@ -193,6 +261,7 @@ class LogHandler(LogHandlerBase):
         self.passthrough = bool(common.dryrun or common.verbose or common.debug_dag)
         self.terminal = is_terminal(self.stream)
         self.progress = Progress()
+        self.history: Path | None = None  # durations.HISTORY of the run's working folder
         self.status_shown = False
         self.finished = False
         self.shared: SharedTerminal | None = None
@@ -237,9 +306,19 @@ class LogHandler(LogHandlerBase):
         event = getattr(record, "event", None)
         progress = self.progress
         if event == LogEvent.RUN_INFO and not progress.total:
-            progress.total = getattr(record, "stats", {}).get("total", 0)
+            progress.run_info(getattr(record, "stats", {}))
+            if self.history is None:  # the working folder is the run's from here on
+                self.history = durations.HISTORY.resolve()
+                progress.durations = Durations.load(self.history)
+        elif event == LogEvent.RESOURCES_INFO and getattr(record, "cores", None):
+            progress.cores = int(record.cores)
         elif event == LogEvent.JOB_INFO:
-            progress.job_info(record.jobid, record.rule_name, getattr(record, "wildcards", None))
+            progress.job_info(
+                record.jobid,
+                record.rule_name,
+                getattr(record, "wildcards", None),
+                getattr(record, "resources", None),
+            )
         elif event == LogEvent.JOB_FINISHED:
             progress.job_finished(record.job_id)
         elif event == LogEvent.PROGRESS:
@@ -289,9 +368,15 @@ class LogHandler(LogHandlerBase):
             self.status_shown = False
 
     def close(self) -> None:
-        """Leave the last status on screen; give ``sys.stderr`` back."""
+        """Leave the last status on screen; give ``sys.stderr`` back; keep the run's job
+        durations for the next run's ETA."""
         with self.lock:
             self.finished = True
+            if self.history is not None and self.progress.durations.run:
+                try:
+                    durations.save(self.history, self.progress.durations.merged())
+                except OSError as exc:
+                    logging.getLogger(__name__).debug("job durations not kept: %s", exc)
             if self.status_shown:
                 self.stream.write("\n")
                 self.stream.flush()
