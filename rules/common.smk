@@ -12,6 +12,7 @@ from i2i.config import load_registry, select_styles, validate_config
 from i2i.stages.library.apple_photos import (
     ExportSettings,
     database_files,
+    database_state,
     osxphotos_command,
 )
 from i2i.stages.library.albums import Library, discover
@@ -97,6 +98,7 @@ INVENTORY_PARAMS = {
         [] if EXPORT else [[v.album, v.photo, v.file, v.reason] for v in UNUSABLE]
     ),
     "photos": config["photos"] if EXPORT else None,
+    "database": database_state(LIBRARY_DATABASE) if EXPORT else None,
     "code": provenance.rule_code("inventory"),
 }
 

@@ -1,4 +1,5 @@
-"""A live library: photos added, removed and edited in the albums folder while a run goes on.
+"""A live library: photos added, removed and edited in the albums folder while a run goes on,
+and a Photos library whose database is swapped for another state during a run.
 
 The run is frozen (SIGSTOP to its process group) at a moment chosen by what it has written,
 not by time: once its first styled image stands. Then one photo whose jobs have not started
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from i2i.core.files import sha256_file
@@ -34,13 +37,24 @@ pytestmark = pytest.mark.workflow
 STYLES = "styles=[cartoon,pencil_sketch]"
 # The per-photo stages, whose bytes depend on the photo and the settings alone.
 PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
+PHOTOS_FIXTURE = (
+    Path(__file__).resolve().parent / "fixtures" / "photos" / "Test-15.4.1.photoslibrary"
+)
+PHOTOS_CONFIG = {
+    "photos": {"library": "Library.photoslibrary", "unfiled": "Unfiled"},
+    "albums_dir": "exported",
+    "styles": ["pencil_sketch"],
+    "preprocess": {"long_side": 128},
+}
+# Asset and album primary keys in the fixture's database (tests/test_apple_photos.py).
+PUMPKINS3, PUMKINS2, PUMPKIN_FARM = 2, 5, 5
 
 
-def start(workdir: Path) -> subprocess.Popen:
+def start(workdir: Path, *args: str) -> subprocess.Popen:
     """Snakemake in its own process group (so that it can be frozen whole); output to run.log."""
     with (workdir / "run.log").open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "--cores", "2", "--config", STYLES],
+            [sys.executable, "-m", "snakemake", "--cores", "2", *args],
             cwd=workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -102,7 +116,7 @@ def assert_whole(workdir: Path) -> None:
 def test_photos_changed_during_a_run_are_taken_by_the_next(tmp_path: Path) -> None:
     workdir = add_copies(copy_workflow(tmp_path / "live"), 1)
     albums = workdir / "sample" / "albums"
-    process = start(workdir)
+    process = start(workdir, "--config", STYLES)
     try:
         wait_for_a_styled_image(process, workdir)
         with frozen(process):
@@ -142,3 +156,75 @@ def test_photos_changed_during_a_run_are_taken_by_the_next(tmp_path: Path) -> No
     assert (workdir / "results" / "final" / "Extra" / "cartoon" / name).exists()
     gone = workdir / "results" / "final" / removed.parent.name / "cartoon" / f"{removed.stem}.webp"
     assert not gone.exists()
+
+
+def photos_workdir(destination: Path) -> Path:
+    """A workflow copy whose library is a writable copy of the Photos test library."""
+    workdir = copy_workflow(destination)
+    shutil.copytree(PHOTOS_FIXTURE, workdir / "Library.photoslibrary")
+    (workdir / "photos.yaml").write_text(yaml.safe_dump(PHOTOS_CONFIG), encoding="utf-8")
+    return workdir
+
+
+def another_state(library: Path, destination: Path) -> Path:
+    """The library's database after Photos removed Pumpkins3 from Pumpkin Farm and retitled
+    Pumkins2 (a copy at ``destination``; the library's own file is untouched)."""
+    shutil.copyfile(library / "database" / "Photos.sqlite", destination)
+    with contextlib.closing(sqlite3.connect(destination)) as db:
+        db.execute(
+            "DELETE FROM Z_30ASSETS WHERE Z_30ALBUMS = ? AND Z_3ASSETS = ?",
+            (PUMPKIN_FARM, PUMPKINS3),
+        )
+        db.execute(
+            "UPDATE ZADDITIONALASSETATTRIBUTES SET ZTITLE = ? WHERE ZASSET = ?",
+            ("Found it", PUMKINS2),
+        )
+        db.commit()
+    return destination
+
+
+def test_a_photos_database_swapped_during_a_run_is_taken_by_the_next(tmp_path: Path) -> None:
+    pytest.importorskip("osxphotos")
+    workdir = photos_workdir(tmp_path / "live")
+    database = workdir / "Library.photoslibrary" / "database" / "Photos.sqlite"
+    swapped = another_state(workdir / "Library.photoslibrary", tmp_path / "Photos.sqlite")
+    process = start(workdir, "--configfile", "photos.yaml")
+    try:
+        wait_for_a_styled_image(process, workdir)
+        with frozen(process):
+            for journal in database.parent.glob("Photos.sqlite-*"):
+                journal.unlink()
+            swapped.replace(database)
+        returncode = process.wait(timeout=600)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = (workdir / "run.log").read_text(errors="replace")
+    assert returncode == 0, output[-3000:]
+    for crash in ("MissingInputException", "Missing files after", "Traceback"):
+        assert crash not in output, output[-3000:]
+    assert_whole(workdir)
+    catalog = workdir / "results" / "catalog" / "albums" / "Pumpkin Farm.json"
+    assert "Pumpkins3" in catalog.read_text(encoding="utf-8"), "the run finishes its plan"
+
+    snakemake(workdir, "--configfile", "photos.yaml")
+    assert "Nothing to be done" in snakemake(workdir, "-n", "--configfile", "photos.yaml").stdout
+    assert "Pumpkins3" not in catalog.read_text(encoding="utf-8")
+    assert_whole(workdir)
+
+    reference = photos_workdir(tmp_path / "reference")
+    reference_database = reference / "Library.photoslibrary" / "database" / "Photos.sqlite"
+    for journal in reference_database.parent.glob("Photos.sqlite-*"):
+        journal.unlink()
+    another_state(workdir / "Library.photoslibrary", reference_database)
+    snakemake(reference, "--configfile", "photos.yaml")
+    live, clean = stage_outputs(workdir), stage_outputs(reference)
+    assert {name: live.get(name) for name in clean} == clean
+    left = set(live) - set(clean)
+    assert left and all("Pumpkin Farm/" in name and "/Pumpkins3." in name for name in left), (
+        "only the removed photo's own files are left over"
+    )
+    title = json.loads(
+        (workdir / "results" / "metadata" / "Test Album" / "Pumkins2.json").read_text()
+    )["apple_photos"]["title"]
+    assert title == "Found it"

@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -121,6 +121,17 @@ def database_files(library: str | os.PathLike[str]) -> list[str]:
     except OSError:
         pending = False
     return [str(database), *([str(wal)] if pending else [])]
+
+
+def database_state(files: Iterable[str]) -> list[list[Any]]:
+    """Each database file's identity as ``[name, size, mtime_ns, inode]``: a database swapped
+    for another state (a restored backup, a synced copy) may be older than the last export,
+    which Snakemake's modification-time check does not see; a different identity does."""
+    state = []
+    for name in files:
+        info = Path(name).stat()
+        state.append([Path(name).name, info.st_size, info.st_mtime_ns, info.st_ino])
+    return state
 
 
 def osxphotos_command() -> list[str]:
