@@ -431,3 +431,24 @@ def test_eta_jobs_after_a_checkpoint_at_the_last_runs_mix(tmp_path: Path) -> Non
     progress.job_finished(1)
     progress.progress(1, 111)
     assert progress.left() == pytest.approx(600), "10 FLUX jobs of 60 s, one at a time"
+
+
+def test_eta_jobs_after_a_checkpoint_without_history_at_this_runs_rate() -> None:
+    """A first run: the job stats count only the inventory and ``all``, whose seconds say
+    nothing of the jobs added after the checkpoint. No estimate until five of those ended,
+    then their mean (here 0.5 s a job on 2 cores), not the checkpoint's few milliseconds."""
+    now = [0.0]
+    progress = plugin.Progress(clock=lambda: now[0], cores=2)
+    progress.run_info({"inventory": 1, "all": 1, "total": 2})
+    progress.job_info(1, "inventory", None)
+    now[0] = 0.01
+    progress.job_finished(1)
+    progress.progress(1, 2)
+    for jobid in range(2, 12):
+        progress.job_info(jobid, "metadata", {"photo": jobid})
+        now[0] += 0.5
+        progress.job_finished(jobid)
+        progress.progress(jobid, 187)
+        if jobid < 6:
+            assert progress.eta() == "ETA -", jobid
+    assert progress.left() == pytest.approx((187 - 11 - 1) * 0.5 / 2), "all: counted, no work"

@@ -160,8 +160,8 @@ class Progress:
     def left(self) -> float | None:
         """Seconds left: each rule's jobs not yet ended at its expected seconds (less what a
         running job has already run), jobs beyond the counts (added after a checkpoint) at
-        ``Durations.per_job``; over the run's cores (else as many as ran at once, at most one
-        a job left), the serial (GPU) lane alone."""
+        ``Durations.per_job`` (None until it knows); over the run's cores (else as many as ran
+        at once, at most one a job left), the serial (GPU) lane alone."""
         if not self.counts:
             return self.rate_left()
         expected = {rule: self.durations.expected(rule) for rule in self.counts}
@@ -177,7 +177,10 @@ class Progress:
                 work[rule in self.durations.serial] -= min(now - start, expected[rule])
         unknown = max(self.total - self.done - pending, 0)
         if unknown:
-            for lane, seconds in self.durations.per_job(self.counts).items():
+            per_job = self.durations.per_job(self.counts, self.ended)
+            if per_job is None:
+                return None
+            for lane, seconds in per_job.items():
                 work[lane] += unknown * seconds
         serial, parallel = max(work[True], 0.0), max(work[False], 0.0)
         cores = min(self.cores or self.peak, pending + unknown)

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 HISTORY = Path(".i2i") / "durations.json"
 # Seconds per job before any run has measured a rule (the sample's 640 px photos on 2 cores;
 # FLUX.1-Kontext about two minutes an image on a GPU). A rule not listed gets DEFAULT_PRIOR.
+# Jobs of this run that must have ended before their mean costs the jobs of unknown rules.
+MIN_MEASURED = 5
 PRIORS: dict[str, float] = {
     "all": 0.0,
     "inventory": 1.0,
@@ -144,15 +147,21 @@ class Durations:
             mean.last_run = self.run[rule].jobs if rule in self.run else 0
         return merged
 
-    def per_job(self, rules: dict[str, int]) -> dict[bool, float]:
+    def per_job(
+        self, rules: Mapping[str, int], ended: Mapping[str, int]
+    ) -> dict[bool, float] | None:
         """Expected seconds of a job whose rule is not known yet (added after a checkpoint),
         on the serial lane (``True``) and the others: the mean over the last run's mix of rules
-        not in ``rules`` (the counted ones), else over ``rules``."""
+        not in ``rules`` (the counted ones), else over this run's jobs of such rules that ended
+        (``ended``, once ``MIN_MEASURED`` have: a run's first jobs also start its workers);
+        None before that. The counted rules (the checkpoint and ``all``) say nothing of the
+        jobs added after it."""
         mix = {r: m.last_run for r, m in self.history.items() if r not in rules and m.last_run}
-        mix = mix or rules
+        if not mix:
+            mix = {r: n for r, n in ended.items() if r not in rules and n}
+            if sum(mix.values()) < MIN_MEASURED:
+                return None
         jobs = sum(mix.values())
-        if not jobs:
-            return {True: 0.0, False: DEFAULT_PRIOR}
         lanes = {True: 0.0, False: 0.0}
         for rule, n in mix.items():
             lanes[rule in self.serial] += n * self.expected(rule) / jobs
