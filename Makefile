@@ -51,9 +51,10 @@ photos: $(VENV)/.installed-photos
 	$(BIN)/snakemake --cores $(CORES) --config 'photos={library: "$(LIBRARY)"}' albums_dir=photos/albums
 
 # exiftool checks metadata and EXIF, chromium opens the gallery and the report, slurm-wlm and
-# munge make a one-node Slurm cluster for the cluster profile's test. Installed when missing.
+# munge make a one-node Slurm cluster for the cluster profile's test, graphviz draws the README's
+# rule graph example (tests/test_readme.py). Installed when missing.
 SYSTEM_TEST_PACKAGES := exiftool:libimage-exiftool-perl chromium:chromium \
-	slurmctld:slurm-wlm munged:munge
+	slurmctld:slurm-wlm munged:munge dot:graphviz
 system-test-deps:
 	@missing=""; for pair in $(SYSTEM_TEST_PACKAGES); do \
 	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
