@@ -17,6 +17,9 @@ from i2i.core.joblog import FINISHED
 log = logging.getLogger("i2i")
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Marks a failed job's one ERROR line: it goes to the job's log, and Snakemake's report of the
+# failed job (or the console's one line for it) brings it to the console once.
+JOB_FAILURE = "i2i_job_failure"
 
 
 def _names(message: str, what: str) -> bool:
@@ -36,19 +39,51 @@ def error_line(exc: BaseException, what: str = "") -> str | None:
     return reason if not what or _names(reason, what) else f"{what}: {reason}"
 
 
-def configure(log_files: Sequence[str] = (), level: int = logging.INFO) -> None:
-    """Send log records to stderr and to each of ``log_files`` (created with their folders)."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+class JobLogFile(logging.FileHandler):
+    """A job's log file. A write that fails with an OS error (a full disk) is kept in
+    ``failure`` for the job to fail with one line, instead of logging's ``--- Logging error
+    ---`` traceback on the console."""
+
+    failure: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+        elif self.failure is None:
+            self.failure = error
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as error:
+            self.failure = self.failure or error
+
+
+def configure(log_files: Sequence[str] = (), level: int = logging.INFO) -> list[JobLogFile]:
+    """Send log records to stderr and to each of ``log_files`` (created with their folders);
+    a failed job's one line (marked :data:`JOB_FAILURE`) goes to the log files only, from
+    which the console shows it."""
+    files = []
     for name in log_files:
         Path(name).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(name, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
+        files.append(JobLogFile(name, mode="w", encoding="utf-8"))
+    console = logging.StreamHandler(sys.stderr)
+    if files:
+        console.addFilter(lambda record: not getattr(record, JOB_FAILURE, False))
+    logging.basicConfig(level=level, format=FORMAT, handlers=[console, *files], force=True)
+    return files
 
 
 @contextlib.contextmanager
 def job(log_files: Sequence[str] = (), what: str = "") -> Iterator[None]:
-    """Run one job's body: expected errors become one clear line and exit status 1."""
-    configure(log_files)
+    """Run one job's body: expected errors become one clear line and exit status 1 (on stderr
+    too when no log file could take it, a full disk under ``logs/`` say)."""
+    try:
+        files = configure(log_files)
+    except OSError as exc:
+        sys.stderr.write(f"ERROR i2i: {error_line(exc, log_files[0] if log_files else what)}\n")
+        sys.exit(1)
     try:
         yield
     except Exception as exc:
@@ -56,7 +91,9 @@ def job(log_files: Sequence[str] = (), what: str = "") -> Iterator[None]:
         if line is None:
             log.exception("%sunexpected failure", f"{what}: " if what else "")
         else:
-            log.error("%s", line)
+            log.error("%s", line, extra={JOB_FAILURE: True})
+            if not files or any(file.failure for file in files):
+                sys.stderr.write(f"ERROR i2i: {line}\n")
         logging.shutdown()
         sys.exit(1)
 
@@ -68,6 +105,7 @@ def warnings_to_console() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(lambda record: not getattr(record, JOB_FAILURE, False))
     handler.i2i_console = True  # type: ignore[attr-defined]
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -96,8 +134,11 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
     An expected failure (see :func:`failure_reason`) is one ERROR line naming the file once,
     without a traceback; anything else is logged with its traceback and re-raised.
     """
-    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+    try:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = JobLogFile(log_file, mode="w", encoding="utf-8")
+    except OSError as exc:
+        raise JobFailed(error_line(exc, log_file) or f"{log_file}: {exc}") from None
     handler.setFormatter(logging.Formatter(FORMAT))
     thread = threading.get_ident()
     handler.addFilter(lambda record: record.thread == thread)
@@ -117,8 +158,10 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
         if line is None:
             log.exception("%sunexpected failure", f"{what}: " if what else "")
             raise
-        log.error("%s", line)
+        log.error("%s", line, extra={JOB_FAILURE: True})
         raise JobFailed(line) from None
     finally:
         log.removeHandler(handler)
         handler.close()
+    if handler.failure is not None:
+        raise JobFailed(error_line(handler.failure, log_file) or f"{log_file}: {handler.failure}")

@@ -10,7 +10,9 @@ prints, instead:
 * on a terminal: one status line, redrawn in place, with the same numbers and the jobs running;
 * in both: warnings, errors and failed jobs (with their log files, ``--show-failed-logs``) in
   full, exactly as Snakemake formats them, and any other message Snakemake prints once per run
-  (``Complete log(s): ...``, ``Nothing to be done ...``), minus set-up chatter.
+  (``Complete log(s): ...``, ``Nothing to be done ...``), minus set-up chatter; except a job
+  that failed as expected (its log ends with i2i's one-line reason: a bad photo, a full disk),
+  which is one line, ``FAILED rule: reason (log: path)``.
 
 Dry runs (``-n``), ``--verbose`` and ``--debug-dag`` print exactly what Snakemake's own console
 prints. The complete log is still written to ``.snakemake/log/`` by Snakemake's file handler,
@@ -50,11 +52,21 @@ CHATTER = re.compile(
     r"|Job rate limit reached"
     r"|DAG of jobs will be updated after completion"
     r"|Updating checkpoint dependencies"
+    r"|Removing output files of failed job"
     r"|Will exit after finishing currently running jobs"
     r"|Shutting down, this might take some time"
     r"|None$)"
 )
 FAILURES = {LogEvent.JOB_ERROR, LogEvent.GROUP_ERROR, LogEvent.ERROR}
+# An i2i job's expected failure: Snakemake's report of the JobFailed exception, and the last
+# line of the job's log (i2i.run.logs: FORMAT, an ERROR of the i2i logger).
+JOB_FAILED = "\nJobFailed in file "
+EXPECTED_LINE = re.compile(r"^\S+ \S+ ERROR i2i: (.+)$")
+SCRIPT_FAILED = re.compile(
+    r"^RuleException:\nCalledProcessError in file .*\n"
+    r"Command '.*\.snakemake/scripts/.*' returned non-zero exit status 1\.",
+    re.DOTALL,
+)
 
 
 def duration(seconds: float) -> str:
@@ -214,6 +226,56 @@ class Progress:
         return "  ".join(parts)
 
 
+def held_back(message: str) -> bool:
+    """True for Snakemake's report of an exception that an i2i job's expected failure raises
+    (``JobFailed``; a ``script:`` job's exit status 1): the job's own report follows it."""
+    return JOB_FAILED in message or SCRIPT_FAILED.search(message) is not None
+
+
+def take_held(held: list[logging.LogRecord], record: logging.LogRecord) -> logging.LogRecord | None:
+    """Remove and return the held exception report of the failed job ``record``: the one whose
+    reason names one of the job's files, else the oldest (two jobs failing at once may report
+    both exceptions before either job)."""
+    files = [
+        str(name) for key in ("log", "input", "output") for name in getattr(record, key, None) or []
+    ]
+    for index, report in enumerate(held):
+        reason = job_failed(report.getMessage()) or ""
+        if any(reason.startswith(f"{name}: ") for name in files):
+            return held.pop(index)
+    return held.pop(0) if held else None
+
+
+def job_failed(message: str) -> str | None:
+    """The one-line reason in Snakemake's report of an i2i job's ``JobFailed`` exception
+    (the reason, then the stack frames); None for any other message."""
+    if JOB_FAILED not in message:
+        return None
+    body = message.split(JOB_FAILED, 1)[1].split("\n", 1)[-1]
+    return body.split('\n  File "', 1)[0].strip() or None
+
+
+def expected_failure(record: logging.LogRecord, reason: str | None) -> str | None:
+    """One line for a failed job that failed as expected (a bad photo, a full disk, an
+    unreachable target): its log ends with i2i's one-line reason and holds no traceback, or
+    (a log that could not be written) its ``JobFailed`` exception gave ``reason``.
+    ``FAILED rule: reason (log: path)``; None for any other failure, shown in full."""
+    rule = str(getattr(record, "rule_name", "") or "")
+    logs = [Path(str(name)) for name in getattr(record, "log", None) or []]
+    for path in logs:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        lines = text.strip().splitlines()
+        found = EXPECTED_LINE.match(lines[-1]) if lines else None
+        if found and "Traceback (most recent call last)" not in text:
+            return f"FAILED {rule}: {found.group(1)} (log: {path})"
+    if reason:
+        return f"FAILED {rule}: {reason}" + (f" (log: {logs[0]})" if logs else "")
+    return None
+
+
 def is_terminal(stream: TextIO) -> bool:
     """A terminal that understands carriage returns and ``ESC [K`` (not ``TERM=dumb``)."""
     isatty = getattr(stream, "isatty", None)
@@ -266,6 +328,7 @@ class LogHandler(LogHandlerBase):
         self.progress = Progress()
         self.history: Path | None = None  # durations.HISTORY of the run's working folder
         self.status_shown = False
+        self.held: list[logging.LogRecord] = []  # see held_back
         self.finished = False
         self.shared: SharedTerminal | None = None
         if self.terminal and not self.passthrough and self.stream is sys.stderr:
@@ -341,6 +404,19 @@ class LogHandler(LogHandlerBase):
                 self.draw()
             else:
                 self.write(self.progress.line())
+        elif event == LogEvent.ERROR and held_back(record.getMessage()):
+            self.held.append(record)  # its job's report follows: one line for both, or both
+        elif event == LogEvent.JOB_ERROR:
+            held = take_held(self.held, record)
+            line = expected_failure(record, job_failed(held.getMessage()) if held else None)
+            self.clear()
+            if line is not None:
+                self.write(line)
+            else:
+                for shown in (held, record):
+                    if shown is not None:
+                        self.full.emit(shown)
+            self.draw()
         elif (
             event in FAILURES
             or record.levelno >= logging.WARNING
@@ -350,6 +426,12 @@ class LogHandler(LogHandlerBase):
             self.full.emit(record)
             self.draw()
         # Anything else (each job's details, the job stats, the banner) is in the complete log.
+
+    def show_held(self) -> None:
+        """Show the held exception reports in full (no job report came for them)."""
+        held, self.held = self.held, []
+        for record in held:
+            self.full.emit(record)
 
     def write(self, line: str) -> None:
         self.stream.write(line + "\n")
@@ -374,6 +456,7 @@ class LogHandler(LogHandlerBase):
         """Leave the last status on screen; give ``sys.stderr`` back; keep the run's job
         durations for the next run's ETA."""
         with self.lock:
+            self.show_held()
             self.finished = True
             if self.history is not None and self.progress.durations.run:
                 try:
