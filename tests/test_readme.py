@@ -10,10 +10,8 @@ small rebuilds. The README's job count, DAG node count, stage table and gallery 
 from the README and checked against the build, so the text cannot drift from the workflow.
 
 Commands run through ``bash`` in the folder the previous command of their group left (``cd``
-carries over). ``snakemake`` and ``i2i`` are this interpreter's; ``scontrol`` is a stand-in
-that fails at once: the Slurm executor plugin runs ``scontrol show config`` when Snakemake
-starts, which waits up to 10 s for a controller where Slurm's tools are installed but none
-runs (CI installs them for tests/test_slurm.py). FLUX examples run on the tiny random model and
+carries over). ``snakemake`` and ``i2i`` are this interpreter's (tests/conftest.py keeps
+Snakemake from waiting for a Slurm controller). FLUX examples run on the tiny random model and
 LoRAs of tests/flux_models.py in place of the real weights and the Kontext-Style LoRAs.
 """
 
@@ -196,12 +194,11 @@ class Shell:
 
 
 def shims(folder: Path) -> Path:
-    """``snakemake`` and ``i2i`` of this interpreter, and an ``scontrol`` that fails at once."""
+    """``snakemake`` and ``i2i`` of this interpreter."""
     folder.mkdir(parents=True, exist_ok=True)
     scripts = {
         "snakemake": f'exec "{sys.executable}" -m snakemake "$@"',
         "i2i": f'exec "{sys.executable}" -m i2i.cli "$@"',
-        "scontrol": "exit 1",
     }
     for name, body in scripts.items():
         (folder / name).write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
