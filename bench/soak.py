@@ -37,12 +37,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from i2i.core.files import sha256_file  # noqa: E402
 from i2i.run.runcontrol import is_temp_name  # noqa: E402
 
-from conftest import SCONTROL_STUB, copy_workflow  # noqa: E402
+from conftest import SCONTROL_STUB, copy_workflow, stage_outputs  # noqa: E402
 
-STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
 PER_ALBUM = 100
 CONFIG = ["--config", "albums_dir=library", "styles=[cartoon]"]
 
@@ -119,16 +117,6 @@ def watch(
     return peak, seen
 
 
-def outputs(workdir: Path) -> dict[str, str]:
-    root = workdir / "results"
-    return {
-        str(p.relative_to(root)): sha256_file(p)
-        for stage in STAGES
-        for p in sorted((root / stage).rglob("*"))
-        if p.is_file()
-    }
-
-
 def jobs_done(workdir: Path) -> int:
     logs = sorted((workdir / ".snakemake" / "log").glob("*.log"))
     return len(re.findall(r"^Finished jobid", logs[-1].read_text(errors="replace"), re.M))
@@ -161,7 +149,7 @@ def main() -> int:
             f"({jobs / wall:.1f} jobs/s), Snakemake peak RSS {peak / 2**20:.0f} MiB, "
             f"{os.cpu_count()} cores; {startup:.0f} s to its first metadata record"
         )
-        expected = outputs(reference)
+        expected = stage_outputs(reference)
 
         soak = workflow(root / "soak", root / "library")
         began = time.monotonic()
@@ -195,7 +183,7 @@ def main() -> int:
         left = [p for p in (soak / "results").rglob("*") if is_temp_name(p.name)]
         if left:
             errors.append(f"{len(left)} temp files left, e.g. {left[0]}")
-        found = outputs(soak)
+        found = stage_outputs(soak)
         differ = sorted(
             k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -13,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
+from i2i.core.files import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample" / "albums"
@@ -98,6 +102,34 @@ def add_copies(workdir: Path, copies: int) -> Path:
         for photo in sorted(p for p in albums.glob("*/*") if p.parent != extra):
             shutil.copyfile(photo, extra / f"{photo.stem}_{number}{photo.suffix}")
     return workdir
+
+
+# The per-photo stages, whose bytes depend on the photo and the settings alone (catalogs,
+# publish records and the report also hold times and paths).
+PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
+
+
+def stage_outputs(workdir: Path) -> dict[str, str]:
+    """sha256 of every output of the per-photo stages."""
+    root = workdir / "results"
+    return {
+        str(p.relative_to(root)): sha256_file(p)
+        for stage in PHOTO_STAGES
+        for p in sorted((root / stage).rglob("*"))
+        if p.is_file()
+    }
+
+
+def assert_no_partial_targets(workdir: Path) -> None:
+    """Every file standing at a target path is whole: images decode, JSON parses."""
+    for path in (workdir / "results").rglob("*"):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix in {".webp", ".jpg"}:
+            with Image.open(path) as image:
+                image.load()
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -27,16 +27,19 @@ import pytest
 import yaml
 from PIL import Image
 
-from i2i.core.files import sha256_file
 from i2i.run.runcontrol import is_temp_name
 
-from conftest import add_copies, copy_workflow, snakemake
+from conftest import (
+    add_copies,
+    assert_no_partial_targets,
+    copy_workflow,
+    snakemake,
+    stage_outputs,
+)
 
 pytestmark = pytest.mark.workflow
 
 STYLES = "styles=[cartoon,pencil_sketch]"
-# The per-photo stages, whose bytes depend on the photo and the settings alone.
-PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
 PHOTOS_FIXTURE = (
     Path(__file__).resolve().parent / "fixtures" / "photos" / "Test-15.4.1.photoslibrary"
 )
@@ -89,28 +92,11 @@ def started(workdir: Path, album: str, stem: str) -> bool:
     )
 
 
-def stage_outputs(workdir: Path) -> dict[str, str]:
-    """sha256 of every output of the per-photo stages."""
-    root = workdir / "results"
-    return {
-        str(p.relative_to(root)): sha256_file(p)
-        for stage in PHOTO_STAGES
-        for p in sorted((root / stage).rglob("*"))
-        if p.is_file()
-    }
-
-
 def assert_whole(workdir: Path) -> None:
     """No temp file left, and every file at a target path is whole."""
     for path in (workdir / "results").rglob("*"):
         assert not is_temp_name(path.name), f"left behind: {path}"
-        if not path.is_file():
-            continue
-        if path.suffix in {".webp", ".jpg"}:
-            with Image.open(path) as image:
-                image.load()
-        elif path.suffix == ".json":
-            json.loads(path.read_text(encoding="utf-8"))
+    assert_no_partial_targets(workdir)
 
 
 def test_photos_changed_during_a_run_are_taken_by_the_next(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import random
 import signal
@@ -13,21 +12,23 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from i2i.core.files import sha256_file
 from i2i.run.runcontrol import RUN_LOCK, is_temp_name
 
-from conftest import add_copies, copy_workflow, snakemake
+from conftest import (
+    add_copies,
+    assert_no_partial_targets,
+    copy_workflow,
+    snakemake,
+    stage_outputs,
+)
 
 pytestmark = pytest.mark.workflow
 
 STYLES = "styles=[cartoon,oil_paint,pencil_sketch]"
 EXTRA_COPIES = 4
 KILL_TRIALS = 10
-# The per-photo stages, whose bytes depend on the photo and the settings alone (catalogs,
-# publish records and the report also hold times and paths).
-PHOTO_STAGES = ("metadata", "places", "captions", "preprocessed", "styled", "final")
 
 
 def long_workflow(destination: Path) -> Path:
@@ -53,17 +54,6 @@ def start(workdir: Path, *args: str) -> subprocess.Popen:
 def finals(workdir: Path) -> dict[str, str]:
     root = workdir / "results" / "final"
     return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*.webp"))}
-
-
-def stage_outputs(workdir: Path) -> dict[str, str]:
-    """sha256 of every output of the per-photo stages."""
-    root = workdir / "results"
-    return {
-        str(p.relative_to(root)): sha256_file(p)
-        for stage in PHOTO_STAGES
-        for p in sorted((root / stage).rglob("*"))
-        if p.is_file()
-    }
 
 
 def half_done(workdir: Path) -> dict[Path, int]:
@@ -95,18 +85,6 @@ def wait_for_first_final(process: subprocess.Popen, workdir: Path) -> None:
         assert process.poll() is None, (workdir / "run.log").read_text()
         assert time.monotonic() < deadline
         time.sleep(0.2)
-
-
-def assert_no_partial_targets(workdir: Path) -> None:
-    """Every file standing at a target path is whole: images decode, JSON parses."""
-    for path in (workdir / "results").rglob("*"):
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        if path.suffix in {".webp", ".jpg"}:
-            with Image.open(path) as image:
-                image.load()
-        elif path.suffix == ".json":
-            json.loads(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,16 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOB_FAILURE = "i2i_job_failure"
 
 
+def _not_a_job_failure(record: logging.LogRecord) -> bool:
+    """Console filter: a failed job's one line reaches the console through its job's log."""
+    return not getattr(record, JOB_FAILURE, False)
+
+
+def _unwritable(log_file: str, error: OSError) -> str:
+    """The one line of a job whose log file could not be written."""
+    return error_line(error, log_file) or f"{log_file}: {error}"
+
+
 def _names(message: str, what: str) -> bool:
     """True if ``message`` starts by naming ``what`` (as given or as a normalised path)."""
     return any(message.startswith(f"{name}: ") for name in (what, str(Path(what))))
@@ -70,7 +80,7 @@ def configure(log_files: Sequence[str] = (), level: int = logging.INFO) -> list[
         files.append(JobLogFile(name, mode="w", encoding="utf-8"))
     console = logging.StreamHandler(sys.stderr)
     if files:
-        console.addFilter(lambda record: not getattr(record, JOB_FAILURE, False))
+        console.addFilter(_not_a_job_failure)
     logging.basicConfig(level=level, format=FORMAT, handlers=[console, *files], force=True)
     return files
 
@@ -82,7 +92,7 @@ def job(log_files: Sequence[str] = (), what: str = "") -> Iterator[None]:
     try:
         files = configure(log_files)
     except OSError as exc:
-        sys.stderr.write(f"ERROR i2i: {error_line(exc, log_files[0] if log_files else what)}\n")
+        sys.stderr.write(f"ERROR i2i: {_unwritable(log_files[0] if log_files else what, exc)}\n")
         sys.exit(1)
     try:
         yield
@@ -105,7 +115,7 @@ def warnings_to_console() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(lambda record: not getattr(record, JOB_FAILURE, False))
+    handler.addFilter(_not_a_job_failure)
     handler.i2i_console = True  # type: ignore[attr-defined]
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -138,7 +148,7 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handler = JobLogFile(log_file, mode="w", encoding="utf-8")
     except OSError as exc:
-        raise JobFailed(error_line(exc, log_file) or f"{log_file}: {exc}") from None
+        raise JobFailed(_unwritable(log_file, exc)) from None
     handler.setFormatter(logging.Formatter(FORMAT))
     thread = threading.get_ident()
     handler.addFilter(lambda record: record.thread == thread)
@@ -164,4 +174,4 @@ def job_log(log_file: str, what: str = "") -> Iterator[None]:
         log.removeHandler(handler)
         handler.close()
     if handler.failure is not None:
-        raise JobFailed(error_line(handler.failure, log_file) or f"{log_file}: {handler.failure}")
+        raise JobFailed(_unwritable(log_file, handler.failure))

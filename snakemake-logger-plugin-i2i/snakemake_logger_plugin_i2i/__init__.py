@@ -232,16 +232,18 @@ def held_back(message: str) -> bool:
     return JOB_FAILED in message or SCRIPT_FAILED.search(message) is not None
 
 
-def take_held(held: list[logging.LogRecord], record: logging.LogRecord) -> logging.LogRecord | None:
-    """Remove and return the held exception report of the failed job ``record``: the one whose
-    reason names one of the job's files, else the oldest (two jobs failing at once may report
-    both exceptions before either job)."""
+Held = tuple[logging.LogRecord, str | None]
+
+
+def take_held(held: list[Held], record: logging.LogRecord) -> Held | None:
+    """Remove and return the held exception report (with its reason) of the failed job
+    ``record``: the one whose reason names one of the job's files, else the oldest (two jobs
+    failing at once may report both exceptions before either job)."""
     files = [
         str(name) for key in ("log", "input", "output") for name in getattr(record, key, None) or []
     ]
-    for index, report in enumerate(held):
-        reason = job_failed(report.getMessage()) or ""
-        if any(reason.startswith(f"{name}: ") for name in files):
+    for index, (_, reason) in enumerate(held):
+        if reason and any(reason.startswith(f"{name}: ") for name in files):
             return held.pop(index)
     return held.pop(0) if held else None
 
@@ -328,7 +330,7 @@ class LogHandler(LogHandlerBase):
         self.progress = Progress()
         self.history: Path | None = None  # durations.HISTORY of the run's working folder
         self.status_shown = False
-        self.held: list[logging.LogRecord] = []  # see held_back
+        self.held: list[Held] = []  # see held_back
         self.finished = False
         self.shared: SharedTerminal | None = None
         if self.terminal and not self.passthrough and self.stream is sys.stderr:
@@ -404,16 +406,16 @@ class LogHandler(LogHandlerBase):
                 self.draw()
             else:
                 self.write(self.progress.line())
-        elif event == LogEvent.ERROR and held_back(record.getMessage()):
-            self.held.append(record)  # its job's report follows: one line for both, or both
+        elif event == LogEvent.ERROR and held_back(message := record.getMessage()):
+            self.held.append((record, job_failed(message)))  # its job's report follows
         elif event == LogEvent.JOB_ERROR:
-            held = take_held(self.held, record)
-            line = expected_failure(record, job_failed(held.getMessage()) if held else None)
+            report, reason = take_held(self.held, record) or (None, None)
+            line = expected_failure(record, reason)
             self.clear()
             if line is not None:
                 self.write(line)
             else:
-                for shown in (held, record):
+                for shown in (report, record):
                     if shown is not None:
                         self.full.emit(shown)
             self.draw()
@@ -430,7 +432,7 @@ class LogHandler(LogHandlerBase):
     def show_held(self) -> None:
         """Show the held exception reports in full (no job report came for them)."""
         held, self.held = self.held, []
-        for record in held:
+        for record, _ in held:
             self.full.emit(record)
 
     def write(self, line: str) -> None:
