@@ -133,7 +133,27 @@ def photo(wildcards):
 
 
 def source_photo(wildcards):
-    return str(photo(wildcards).path)
+    """The photo's original; none when its file went away after the inventory listed it
+    (removed from its album while Snakemake builds the DAG). The job is planned all the same
+    and fails with one line naming the file (image_job), where a missing input would end the
+    whole run; the next run's inventory drops the photo."""
+    path = photo(wildcards).path
+    if Path(path).exists():
+        return str(path)
+    if path not in _vanished:
+        _vanished.add(path)
+        logger.warning(f"{path}: removed from its album during the run")
+    return []
+
+
+_vanished = set()
+
+
+def inventory_inputs(wildcards):
+    """The inventory's input files that still exist: a photo removed since the Snakefile was
+    read is left to the inventory, which sets it aside as missing (a missing input would end
+    the run)."""
+    return [path for path in INVENTORY_INPUTS if Path(path).exists()]
 
 
 def source_ref(wildcards):
@@ -373,11 +393,12 @@ def image_job(function, log, input, output, params, wildcards, inline=False, rul
     core), or in this thread when ``inline`` (the FLUX rule, which waits on its own worker)
     or in a job process that a cluster executor started for this one job. The job function
     is named as its rule and reads only that rule's settings."""
+    inputs = workers.plain(input) if input else {"photo": str(photo(wildcards).path)}
     workers.run(
         function,
         log[0],
-        str(input[0]),
-        workers.plain(input),
+        str(input[0]) if input else inputs["photo"],
+        inputs,
         str(output[0]),
         workers.plain(params),
         workers.plain(wildcards),

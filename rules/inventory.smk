@@ -6,7 +6,7 @@ checkpoint inventory:
     """Every photo vetted (exists, readable, decodes) before any job needs it; the photos set
     aside are listed with a reason and the rest of the library goes on without them."""
     input:
-        INVENTORY_INPUTS,
+        inventory_inputs,
     output:
         paths.INVENTORY,
     log:

@@ -214,3 +214,74 @@ def test_a_photos_database_swapped_during_a_run_is_taken_by_the_next(tmp_path: P
         (workdir / "results" / "metadata" / "Test Album" / "Pumkins2.json").read_text()
     )["apple_photos"]["title"]
     assert title == "Found it"
+
+
+# Loaded into the Snakemake process (sitecustomize): removes $I2I_TEST_VANISH right after the
+# first listing of the library by the function named $I2I_TEST_VANISH_AFTER, that is at the
+# exact moment of the run a test wants, whatever the machine's speed.
+VANISH_HOOK = """
+import os, sys
+import i2i.stages.library.inventory as inventory
+
+listing = inventory.split_present
+
+
+def split_present(photos):
+    result = listing(photos)
+    path = os.environ.get("I2I_TEST_VANISH")
+    caller = sys._getframe(1).f_code.co_name
+    if path and caller == os.environ["I2I_TEST_VANISH_AFTER"] and os.path.exists(path):
+        os.unlink(path)
+    return result
+
+
+inventory.split_present = split_present
+"""
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param("<module>", id="after-the-snakefile-listed-it"),
+        pytest.param("inventory_view", id="while-the-dag-is-built"),
+    ],
+)
+def test_a_photo_removed_before_its_jobs_are_planned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    """Removed once the Snakefile listed it, the photo is set aside by the inventory; removed
+    after the inventory's view listed it (the DAG half built), its jobs fail with one line.
+    Either way the run does the rest and the next run takes the library as it is."""
+    workdir = copy_workflow(tmp_path / "live")
+    removed = workdir / "sample" / "albums" / "Space Coast" / "falcon9_launch.jpg"
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(VANISH_HOOK, encoding="utf-8")
+    pythonpath = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    with monkeypatch.context() as patched:
+        patched.setenv("PYTHONPATH", pythonpath)
+        patched.setenv("I2I_TEST_VANISH", str(removed))
+        patched.setenv("I2I_TEST_VANISH_AFTER", after)
+        result = snakemake(workdir, "--config", STYLES, check=False)
+    output = result.stdout + result.stderr
+    assert not removed.exists(), "the hook did not remove the photo"
+    for crash in ("MissingInputException", "Missing input files", "Traceback"):
+        assert crash not in output, output[-3000:]
+    relative = removed.relative_to(workdir)
+    if after == "<module>":
+        assert result.returncode == 0, output[-3000:]
+        assert "set aside Space Coast/falcon9_launch.jpg: missing" in output
+    else:
+        assert result.returncode == 1, output[-3000:]
+        assert f"{relative}: removed from its album during the run" in output
+        assert f"FAILED metadata: {relative}" in output
+        assert f"FAILED preprocess: {relative}" in output
+    assert (workdir / "results" / "final" / "Space Coast" / "cartoon" / "deep_field.webp").exists()
+    assert_whole(workdir)
+
+    snakemake(workdir, "--config", STYLES)
+    assert "Nothing to be done" in snakemake(workdir, "-n", "--config", STYLES).stdout
+    reference = copy_workflow(tmp_path / "reference")
+    (reference / relative).unlink()
+    snakemake(reference, "--config", STYLES)
+    assert stage_outputs(workdir) == stage_outputs(reference)
