@@ -14,7 +14,12 @@ sys.path.insert(
     0, str(WORKFLOW_DIR if (WORKFLOW_DIR / "i2i").is_dir() else WORKFLOW_DIR.parents[1])
 )
 
-from i2i.run import signals, snakemake_internals
+from i2i.run import runcontrol, signals, snakemake_internals
+
+# While the Snakefile is read, SIGTERM or Ctrl-C ends Snakemake at once with one line (status
+# 0, or 130 after Ctrl-C): nothing has started yet.
+if workflow.is_main_process:
+    runcontrol.end_on_stop_signals_until_the_run()
 
 # A real run holds .i2i/run.lock from before Snakemake checks its own locks: a second run in
 # this folder stops at once, and a run after a crash clears the stale locks and temp files.

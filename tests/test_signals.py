@@ -16,6 +16,7 @@ import pytest
 from i2i.run import signals, workers
 
 import signal_trials
+from conftest import copy_workflow, snakemake
 
 STOP = (signal.SIGINT, signal.SIGTERM)
 
@@ -80,3 +81,49 @@ def test_a_run_stopped_by_a_signal_resumes_to_identical_finals(
     output = (workdir / f"{kind}.log").read_text(encoding="utf-8", errors="replace")
     assert trial.sent, "the signal came before the run's end"
     assert trial.ok, f"{trial.errors}\n{output[-4000:]}"
+
+
+# Loaded into the Snakemake process (sitecustomize): signals its own process group, as a
+# terminal or a batch system would, while the Snakefile lists the library.
+SIGNAL_WHILE_READING = """
+import os, signal
+import i2i.stages.library.albums as albums
+
+listing = albums.discover
+
+
+def discover(*args, **kwargs):
+    os.killpg(os.getpgrp(), int(os.environ["I2I_TEST_SIGNAL"]))
+    return listing(*args, **kwargs)
+
+
+albums.discover = discover
+"""
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_a_signal_while_the_snakefile_is_read_ends_the_run_with_one_line(
+    tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    workdir = copy_workflow(tmp_path / "work")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SIGNAL_WHILE_READING, encoding="utf-8")
+    pythonpath = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2"],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": pythonpath, "I2I_TEST_SIGNAL": str(int(signum))},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == status, output
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert f"i2i: stopped by {name} before the run began; nothing was started" in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert not (workdir / "results").exists(), "nothing was started"
+    snakemake(workdir, "--config", "styles=[cartoon]")

@@ -312,6 +312,30 @@ def on_stop_signal(signum: int, frame: FrameType | None) -> None:
     ).start()
 
 
+def _end_before_the_run(signum: int, frame: FrameType | None) -> None:
+    if signum == signal.SIGINT:
+        line, status = "i2i: stopped by Ctrl-C before the run began", CTRL_C_EXIT
+    else:
+        line, status = f"i2i: stopped by {signal.Signals(signum).name} before the run began", 0
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os.write(2, f"{line}; nothing was started\n".encode())
+    os._exit(status)
+
+
+def end_on_stop_signals_until_the_run() -> None:
+    """From the top of the Snakefile, in Snakemake's main process: until the run begins
+    (:func:`catch_stop_signals`), SIGTERM or Ctrl-C ends the process at once with one line
+    and status 0 (130 after Ctrl-C), not Python's traceback. Nothing has started then: no
+    job, no run lock, no output. A dry run, ``--dag`` or ``--lint`` keeps this to its end.
+
+    The line goes straight to the file descriptor (the handler may interrupt a write to
+    ``sys.stderr``), and the process ends without unwinding the code it interrupted.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _end_before_the_run)
+
+
 _caught = [signal.SIGTERM, signal.SIGINT]
 
 
@@ -325,6 +349,8 @@ def catch_stop_signals(ctrl_c: bool | None = None) -> None:
         _caught[:] = [signal.SIGTERM, signal.SIGINT] if ctrl_c else [signal.SIGTERM]
     for signum in _caught:
         signal.signal(signum, on_stop_signal)
+    if signal.SIGINT not in _caught and signal.getsignal(signal.SIGINT) is _end_before_the_run:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def install(
