@@ -4,7 +4,9 @@ Builds a library of N tiny JPEG photos in albums of 500, runs the inventory chec
 (so the dry run sees every job, as it does on a library that has run before), then times
 ``snakemake -n`` with the default profile and the given styles. ``--floor`` also
 times the same dry run of a one-rule workflow with as many jobs (each job one output file from
-one shared input), i.e. what Snakemake itself costs per job. Run from the repository root:
+one shared input), i.e. what Snakemake itself costs per job; ``--floor-inputs K`` gives each
+of its jobs K shared inputs and a log file, the file count of this workflow's jobs (3.6 inputs,
+one output and one log on average). Run from the repository root:
 
     python bench/dryrun_scale.py --photos 1000 10000 50000 --floor 22012 60000 220030
 """
@@ -67,11 +69,13 @@ rule all:
 
 rule one:
     input:
-        "in.txt",
+        [f"in{i}.txt" for i in range(int(config.get("inputs", 1)))],
     output:
         "out/{n}.txt",
+    log:
+        "logs/{n}.log" if config.get("log") else [],
     shell:
-        "cp {input} {output}"
+        "cp {input[0]} {output}"
 """
 
 
@@ -79,7 +83,8 @@ def one_rule_workflow(root: Path) -> Path:
     """A workflow of one rule with ``jobs`` (a config value) jobs, and ``all``."""
     root.mkdir(parents=True)
     (root / "Snakefile").write_text(ONE_RULE, encoding="utf-8")
-    (root / "in.txt").touch()
+    for number in range(8):
+        (root / f"in{number}.txt").touch()
     return root
 
 
@@ -110,6 +115,13 @@ def main() -> None:
     parser.add_argument("--photos", type=int, nargs="*", default=[1000, 10000, 50000])
     parser.add_argument("--styles", nargs="+", default=STYLES)
     parser.add_argument("--floor", type=int, nargs="*", default=[], metavar="JOBS")
+    parser.add_argument(
+        "--floor-inputs",
+        type=int,
+        default=1,
+        metavar="K",
+        help="input files per floor job (and a log file when K > 1): the workflow's job shape",
+    )
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     sys.stdout.write(
@@ -135,6 +147,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="i2i-floor-") as tmp:
             workdir = one_rule_workflow(Path(tmp) / "workflow")
             config = ["--cores", "1", "--config", f"jobs={jobs - 1}"]  # + rule all
+            if args.floor_inputs > 1:
+                config += [f"inputs={args.floor_inputs}", "log=1"]
             row = timed_row(workdir, config, args.timeout)
         sys.stdout.write(f"| {jobs} | {row} |\n")
         sys.stdout.flush()
