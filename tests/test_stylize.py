@@ -144,6 +144,22 @@ def test_a_flat_classic_render_fails_and_writes_nothing(
     assert not target.exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("colour", [(0, 0, 0), (208, 16, 16), (255, 255, 255)])
+def test_a_photo_of_one_colour_renders_in_every_classic_style(
+    registry: dict, tmp_path: Path, colour: tuple[int, int, int]
+) -> None:
+    """A lens cap's black frame or a blank card is a photo: its flat render is not broken."""
+    source = tmp_path / "flat.webp"
+    Image.new("RGB", (96, 64), colour).save(source, "WEBP", lossless=True)
+    classic_styles = [n for n, s in registry.items() if s["backend"] == "classic"]
+    assert classic_styles
+    for name in classic_styles:
+        target = tmp_path / f"{name}.webp"
+        stylize(source, target, registry[name], 1, name, "Album/flat")
+        with Image.open(target) as styled:
+            assert styled.size == (96, 64)
+
+
 def test_an_unchanged_render_is_a_warning_that_progress_counts(tmp_path: Path) -> None:
     from i2i.core.quality import unchanged_warning
     from i2i.stages.report import unchanged_renders
