@@ -164,6 +164,16 @@ def source_ref(wildcards):
 STYLE_SETTINGS = {name: provenance.style_settings(s) for name, s in REGISTRY.items()}
 
 
+def inside_workdir(path):
+    """``path`` relative to the working folder when it lies inside it (a clone), so that the
+    folder copied or moved elsewhere keeps the same inputs; else as it is (a package's).
+    """
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def style_definition(wildcards):
     """The style's registry entry as the stylize rules' params (its rerun trigger)."""
     return STYLE_SETTINGS[wildcards.style]

@@ -92,6 +92,16 @@ def test_second_dry_run_has_nothing_to_do(finished_run: Path) -> None:
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_built_folder_copied_elsewhere_has_nothing_to_do(
+    finished_run: Path, tmp_path: Path
+) -> None:
+    """Inputs inside the folder are named relative to it (the gallery's templates were
+    absolute paths, and a copy or move reran the gallery rules)."""
+    copy = tmp_path / "moved"
+    shutil.copytree(finished_run, copy, symlinks=True)
+    assert "Nothing to be done" in snakemake(copy, "-n").stdout
+
+
 def test_a_current_inventory_is_trusted_and_a_changed_library_is_not(finished_run: Path) -> None:
     """After a run the inventory is current: the dry run plans nothing and Snakemake builds the
     DAG in one pass (no checkpoint update), a touched photo included (Snakemake's checksum says
