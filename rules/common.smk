@@ -403,6 +403,7 @@ def image_job(function, log, input, output, params, wildcards, inline=False, rul
     core), or in this thread when ``inline`` (the FLUX rule, which waits on its own worker)
     or in a job process that a cluster executor started for this one job. The job function
     is named as its rule and reads only that rule's settings."""
+    # No input: source_photo found the original gone; the job fails naming it.
     inputs = workers.plain(input) if input else {"photo": str(photo(wildcards).path)}
     workers.run(
         function,
