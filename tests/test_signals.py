@@ -16,7 +16,7 @@ import pytest
 from i2i.run import signals, workers
 
 import signal_trials
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow
 
 STOP = (signal.SIGINT, signal.SIGTERM)
 
@@ -102,7 +102,9 @@ albums.discover = discover
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)], ids=["term", "int"]
+)
 def test_a_signal_while_the_snakefile_is_read_ends_the_run_with_one_line(
     tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
@@ -126,4 +128,4 @@ def test_a_signal_while_the_snakefile_is_read_ends_the_run_with_one_line(
     assert f"i2i: stopped by {name} before the run began; nothing was started" in output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert not (workdir / "results").exists(), "nothing was started"
-    snakemake(workdir, "--config", "styles=[cartoon]")
+    assert not list((workdir / ".snakemake").glob("locks/*")), "no lock left behind"
