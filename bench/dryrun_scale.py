@@ -79,11 +79,12 @@ rule one:
 """
 
 
-def one_rule_workflow(root: Path) -> Path:
-    """A workflow of one rule with ``jobs`` (a config value) jobs, and ``all``."""
+def one_rule_workflow(root: Path, inputs: int = 1) -> Path:
+    """A workflow of one rule with ``jobs`` (a config value) jobs, and ``all``; ``inputs``
+    shared input files for its jobs."""
     root.mkdir(parents=True)
     (root / "Snakefile").write_text(ONE_RULE, encoding="utf-8")
-    for number in range(8):
+    for number in range(inputs):
         (root / f"in{number}.txt").touch()
     return root
 
@@ -145,7 +146,7 @@ def main() -> None:
         sys.stdout.write("|---|---|---|---|\n")
     for jobs in args.floor:
         with tempfile.TemporaryDirectory(prefix="i2i-floor-") as tmp:
-            workdir = one_rule_workflow(Path(tmp) / "workflow")
+            workdir = one_rule_workflow(Path(tmp) / "workflow", args.floor_inputs)
             config = ["--cores", "1", "--config", f"jobs={jobs - 1}"]  # + rule all
             if args.floor_inputs > 1:
                 config += [f"inputs={args.floor_inputs}", "log=1"]

@@ -138,7 +138,7 @@ def source_photo(wildcards):
     and fails with one line naming the file (image_job), where a missing input would end the
     whole run; the next run's inventory drops the photo."""
     path = photo(wildcards).path
-    if Path(path).exists():
+    if path.exists():
         return str(path)
     if path not in _vanished:
         _vanished.add(path)

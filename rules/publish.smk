@@ -21,8 +21,6 @@ rule publish:
 # wrote.
 GALLERY_ROOT = TARGET.folder or paths.GALLERY_STAGING
 UPLOAD_GALLERY = TARGET.folder is None
-
-
 # The page templates: an edit there reruns the gallery rules alone.
 GALLERY_TEMPLATES = sorted(
     inside_workdir(p) for p in TEMPLATES.glob("[!.]*") if p.is_file()

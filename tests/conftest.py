@@ -93,6 +93,14 @@ def copy_workflow(destination: Path) -> Path:
     return destination
 
 
+def with_sitecustomize(folder: Path, source: str) -> str:
+    """A PYTHONPATH under which every Python process started with it first runs ``source``
+    (written as ``folder/sitecustomize.py``): a test's hook into the Snakemake process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(source, encoding="utf-8")
+    return os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+
+
 def add_copies(workdir: Path, copies: int) -> Path:
     """An album ``Extra`` in ``workdir``'s sample library: ``copies`` copies of each photo."""
     albums = workdir / "sample" / "albums"

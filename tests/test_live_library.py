@@ -35,6 +35,7 @@ from conftest import (
     copy_workflow,
     snakemake,
     stage_outputs,
+    with_sitecustomize,
 )
 
 pytestmark = pytest.mark.workflow
@@ -254,10 +255,7 @@ def test_a_photo_removed_before_its_jobs_are_planned(
     Either way the run does the rest and the next run takes the library as it is."""
     workdir = copy_workflow(tmp_path / "live")
     removed = workdir / "sample" / "albums" / "Space Coast" / "falcon9_launch.jpg"
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(VANISH_HOOK, encoding="utf-8")
-    pythonpath = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    pythonpath = with_sitecustomize(tmp_path / "hook", VANISH_HOOK)
     with monkeypatch.context() as patched:
         patched.setenv("PYTHONPATH", pythonpath)
         patched.setenv("I2I_TEST_VANISH", str(removed))

@@ -16,7 +16,7 @@ import pytest
 from i2i.run import signals, workers
 
 import signal_trials
-from conftest import copy_workflow
+from conftest import copy_workflow, with_sitecustomize
 
 STOP = (signal.SIGINT, signal.SIGTERM)
 
@@ -109,10 +109,7 @@ def test_a_signal_while_the_snakefile_is_read_ends_the_run_with_one_line(
     tmp_path: Path, signum: signal.Signals, status: int
 ) -> None:
     workdir = copy_workflow(tmp_path / "work")
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(SIGNAL_WHILE_READING, encoding="utf-8")
-    pythonpath = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    pythonpath = with_sitecustomize(tmp_path / "hook", SIGNAL_WHILE_READING)
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2"],
         cwd=workdir,

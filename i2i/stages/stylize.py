@@ -72,5 +72,6 @@ def stylize(
 
 def is_flat(rgb: np.ndarray) -> bool:
     """True for a photo of one colour (a lens cap's black frame, a blank card): its render may
-    be flat too without being broken."""
+    be flat too without being broken. The gate's own flat test (:func:`check_render`) stays as
+    it is: it is in the FLUX rule's code digest."""
     return bool((rgb.reshape(-1, rgb.shape[-1]).std(axis=0) < FLAT_STD).all())
