@@ -26,6 +26,10 @@ if workflow.is_main_process:
 # From then on SIGTERM and Ctrl-C are graceful stops, decided by this process alone: script
 # jobs start in a shell that ignores both (i2i/run/signals.py).
 snakemake_internals.lock_real_runs(workflow)
+# Snakemake's scheduler looks again as often as jobs finish, not ever more often, and lists
+# the jobs not yet done only when something reads that list.
+snakemake_internals.one_rescheduling_at_a_time()
+snakemake_internals.remaining_jobs_when_asked()
 shell.prefix(signals.SHELL_PREFIX)
 
 

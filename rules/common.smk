@@ -436,11 +436,13 @@ def abandon_renders():
 
 
 def on_start():
-    """Resume garbage collection after the DAG; close the publish breaker (each run tries
+    """Resume garbage collection after the DAG; start jobs without Snakemake's pipe checks
+    (the workflow has no pipes); close the publish breaker (each run tries
     the target again); say when the maker-note reader changed; stop gracefully on request or
     signal, abandoning renders in flight.
     """
     dag_gc.resume_after_dag()
+    snakemake_internals.no_pipe_checks_without_pipes(workflow)
     breaker.reset(BREAKER_DIR)
     changed = makernotes.announce_change(MAKER_NOTES, makernotes.STAMP)
     if changed:

@@ -208,3 +208,80 @@ def test_a_graceful_stop_is_known_to_onerror(tmp_path: Path) -> None:
     assert result.returncode != 0 and not (tmp_path / "never.txt").exists()
     assert (tmp_path / "before.txt").read_text(encoding="utf-8") == "False"
     assert (tmp_path / "asked.txt").read_text(encoding="utf-8") == "True"
+
+
+ROUNDS = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {repo!r})
+    from i2i.run import snakemake_internals
+    snakemake_internals.one_rescheduling_at_a_time()
+    snakemake_internals.remaining_jobs_when_asked()
+    START, ROUNDS = time.monotonic(), []
+
+    onstart:
+        select = workflow.scheduler.job_selector
+        def counted(jobs):
+            ROUNDS.append(1)
+            return select(jobs)
+        workflow.scheduler.job_selector = counted
+        Path("pipes.txt").write_text(
+            str(snakemake_internals.no_pipe_checks_without_pipes(workflow))
+        )
+        remaining = workflow.scheduler.remaining_jobs
+        Path("remaining.txt").write_text(f"{{len(remaining)}} {{sorted(set(map(str, remaining)))}}")
+
+    onsuccess:
+        Path("rounds.txt").write_text(f"{{len(ROUNDS)}} {{time.monotonic() - START}}")
+
+    rule all:
+        input: expand("out/{{i}}.txt", i=range({jobs}))
+
+    rule one:
+        output: "out/{{i}}.txt"
+        run:
+            time.sleep(0.3)
+            Path(output[0]).write_text("x")
+    """
+)
+
+
+def test_scheduling_rounds_follow_the_jobs(tmp_path: Path) -> None:
+    """Snakemake's own rescheduling timers would add a chain of rounds per finished job (more
+    than jobs + seconds within 2 s); with one timer at a time, a round per job event and at
+    most one a second. The workflow has no pipes, so Snakemake's pipe check is skipped; the
+    jobs not yet done are listed when read."""
+    jobs = 24
+    (tmp_path / "Snakefile").write_text(
+        "from pathlib import Path\n" + ROUNDS.format(repo=str(REPO), jobs=jobs), encoding="utf-8"
+    )
+    snakemake(tmp_path, "--force-use-threads")
+    rounds, seconds = (tmp_path / "rounds.txt").read_text(encoding="utf-8").split()
+    assert int(rounds) <= jobs + float(seconds) + 3, (rounds, seconds)
+    assert (tmp_path / "pipes.txt").read_text(encoding="utf-8") == "True"
+    remaining = (tmp_path / "remaining.txt").read_text(encoding="utf-8")
+    assert remaining == f"{jobs + 1} ['all', 'one']", remaining
+
+
+def test_pipe_checks_stay_where_a_rule_declares_a_pipe(tmp_path: Path) -> None:
+    (tmp_path / "Snakefile").write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            from pathlib import Path
+            sys.path.insert(0, {str(REPO)!r})
+            from i2i.run import snakemake_internals
+
+            rule piped:
+                output: pipe("stream")
+                shell: "echo x > {{output}}"
+
+            Path("pipes.txt").write_text(
+                str(snakemake_internals.no_pipe_checks_without_pipes(workflow))
+            )
+            """
+        ),
+        encoding="utf-8",
+    )
+    snakemake(tmp_path, "-n", "--list-rules")
+    assert (tmp_path / "pipes.txt").read_text(encoding="utf-8") == "False"
