@@ -437,9 +437,9 @@ def abandon_renders():
 
 def on_start():
     """Resume garbage collection after the DAG; start jobs without Snakemake's pipe checks
-    (the workflow has no pipes); close the publish breaker (each run tries
-    the target again); say when the maker-note reader changed; stop gracefully on request or
-    signal, abandoning renders in flight.
+    (the workflow has no pipes); close the publish breaker (each run tries the target again);
+    say when the maker-note reader changed; stop gracefully on request or signal, abandoning
+    renders in flight.
     """
     dag_gc.resume_after_dag()
     snakemake_internals.no_pipe_checks_without_pipes(workflow)

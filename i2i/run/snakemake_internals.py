@@ -203,19 +203,20 @@ def one_rescheduling_at_a_time() -> None:
 
     if getattr(JobScheduler._schedule_reevalutation, "i2i_one", False):
         return
-    pending: dict[int, threading.Timer] = {}
+    pending: set[int] = set()
     lock = threading.Lock()
 
     def look_again(scheduler: Any) -> None:
         with lock:
-            pending.pop(id(scheduler), None)
+            pending.discard(id(scheduler))
         scheduler._open_jobs.release()
 
     def schedule_once(self: Any, delay: float) -> None:
         with lock:
             if id(self) in pending:
                 return
-            timer = pending[id(self)] = threading.Timer(delay, look_again, args=(self,))
+            pending.add(id(self))
+        timer = threading.Timer(delay, look_again, args=(self,))
         timer.daemon = True
         timer.start()
 
