@@ -34,12 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import psutil
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -79,10 +82,17 @@ from conftest import copy_workflow  # noqa: E402
 
 log = logging.getLogger("bench.overhead")
 
+# The classic styles, all six.
+STYLES = ["cartoon", "oil_paint", "pencil_sketch", "watercolour", "detail_enhance", "soft_focus"]
 
-def make_library(destination: Path, photos: int) -> Path:
-    """``photos`` copies of the sample photos in two albums (names made unique)."""
-    sources = sorted(p for p in (REPO / "sample" / "albums").glob("*/*") if p.is_file())
+
+def make_library(destination: Path, photos: int, long_side: int = 0) -> Path:
+    """``photos`` copies of the sample photos in two albums (names made unique); with
+    ``long_side``, of its JPEGs scaled to that long side instead (:func:`scaled_sources`)."""
+    sample = sorted(p for p in (REPO / "sample" / "albums").glob("*/*") if p.is_file())
+    sources = (
+        scaled_sources(sample, destination.parent / "sources", long_side) if long_side else sample
+    )
     for number in range(photos):
         source = sources[number % len(sources)]
         album = destination / ("Album A" if number % 2 == 0 else "Album B")
@@ -91,49 +101,126 @@ def make_library(destination: Path, photos: int) -> Path:
     return destination
 
 
+def scaled_sources(sample: Sequence[Path], folder: Path, long_side: int) -> list[Path]:
+    """The sample's JPEGs scaled to ``long_side`` as a camera's JPEGs are (quality 90, their
+    EXIF kept), with a little noise so that they compress like photos, not like upscales."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for number, source in enumerate(p for p in sample if p.suffix.lower() == ".jpg"):
+        with Image.open(source) as image:
+            scale = long_side / max(image.size)
+            size = (round(image.width * scale), round(image.height * scale))
+            pixels = np.asarray(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+            noise = np.random.default_rng(number).integers(-12, 13, pixels.shape)
+            scaled = Image.fromarray((pixels + noise).clip(0, 255).astype(np.uint8))
+            target = folder / source.name
+            scaled.save(target, quality=90, exif=image.info.get("exif", b""))
+        made.append(target)
+    return made
+
+
 def at(out: Path, pattern: str, album: str = "", photo: str = "", style: str = "") -> Path:
     """The workflow's path ``pattern`` (``i2i.core.paths``) filled in, under ``out``."""
     return out / paths.path(pattern, album, photo, style)
 
 
+class Step(Protocol):
+    """How ``photo_chain`` does one stage: ``make()`` writes ``output``."""
+
+    def __call__(self, stage: str, output: Path, make: Callable[[], object]) -> None: ...
+
+
+STAGE_SECONDS: Counter[str] = Counter()
+STAGE_CALLS: Counter[str] = Counter()
+
+
+def do_step(stage: str, output: Path, make: Callable[[], object]) -> None:
+    """Do the stage, adding its time to this process's ``STAGE_SECONDS``."""
+    start = time.perf_counter()
+    make()
+    STAGE_SECONDS[stage] += time.perf_counter() - start
+    STAGE_CALLS[stage] += 1
+
+
 def photo_chain(
-    photo: Photo, styles: dict[str, dict[str, Any]], config: dict[str, Any], out: Path
+    photo: Photo,
+    styles: dict[str, dict[str, Any]],
+    config: dict[str, Any],
+    out: Path,
+    step: Step = do_step,
 ) -> Verdict:
     """Every stage for one photo, in the order the workflow runs them, with the arguments its
-    jobs pass (``i2i.run.jobs``); the photo's inventory verdict."""
+    jobs pass (``i2i.run.jobs``), each through ``step``; the photo's inventory verdict."""
     a, p = photo.album, photo.photo
     ref = source_ref(photo)
     problem = vet(photo.path)
     if problem:
         raise RuntimeError(f"{ref}: {problem}")
     backends.load(config["style_backends"])
-    metadata_path = at(out, paths.METADATA, a, p)
-    write_json(metadata_path, read_metadata(photo.path, ref, None))
-    metadata = read_json(metadata_path)
-    places = locate(metadata, config["places"]["providers"], config["places"])
-    write_json(at(out, paths.PLACES, a, p), places)
-    caption = make_caption(
-        metadata, places, config["watermark"], config["ollama"], out / "cache" / "captions"
+    metadata = at(out, paths.METADATA, a, p)
+    step("metadata", metadata, lambda: write_json(metadata, read_metadata(photo.path, ref, None)))
+    places = at(out, paths.PLACES, a, p)
+    settings = config["places"]
+    step(
+        "places",
+        places,
+        lambda: write_json(places, locate(read_json(metadata), settings["providers"], settings)),
     )
-    write_json(at(out, paths.CAPTIONS, a, p), caption)
+    caption = at(out, paths.CAPTIONS, a, p)
+    step(
+        "captions",
+        caption,
+        lambda: write_json(
+            caption,
+            make_caption(
+                read_json(metadata),
+                read_json(places),
+                config["watermark"],
+                config["ollama"],
+                out / "cache" / "captions",
+            ),
+        ),
+    )
     prepared = at(out, paths.PREPROCESSED, a, p)
-    preprocess(
-        photo.path, prepared, config["preprocess"]["long_side"], config["preprocess"]["quality"]
+    step(
+        "preprocess",
+        prepared,
+        lambda: preprocess(
+            photo.path,
+            prepared,
+            config["preprocess"]["long_side"],
+            config["preprocess"]["quality"],
+        ),
     )
     for name, style in styles.items():
         styled = at(out, paths.STYLED, a, p, name)
-        stylize(prepared, styled, style, 1, name, f"{a}/{p}")
-        final = at(out, paths.FINAL, a, p, name)
-        watermark(
+        step(
+            "stylize",
             styled,
-            final,
-            metadata,
-            caption["watermark_text"],
-            config["watermark"],
-            keep_gps=config["publish"]["keep_gps"],
+            lambda styled=styled, style=style, name=name: stylize(
+                prepared, styled, style, 1, name, f"{a}/{p}"
+            ),
         )
-        publish_to_marker(
-            final, at(out, paths.PUBLISHED, a, p, name), a, p, name, config["publish"]
+        final = at(out, paths.FINAL, a, p, name)
+        step(
+            "watermark",
+            final,
+            lambda styled=styled, final=final: watermark(
+                styled,
+                final,
+                read_json(metadata),
+                read_json(caption)["watermark_text"],
+                config["watermark"],
+                keep_gps=config["publish"]["keep_gps"],
+            ),
+        )
+        marker = at(out, paths.PUBLISHED, a, p, name)
+        step(
+            "publish",
+            marker,
+            lambda final=final, marker=marker, name=name: publish_to_marker(
+                final, marker, a, p, name, config["publish"]
+            ),
         )
     return Verdict(a, p, ref, None)
 
@@ -210,8 +297,11 @@ def library_outputs(
     write_bytes(at(out, paths.PROGRESS_REPORT), page_html.encode("utf-8"))
 
 
-def loop(library: Path, styles: Sequence[str], workers: int, out: Path) -> float:
-    """Seconds for the plain loop (``workers`` processes; 1 = one plain loop)."""
+def loop(
+    library: Path, styles: Sequence[str], workers: int, out: Path, step: Step = do_step
+) -> float:
+    """Seconds for the plain loop (``workers`` processes; 1 = one plain loop), each photo's
+    stages done through ``step``."""
     config = validate_config(
         load_yaml(REPO / "config.yaml")
         | {
@@ -231,13 +321,17 @@ def loop(library: Path, styles: Sequence[str], workers: int, out: Path) -> float
     for photo in photos:
         by_album.setdefault(photo.album, []).append(photo.photo)
     if workers == 1:
-        verdicts = [photo_chain(photo, chosen, config, out) for photo in photos]
+        verdicts = [photo_chain(photo, chosen, config, out, step) for photo in photos]
         for album, members in by_album.items():
             album_outputs(album, members, names, config, out)
     else:
         with ProcessPoolExecutor(workers) as pool:
             verdicts = list(
-                pool.map(photo_chain, photos, *[[x] * len(photos) for x in (chosen, config, out)])
+                pool.map(
+                    photo_chain,
+                    photos,
+                    *[[x] * len(photos) for x in (chosen, config, out, step)],
+                )
             )
             albums = list(by_album)
             list(
@@ -260,14 +354,20 @@ def job_count(photos: int, styles: int, albums: int) -> int:
 
 
 def workflow(
-    library: Path, styles: Sequence[str], cores: int, workdir: Path, extra: Sequence[str] = ()
+    library: Path,
+    styles: Sequence[str],
+    cores: int,
+    workdir: Path,
+    extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[float, float]:
     """Wall seconds of ``snakemake`` with the default profile, and the CPU seconds of the
-    Snakemake process itself (its scheduling; the image work is in its worker processes)."""
+    Snakemake process itself (its scheduling; the image work is in its worker processes);
+    ``env``: its environment, if not this process's."""
     copy_workflow(workdir)
     config = [f"albums_dir={library}", f"styles=[{','.join(styles)}]"]
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), *extra, "--quiet", "all"]
-    return timed([*command, "--config", *config], workdir)
+    return timed([*command, "--config", *config], workdir, env)
 
 
 def output_files(root: Path) -> set[str]:
@@ -330,12 +430,26 @@ rule c:
 """
 
 
-def floor(jobs: int, cores: int, workdir: Path) -> tuple[int, float, float]:
+# What the workflow's Snakefile changes in Snakemake's scheduler (i2i.run.snakemake_internals).
+SCHEDULER_FIXES = f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+from i2i.run import snakemake_internals
+snakemake_internals.one_rescheduling_at_a_time()
+snakemake_internals.remaining_jobs_when_asked()
+"""
+
+
+def floor(
+    jobs: int, cores: int, workdir: Path, scheduler_fixes: bool = False
+) -> tuple[int, float, float]:
     """About ``jobs`` no-op jobs with the default profile: how many ran (chains of three and
-    ``all``), and the wall and Snakemake-process CPU seconds."""
+    ``all``), and the wall and Snakemake-process CPU seconds; ``scheduler_fixes``: with the
+    workflow's changes to Snakemake's scheduler installed."""
     chains = max(1, (jobs - 1) // 3)
     workdir.mkdir(parents=True)
-    (workdir / "Snakefile").write_text("from pathlib import Path\n" + NO_OP_WORKFLOW)
+    fixes = SCHEDULER_FIXES if scheduler_fixes else ""
+    (workdir / "Snakefile").write_text("from pathlib import Path\n" + fixes + NO_OP_WORKFLOW)
     command = [
         sys.executable,
         "-m",
@@ -352,12 +466,16 @@ def floor(jobs: int, cores: int, workdir: Path) -> tuple[int, float, float]:
     return (3 * chains + 1, *timed(command, workdir))
 
 
-def timed(command: Sequence[str], workdir: Path) -> tuple[float, float]:
+def timed(
+    command: Sequence[str], workdir: Path, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Wall seconds of ``command`` and the CPU seconds of its own process."""
     errors = workdir / "bench-stderr.txt"
     start = time.perf_counter()
     with errors.open("w") as stderr:
-        process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
         watched = psutil.Process(process.pid)
         cpu = 0.0
         while process.poll() is None:
@@ -374,19 +492,11 @@ def timed(command: Sequence[str], workdir: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, nargs="+", default=[20, 100, 400])
-    parser.add_argument(
-        "--styles",
-        nargs="+",
-        default=[
-            "cartoon",
-            "oil_paint",
-            "pencil_sketch",
-            "watercolour",
-            "detail_enhance",
-            "soft_focus",
-        ],
-    )
+    parser.add_argument("--styles", nargs="+", default=STYLES)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--long-side", type=int, default=0, help="photos of this size (the sample's: 0)"
+    )
     parser.add_argument("--floor", action="store_true", help="also time no-op jobs")
     parser.add_argument(
         "--snakemake-args",
@@ -402,7 +512,7 @@ def main() -> None:
     for count in args.photos:
         with tempfile.TemporaryDirectory(prefix="i2i-bench-") as tmp:
             root = Path(tmp)
-            library = make_library(root / "library", count)
+            library = make_library(root / "library", count, args.long_side)
             albums = sum(1 for album in library.iterdir() if album.is_dir())
             smk, smk_cpu = workflow(
                 library, args.styles, args.cores, root / "workflow", args.snakemake_args.split()
