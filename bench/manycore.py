@@ -19,7 +19,7 @@ would on a 16-core host. What is not emulated: the aggregating jobs (catalogs, c
 gallery pages, progress page) do their real work on both sides, on this machine's cores, and
 on the Snakemake side each is a Python process of its own (``script:``).
 
-Prints, per size and core count: the work (one process), the wall seconds of each side, the
+Prints, per photo count and core count: the work (one process), the wall seconds of each side, the
 Snakemake process's own CPU per job; the image jobs a second Snakemake finished (from the
 first image job's end to the last's) against what the cores allow (cores / the mean image
 job's seconds); and, as Snakemake's own ceiling, the jobs a second of a run of as many no-op
@@ -66,11 +66,12 @@ IMAGE_RULE_LOGS = (
 
 def image_rate(workdir: Path) -> float:
     """Image jobs a second in a finished run, from the first image job's end to the last's
-    (each job's log is written when it ends)."""
+    (each job's log is written when it ends; per-image logs lie in album folders, so a rule's
+    run-wide log, publish's prune.log, is not counted)."""
     ends = sorted(
         p.stat().st_mtime
         for rule in IMAGE_RULE_LOGS
-        for p in (workdir / "logs" / rule).rglob("*.log")
+        for p in (workdir / "logs" / rule).glob("*/**/*.log")
     )
     return (len(ends) - 1) / (ends[-1] - ends[0])
 
@@ -135,7 +136,7 @@ def main() -> None:
                     library, args.styles, cores, out, replay.Replay(reference, seconds, out)
                 )
                 same = overhead.compare_outputs(count, jobs, workdir, [out]) and same
-                ran, nothing, _ = overhead.floor(
+                ran, floor_seconds, _ = overhead.floor(
                     jobs, cores, root / f"floor-{cores}", scheduler_fixes=True
                 )
                 allowed = cores / job_seconds
@@ -148,14 +149,14 @@ def main() -> None:
                         smk,
                         cpu,
                         pool,
-                        ran / nothing,
+                        ran / floor_seconds,
                         image_rate(workdir),
                         allowed,
                     )
                 )
                 sys.stdout.write(
                     f"N={count} cores={cores}: snakemake {smk:.1f}s (its own CPU {cpu:.1f}s), "
-                    f"pool {pool:.1f}s, {ran} no-op jobs {nothing:.1f}s\n"
+                    f"pool {pool:.1f}s, {ran} no-op jobs {floor_seconds:.1f}s\n"
                 )
                 sys.stdout.flush()
     sys.stdout.write(
@@ -164,11 +165,11 @@ def main() -> None:
         "| the cores allow | no-op floor jobs/s |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    for count, jobs, cores, work, smk, cpu, pool, floor, images, allowed in rows:
+    for count, jobs, cores, work, smk, cpu, pool, floor_rate, images, allowed in rows:
         sys.stdout.write(
             f"| {count} | {jobs} | {cores} | {work:.1f} | {work / cores:.1f} | {smk:.1f} "
             f"| {1000 * cpu / jobs:.1f} | {pool:.1f} | {smk / pool:.2f} | {images:.0f} "
-            f"| {allowed:.0f} | {floor:.0f} |\n"
+            f"| {allowed:.0f} | {floor_rate:.0f} |\n"
         )
     if not same:
         sys.exit(1)

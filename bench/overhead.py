@@ -1,7 +1,7 @@
 """What Snakemake costs on top of the work: the embedded pipeline on N photos, two ways.
 
 1. ``snakemake`` with the default profile on a library of N photos (copies of the sample
-   album's six photos spread over two albums), classic styles;
+   album's photos spread over two albums, or its JPEGs scaled to ``--long-side``), classic styles;
 2. the same stage functions, making the same outputs, called in one plain Python loop (one
    process, one core), and spread over the cores with a process pool: each photo's chain
    (check, metadata, places, caption, preprocess, then per style stylize, watermark, publish),

@@ -43,7 +43,8 @@ JOB_STAGES = {
 @dataclass(frozen=True)
 class Replay:
     """Replays stages from ``reference`` (a folder laid out as the workflow's, as ``root``
-    is), each waiting ``seconds[stage]``; ``publish`` is done for real."""
+    is; outputs are given under ``root``, or relative to it when it is the working folder),
+    each waiting ``seconds[stage]``; ``publish`` is done for real."""
 
     reference: Path
     seconds: dict[str, float]
@@ -54,10 +55,9 @@ class Replay:
             make()
             return
         time.sleep(self.seconds[stage])
-        relative = output.relative_to(self.root) if output.is_absolute() else output
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".replay")
-        shutil.copyfile(self.reference / relative, partial)
+        shutil.copyfile(self.reference / output.relative_to(self.root), partial)
         partial.replace(output)
 
 
@@ -66,7 +66,7 @@ def write_settings(path: Path, reference: Path, seconds: dict[str, float]) -> No
     path.write_text(json.dumps({"reference": str(reference), "seconds": seconds}))
 
 
-def replaced_jobs(module: ModuleType, replay: Replay) -> None:
+def replace_jobs(module: ModuleType, replay: Replay) -> None:
     """Swap the replayed job functions of ``i2i.run.jobs`` for replays, under the same names
     (the Snakemake process hands them to its workers by name)."""
     for name, stage in JOB_STAGES.items():
@@ -82,7 +82,7 @@ def replaced_jobs(module: ModuleType, replay: Replay) -> None:
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls ``then(module)`` once the module ``name`` has been imported."""
+    """Calls ``then(module)`` each time the module ``name`` is imported (executed)."""
 
     def __init__(self, name: str, then: Callable[[ModuleType], None]) -> None:
         self.name, self.then = name, then
@@ -113,7 +113,7 @@ def install_from_environment() -> None:
         return
     values = json.loads(Path(settings).read_text())
     replay = Replay(Path(values["reference"]), values["seconds"])
-    sys.meta_path.insert(0, _AfterImport("i2i.run.jobs", lambda m: replaced_jobs(m, replay)))
+    sys.meta_path.insert(0, _AfterImport("i2i.run.jobs", lambda m: replace_jobs(m, replay)))
 
 
 SITECUSTOMIZE = """
