@@ -32,7 +32,6 @@ jobs with the same scheduler changes (``overhead.floor``). Run from the reposito
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -44,8 +43,6 @@ import overhead
 import replay
 
 from conftest import with_sitecustomize
-
-STYLES = overhead.STYLES
 
 
 def stage_seconds() -> dict[str, float]:
@@ -78,30 +75,15 @@ def image_rate(workdir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, nargs="+", default=[100])
+    overhead.library_arguments(parser, [100])
     parser.add_argument("--cores", type=int, nargs="+", default=[4, 8, 16])
-    parser.add_argument("--styles", nargs="+", default=STYLES)
-    parser.add_argument(
-        "--long-side",
-        type=int,
-        default=0,
-        help="photos of this size (the sample's: 0; a 12 MP camera's: 4032)",
-    )
-    parser.add_argument(
-        "--snakemake-args", default="", help="more arguments for snakemake, as in overhead.py"
-    )
-    args = parser.parse_args()
-    if min(args.photos) < 2:
-        parser.error("--photos: at least 2 (the library has two albums)")
-    logging.basicConfig(level=logging.WARNING)
+    args = overhead.parse_library_arguments(parser)
     rows = []
     same = True
     for count in args.photos:
         with tempfile.TemporaryDirectory(prefix="i2i-manycore-") as tmp:
             root = Path(tmp)
-            library = overhead.make_library(root / "library", count, args.long_side)
-            albums = sum(1 for album in library.iterdir() if album.is_dir())
-            jobs = overhead.job_count(count, len(args.styles), albums)
+            library, jobs = overhead.bench_library(root, count, args)
             overhead.STAGE_SECONDS.clear()
             overhead.STAGE_CALLS.clear()
             reference = root / "reference"

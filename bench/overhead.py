@@ -489,37 +489,56 @@ def timed(
     return seconds, cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, nargs="+", default=[20, 100, 400])
+def library_arguments(parser: argparse.ArgumentParser, photos: Sequence[int]) -> None:
+    """The options of the benches that run the workflow on a made-up library."""
+    parser.add_argument("--photos", type=int, nargs="+", default=list(photos))
     parser.add_argument("--styles", nargs="+", default=STYLES)
-    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
-        "--long-side", type=int, default=0, help="photos of this size (the sample's: 0)"
+        "--long-side",
+        type=int,
+        default=0,
+        help="photos of this size (the sample's: 0; a 12 MP camera's: 4032)",
     )
-    parser.add_argument("--floor", action="store_true", help="also time no-op jobs")
     parser.add_argument(
         "--snakemake-args",
         default="",
         help='more arguments for snakemake, e.g. "--max-jobs-per-timespan=100/1s"',
     )
+
+
+def parse_library_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed options (:func:`library_arguments`, checked); warnings logged."""
     args = parser.parse_args()
     if min(args.photos) < 2:
         parser.error("--photos: at least 2 (the library has two albums)")
     logging.basicConfig(level=logging.WARNING)
+    return args
+
+
+def bench_library(root: Path, count: int, args: argparse.Namespace) -> tuple[Path, int]:
+    """A library of ``count`` photos under ``root`` and the jobs of a full run on it."""
+    library = make_library(root / "library", count, args.long_side)
+    albums = sum(1 for album in library.iterdir() if album.is_dir())
+    return library, job_count(count, len(args.styles), albums)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    library_arguments(parser, [20, 100, 400])
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--floor", action="store_true", help="also time no-op jobs")
+    args = parse_library_arguments(parser)
     rows = []
     same = True
     for count in args.photos:
         with tempfile.TemporaryDirectory(prefix="i2i-bench-") as tmp:
             root = Path(tmp)
-            library = make_library(root / "library", count, args.long_side)
-            albums = sum(1 for album in library.iterdir() if album.is_dir())
+            library, jobs = bench_library(root, count, args)
             smk, smk_cpu = workflow(
                 library, args.styles, args.cores, root / "workflow", args.snakemake_args.split()
             )
             one = loop(library, args.styles, 1, root / "loop1")
             pool = loop(library, args.styles, args.cores, root / "loopN")
-            jobs = job_count(count, len(args.styles), albums)
             loops = [root / "loop1", root / "loopN"]
             same = compare_outputs(count, jobs, root / "workflow", loops) and same
             nothing = floor(jobs, args.cores, root / "floor") if args.floor else None
