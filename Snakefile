@@ -28,8 +28,7 @@ if workflow.is_main_process:
 snakemake_internals.lock_real_runs(workflow)
 # Snakemake's scheduler looks again as often as jobs finish, not ever more often, and lists
 # the jobs not yet done only when something reads that list.
-snakemake_internals.one_rescheduling_at_a_time()
-snakemake_internals.remaining_jobs_when_asked()
+snakemake_internals.lighter_scheduling()
 shell.prefix(signals.SHELL_PREFIX)
 
 

@@ -215,8 +215,7 @@ ROUNDS = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {repo!r})
     from i2i.run import snakemake_internals
-    snakemake_internals.one_rescheduling_at_a_time()
-    snakemake_internals.remaining_jobs_when_asked()
+    snakemake_internals.lighter_scheduling()
     START, ROUNDS = time.monotonic(), []
 
     onstart:

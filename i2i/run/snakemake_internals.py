@@ -261,6 +261,14 @@ def remaining_jobs_when_asked() -> None:
     JobScheduler.remaining_jobs = property(remaining_jobs, doc=listed.__doc__)
 
 
+def lighter_scheduling() -> None:
+    """Both changes to Snakemake's scheduling rounds, as the workflow installs them when its
+    Snakefile is read: :func:`one_rescheduling_at_a_time` and
+    :func:`remaining_jobs_when_asked`."""
+    one_rescheduling_at_a_time()
+    remaining_jobs_when_asked()
+
+
 def no_pipe_checks_without_pipes(workflow: Any) -> bool:
     """When no rule of ``workflow`` declares a ``pipe()`` or ``service()`` output, no job input
     is one: answer that at once instead of walking the job's dependencies per input. Call once
