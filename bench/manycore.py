@@ -14,10 +14,11 @@ a copy of the file it made, on both sides:
 3. a process pool of N workers, each photo's chain replayed (``overhead.photo_chain``), then
    the album and library outputs made for real, as in ``overhead.py``.
 
-Waits take no CPU, so on a 2-core machine the Snakemake process has a core to itself, as it
-would on a 16-core host. What is not emulated: the aggregating jobs (catalogs, contact sheets,
-gallery pages, progress page) do their real work on both sides, on this machine's cores, and
-on the Snakemake side each is a Python process of its own (``script:``).
+Waits take no CPU, so on a 2-core machine the Snakemake process gets about a core to itself,
+as it would on a 16-core host. Not replayed, on both sides: checking the photos, publishing,
+and the aggregating jobs (catalogs, contact sheets, gallery pages, progress page), which do
+their real work on this machine's cores; on the Snakemake side each aggregate is a Python
+process of its own (``script:``).
 
 Prints, per photo count and core count: the work (one process), the wall seconds of each side, the
 Snakemake process's own CPU per job; the image jobs a second Snakemake finished (from the
@@ -43,12 +44,6 @@ import overhead
 import replay
 
 from conftest import with_sitecustomize
-
-
-def stage_seconds() -> dict[str, float]:
-    """Mean seconds of each stage in this process since the counters were last cleared."""
-    return {s: overhead.STAGE_SECONDS[s] / overhead.STAGE_CALLS[s] for s in overhead.STAGE_CALLS}
-
 
 IMAGE_RULE_LOGS = (
     "metadata",
@@ -84,13 +79,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="i2i-manycore-") as tmp:
             root = Path(tmp)
             library, jobs = overhead.bench_library(root, count, args)
-            overhead.STAGE_SECONDS.clear()
-            overhead.STAGE_CALLS.clear()
             reference = root / "reference"
-            work = overhead.loop(library, args.styles, 1, reference)
-            seconds = stage_seconds()
-            calls = overhead.STAGE_CALLS
-            job_seconds = sum(seconds[s] * calls[s] for s in calls) / sum(calls.values())
+            times = overhead.StageTimes()
+            work = overhead.loop(library, args.styles, 1, reference, times)
+            seconds = times.means()
             settings = root / "replay.json"
             replay.write_settings(settings, reference, seconds)
             sys.stdout.write(
@@ -121,7 +113,7 @@ def main() -> None:
                 ran, floor_seconds, _ = overhead.floor(
                     jobs, cores, root / f"floor-{cores}", scheduler_fixes=True
                 )
-                allowed = cores / job_seconds
+                allowed = cores / times.mean()
                 rows.append(
                     (
                         count,

@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,16 +131,31 @@ class Step(Protocol):
     def __call__(self, stage: str, output: Path, make: Callable[[], object]) -> None: ...
 
 
-STAGE_SECONDS: Counter[str] = Counter()
-STAGE_CALLS: Counter[str] = Counter()
-
-
 def do_step(stage: str, output: Path, make: Callable[[], object]) -> None:
-    """Do the stage, adding its time to this process's ``STAGE_SECONDS``."""
-    start = time.perf_counter()
+    """Do the stage."""
     make()
-    STAGE_SECONDS[stage] += time.perf_counter() - start
-    STAGE_CALLS[stage] += 1
+
+
+@dataclass
+class StageTimes:
+    """A step that does each stage and adds up its seconds (in the process that calls it)."""
+
+    seconds: Counter[str] = field(default_factory=Counter)
+    calls: Counter[str] = field(default_factory=Counter)
+
+    def __call__(self, stage: str, output: Path, make: Callable[[], object]) -> None:
+        start = time.perf_counter()
+        make()
+        self.seconds[stage] += time.perf_counter() - start
+        self.calls[stage] += 1
+
+    def means(self) -> dict[str, float]:
+        """Mean seconds of a stage's call, by stage."""
+        return {stage: self.seconds[stage] / n for stage, n in self.calls.items()}
+
+    def mean(self) -> float:
+        """Mean seconds of a call, all stages together."""
+        return sum(self.seconds.values()) / sum(self.calls.values())
 
 
 def photo_chain(
@@ -430,13 +446,12 @@ rule c:
 """
 
 
-# What the workflow's Snakefile changes in Snakemake's scheduler (i2i.run.snakemake_internals).
+# The workflow's Snakefile's changes to Snakemake's scheduling rounds.
 SCHEDULER_FIXES = f"""
 import sys
 sys.path.insert(0, {str(REPO)!r})
 from i2i.run import snakemake_internals
-snakemake_internals.one_rescheduling_at_a_time()
-snakemake_internals.remaining_jobs_when_asked()
+snakemake_internals.lighter_scheduling()
 """
 
 
